@@ -55,7 +55,7 @@ group.consumer.min.heartbeat.interval.ms=500
 group.consumer.session.timeout.ms=6000
 group.consumer.min.session.timeout.ms=3000
 group.classic.min.session.timeout.ms=3000
-log.flush.interval.messages=9223372036854775807
+message.max.bytes=2097152
 PROPS
   cat > "$dir/log4j2.yaml" <<'LOG'
 Configuration:

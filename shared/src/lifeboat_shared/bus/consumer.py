@@ -1,0 +1,203 @@
+"""The consumer loop every service runs: decode, dead-letter what is malformed, handle in one
+transaction with the inbox, commit offsets only after that transaction commits.
+
+A batch is handled in one transaction for throughput. If anything in it fails, the transaction is
+rolled back and the batch is handled again one record at a time, each with bounded retries and
+backoff; a record that still fails goes to the dead-letter topic (original bytes and headers plus
+the error) and its partition keeps flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lifeboat_shared.bus.handlers import HandlerContext, Handlers
+from lifeboat_shared.bus.interface import BusConsumer, EventBus
+from lifeboat_shared.bus.records import ConsumedRecord, Record, TopicPartition
+from lifeboat_shared.contracts import topics as topic_names
+from lifeboat_shared.contracts.envelope import (
+    DEFAULT_MAX_RECORD_BYTES,
+    Envelope,
+    MalformedMessage,
+    decode_record,
+)
+from lifeboat_shared.persistence.database import Database
+from lifeboat_shared.persistence.inbox import already_handled, mark_handled
+from lifeboat_shared.persistence.outbox import add_to_outbox
+from lifeboat_shared.telemetry import metrics
+from lifeboat_shared.telemetry.tracing import consume_span
+
+log = logging.getLogger(__name__)
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        db: Database,
+        group: str,
+        topics: Sequence[str],
+        handlers: Handlers,
+        source: str,
+        dead_letter_topic: str = topic_names.DEAD_LETTER,
+        max_attempts: int = 4,
+        backoff_base: float = 0.05,
+        backoff_max: float = 2.0,
+        batch_size: int = 500,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    ) -> None:
+        self.bus = bus
+        self.db = db
+        self.group = group
+        self.topics = list(topics)
+        self.handlers = dict(handlers)
+        self.source = source
+        self.dead_letter_topic = dead_letter_topic
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.batch_size = batch_size
+        self.max_record_bytes = max_record_bytes
+        self.consumer: BusConsumer | None = None
+        self.running = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; the batch in hand is finished and committed first."""
+        self.consumer = self.bus.consumer(self.group, self.topics)
+        await self.consumer.start()
+        self.running.set()
+        try:
+            while not stop.is_set():
+                records = await self.consumer.poll(max_records=self.batch_size, timeout=0.5)
+                if records:
+                    await self.process(records, stop)
+        finally:
+            await self.consumer.stop()
+            self.running.clear()
+
+    async def process(self, records: Sequence[ConsumedRecord], stop: asyncio.Event) -> None:
+        assert self.consumer is not None
+        started = time.perf_counter()
+        offsets: dict[TopicPartition, int] = {}
+        work: list[tuple[ConsumedRecord, Envelope]] = []
+        dead: list[tuple[ConsumedRecord, str, str]] = []
+        for rec in records:
+            try:
+                envelope = decode_record(rec, max_bytes=self.max_record_bytes)
+            except MalformedMessage as exc:
+                dead.append((rec, "malformed", exc.reason))
+            else:
+                if type(envelope.message) in self.handlers:
+                    work.append((rec, envelope))
+                else:
+                    metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "ignored").inc()
+        if dead:
+            await self._dead_letter(dead)
+        if work:
+            try:
+                await self._handle_batch(work)
+            except Exception:
+                log.warning("batch of %d failed in group %s; isolating", len(work), self.group)
+                for rec, envelope in work:
+                    await self._handle_with_retries(rec, envelope, stop)
+        for rec in records:
+            tp = (rec.topic, rec.partition)
+            offsets[tp] = max(offsets.get(tp, 0), rec.offset + 1)
+        await self.consumer.commit(offsets)
+        metrics.HANDLE_SECONDS.labels(self.group).observe(time.perf_counter() - started)
+
+    async def _handle_batch(self, work: Sequence[tuple[ConsumedRecord, Envelope]]) -> None:
+        async with self.db.transaction() as session:
+            seen = await already_handled(session, self.group, [e.id for _, e in work])
+            fresh: list[Envelope] = []
+            for _, envelope in work:
+                if envelope.id in seen:
+                    metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "duplicate").inc()
+                    continue
+                seen.add(envelope.id)  # the same event twice in one batch
+                await self._invoke(session, envelope)
+                fresh.append(envelope)
+            await mark_handled(session, self.group, [e.id for e in fresh])
+        self._observe(fresh)
+
+    async def _handle_with_retries(
+        self, rec: ConsumedRecord, envelope: Envelope, stop: asyncio.Event
+    ) -> None:
+        error = ""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await self._handle_batch([(rec, envelope)])
+                return
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "handler failed (attempt %d/%d) for %s %s: %s",
+                    attempt,
+                    self.max_attempts,
+                    envelope.type,
+                    envelope.id,
+                    error,
+                )
+                if attempt < self.max_attempts and not stop.is_set():
+                    await asyncio.sleep(
+                        min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+                    )
+        await self._dead_letter([(rec, "handler-failed", error)])
+
+    async def _invoke(self, session: AsyncSession, envelope: Envelope) -> None:
+        handler = self.handlers[type(envelope.message)]
+        context = HandlerContext(session=session, envelope=envelope, source=self.source)
+        with consume_span(envelope, self.group):
+            await handler(envelope.message, context)
+        await add_to_outbox(session, context.staged)
+
+    def _observe(self, handled: Sequence[Envelope]) -> None:
+        now = datetime.now(UTC)
+        for envelope in handled:
+            metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "ok").inc()
+            metrics.PUBLISH_TO_HANDLED_SECONDS.labels(self.group).observe(
+                max(0.0, (now - envelope.time).total_seconds())
+            )
+
+    async def _dead_letter(self, items: Sequence[tuple[ConsumedRecord, str, str]]) -> None:
+        records = []
+        for rec, reason, error in items:
+            log.error(
+                "dead-lettering %s[%d]@%d for group %s: %s",
+                rec.topic,
+                rec.partition,
+                rec.offset,
+                self.group,
+                error,
+            )
+            metrics.EVENTS_DEAD_LETTERED.labels(self.group, reason).inc()
+            records.append(
+                dead_letter_record(rec, self.dead_letter_topic, self.group, reason, error)
+            )
+        await self.bus.publish(records)
+
+
+def dead_letter_record(
+    rec: ConsumedRecord, topic: str, group: str, reason: str, error: str
+) -> Record:
+    extra: Mapping[str, str] = {
+        "dlq_reason": reason,
+        "dlq_error": error[:4000],
+        "dlq_topic": rec.topic,
+        "dlq_partition": str(rec.partition),
+        "dlq_offset": str(rec.offset),
+        "dlq_group": group,
+    }
+    return Record(
+        topic=topic,
+        key=rec.key,
+        value=rec.value,
+        headers=(*rec.headers, *((k, v.encode()) for k, v in extra.items())),
+    )

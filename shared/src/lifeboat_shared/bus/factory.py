@@ -1,0 +1,21 @@
+"""Builds the bus the settings ask for."""
+
+from __future__ import annotations
+
+from lifeboat_shared.bus.embedded import EmbeddedBus
+from lifeboat_shared.bus.interface import EventBus
+from lifeboat_shared.bus.kafka import KafkaBus
+from lifeboat_shared.persistence.database import Database
+from lifeboat_shared.settings import LifeboatSettings
+
+
+def make_bus(settings: LifeboatSettings, *, client_id: str = "lifeboat") -> EventBus:
+    if settings.bus == "kafka":
+        assert settings.kafka_bootstrap  # checked by the settings validator
+        return KafkaBus(
+            settings.kafka_bootstrap, partitions=settings.topic_partitions, client_id=client_id
+        )
+    return EmbeddedBus(
+        Database(settings.embedded_bus_url(), schema="lifeboat_bus"),
+        partitions=settings.topic_partitions,
+    )

@@ -1,0 +1,173 @@
+"""Kafka backend (aiokafka), with aiokafka's unsafe defaults replaced by ours.
+
+Producer: acks=all, enable_idempotence=True (no duplicates or reordering from producer retries).
+Consumer: group member, enable_auto_commit=False (offsets only after the handler's transaction),
+isolation_level=read_committed, earliest offset for a new group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+
+from lifeboat_shared.bus.records import ConsumedRecord, Record
+from lifeboat_shared.bus.records import TopicPartition as TP
+
+log = logging.getLogger(__name__)
+
+
+class KafkaBus:
+    name = "kafka"
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        partitions: int = 6,
+        replication_factor: int = 1,
+        client_id: str = "lifeboat",
+        max_request_bytes: int = 2_000_000,
+        linger_ms: int = 2,
+        session_timeout_ms: int = 10_000,
+        heartbeat_interval_ms: int = 1_000,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.partitions = partitions
+        self.replication_factor = replication_factor
+        self.client_id = client_id
+        self._max_request_bytes = max_request_bytes
+        self._linger_ms = linger_ms
+        self._session_timeout_ms = session_timeout_ms
+        self._heartbeat_interval_ms = heartbeat_interval_ms
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self._linger_ms,
+            max_request_size=self._max_request_bytes,
+            request_timeout_ms=30_000,
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def ensure_topics(self, topics: Sequence[str]) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [t for t in topics if t not in existing]
+            if missing:
+                try:
+                    await admin.create_topics(
+                        [NewTopic(t, self.partitions, self.replication_factor) for t in missing]
+                    )
+                except TopicAlreadyExistsError:
+                    pass  # another service created it first
+            await self._await_metadata(admin, topics)
+        finally:
+            await admin.close()
+
+    async def _await_metadata(self, admin: AIOKafkaAdminClient, topics: Sequence[str]) -> None:
+        for _ in range(100):
+            if set(topics) <= set(await admin.list_topics()):
+                return
+            await asyncio.sleep(0.1)
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        if self._producer is None:
+            raise RuntimeError("KafkaBus.publish before start()")
+        futures = [
+            await self._producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
+            for r in records
+        ]
+        if futures:
+            await asyncio.gather(*futures)
+
+    def consumer(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
+        return KafkaConsumer(self, group, topics)
+
+    async def ping(self) -> None:
+        if self._producer is None:
+            raise RuntimeError("Kafka producer not started")
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=5)
+        except (TimeoutError, KafkaError) as exc:
+            raise ConnectionError(f"Kafka at {self.bootstrap} not reachable: {exc}") from exc
+
+
+class KafkaConsumer:
+    def __init__(self, bus: KafkaBus, group: str, topics: Sequence[str]) -> None:
+        self._bus = bus
+        self._group = group
+        self._topics = list(topics)
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bus.bootstrap,
+            client_id=f"{self._bus.client_id}-{self._group}",
+            group_id=self._group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            session_timeout_ms=self._bus._session_timeout_ms,
+            heartbeat_interval_ms=self._bus._heartbeat_interval_ms,
+            max_poll_interval_ms=300_000,
+            fetch_max_wait_ms=50,
+        )
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def poll(self, *, max_records: int, timeout: float) -> list[ConsumedRecord]:
+        assert self._consumer is not None, "poll before start()"
+        batches = await self._consumer.getmany(
+            timeout_ms=int(timeout * 1000), max_records=max_records
+        )
+        out: list[ConsumedRecord] = []
+        for tp, messages in batches.items():
+            for m in messages:
+                out.append(
+                    ConsumedRecord(
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        offset=m.offset,
+                        key=m.key,
+                        value=m.value if m.value is not None else b"",
+                        headers=tuple(m.headers or ()),
+                    )
+                )
+        return out
+
+    async def commit(self, offsets: Mapping[TP, int]) -> None:
+        assert self._consumer is not None, "commit before start()"
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()})
+        except (CommitFailedError, KafkaError) as exc:
+            # A rebalance took the partition away: the new owner re-reads from the last commit
+            # and its inbox skips what we already handled.
+            log.warning("offset commit failed for group %s: %s", self._group, exc)
+
+    def assignment(self) -> set[TP]:
+        if self._consumer is None:
+            return set()
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}

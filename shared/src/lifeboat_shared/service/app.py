@@ -1,0 +1,108 @@
+"""The one app factory every service is built with.
+
+``/healthz`` (process alive), ``/readyz`` (database and bus reachable, background tasks alive),
+``/metrics`` (Prometheus), OpenAPI at ``/v1/openapi.json`` and docs at ``/v1/docs``. Every ``/v1``
+route requires a bearer token checked by the configured TokenValidator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from lifeboat_shared.bus.interface import EventBus
+from lifeboat_shared.service.auth import StaticTokenValidator, TokenValidator, require_principal
+from lifeboat_shared.service.runtime import ServiceRuntime
+from lifeboat_shared.service.spec import ServiceSpec
+from lifeboat_shared.telemetry.logging import configure_logging
+from lifeboat_shared.telemetry.tracing import configure_tracing
+
+
+def create_app(
+    spec: ServiceSpec,
+    *,
+    bus: EventBus | None = None,
+    token_validator: TokenValidator | None = None,
+    manage_runtime: bool = True,
+) -> FastAPI:
+    """Build the service's FastAPI app; its lifespan starts and stops the runtime."""
+    settings = spec.settings
+    runtime = ServiceRuntime(spec, bus=bus)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_runtime:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if manage_runtime:
+                await runtime.stop()
+
+    app = FastAPI(
+        title=f"Lifeboat {spec.name}",
+        description=spec.description,
+        version="1",
+        openapi_url="/v1/openapi.json",
+        docs_url="/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.token_validator = token_validator or StaticTokenValidator(
+        settings.api_token.get_secret_value()
+    )
+
+    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    @app.get("/readyz", tags=["health"], summary="Readiness: database and bus reachable")
+    async def readyz() -> JSONResponse:
+        checks = await runtime.readiness()
+        ok = runtime.started and all(v == "ok" for v in checks.values())
+        body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "checks": checks}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_principal)])
+    for router in spec.routers:
+        v1.include_router(router)
+    app.include_router(v1)
+    _instrument(app, spec)
+    return app
+
+
+def _instrument(app: FastAPI, spec: ServiceSpec) -> None:
+    settings = spec.settings
+    configure_logging(
+        f"lifeboat-{spec.name}", level=settings.log_level, json_logs=settings.json_logs
+    )
+    configure_tracing(f"lifeboat-{spec.name}", settings.otlp_endpoint)
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    _instrument_clients_once()
+
+
+_clients_instrumented = False
+
+
+def _instrument_clients_once() -> None:
+    global _clients_instrumented
+    if _clients_instrumented:
+        return
+    _clients_instrumented = True
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    HTTPXClientInstrumentor().instrument()
+    SQLAlchemyInstrumentor().instrument(enable_commenter=False)

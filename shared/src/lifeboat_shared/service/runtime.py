@@ -1,0 +1,115 @@
+"""A running service: database, migrations, bus, outbox relay, consumer loop, background tasks.
+
+Shutdown (SIGTERM through uvicorn's lifespan, or ``stop()``): stop consuming, finish the batch in
+hand, commit its offsets, drain the outbox, exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from lifeboat_shared.bus.consumer import ConsumerLoop
+from lifeboat_shared.bus.factory import make_bus
+from lifeboat_shared.bus.interface import EventBus
+from lifeboat_shared.contracts import topics
+from lifeboat_shared.contracts.base import Message
+from lifeboat_shared.contracts.envelope import Envelope, new_envelope
+from lifeboat_shared.persistence.database import Database
+from lifeboat_shared.persistence.migrations import upgrade_to_head
+from lifeboat_shared.persistence.outbox import OutboxRelay
+from lifeboat_shared.service.spec import ServiceSpec
+from lifeboat_shared.telemetry.tracing import current_traceparent
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(self, spec: ServiceSpec, *, bus: EventBus | None = None) -> None:
+        self.spec = spec
+        self.settings = spec.settings
+        self.db = Database(self.settings.service_database_url(spec.name), schema=spec.name)
+        self._owns_bus = bus is None
+        self.bus: EventBus = bus or make_bus(self.settings, client_id=f"lifeboat-{spec.name}")
+        self.stop_event = asyncio.Event()
+        self.consumer: ConsumerLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = False
+
+    @property
+    def group(self) -> str:
+        return f"lifeboat-{self.spec.name}"
+
+    def envelope(self, message: Message, *, event_id: str | None = None) -> Envelope:
+        return new_envelope(
+            message, source=self.spec.source, event_id=event_id, traceparent=current_traceparent()
+        )
+
+    async def start(self) -> None:
+        if self.settings.migrate_on_start:
+            await upgrade_to_head(self.db, self.spec.migrations)
+        if self._owns_bus:
+            await self.bus.start()
+        await self.bus.ensure_topics(topics.ALL_TOPICS)
+        relay = OutboxRelay(self.db, self.bus, leader_key=f"outbox-{self.spec.name}")
+        self._spawn(relay.run(self.stop_event, self.db.outbox_committed), "outbox-relay")
+        if self.spec.consumes and self.spec.handlers:
+            self.consumer = ConsumerLoop(
+                bus=self.bus,
+                db=self.db,
+                group=self.group,
+                topics=self.spec.consumes,
+                handlers=self.spec.handlers,
+                source=self.spec.source,
+                batch_size=self.settings.consumer_batch_size,
+                max_attempts=self.settings.handler_max_attempts,
+                max_record_bytes=self.settings.max_record_bytes,
+            )
+            self._spawn(self.consumer.run(self.stop_event), "consumer")
+        for task in self.spec.background:
+            self._spawn(task(self, self.stop_event), getattr(task, "__name__", "background"))
+        self.started = True
+        log.info("service %s started (bus=%s)", self.spec.name, self.bus.name)
+
+    def _spawn(self, coro: object, name: str) -> None:
+        async def guarded() -> None:
+            try:
+                await coro  # type: ignore[misc]
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s task %s crashed", self.spec.name, name)
+                raise
+
+        self._tasks.append(asyncio.create_task(guarded(), name=f"{self.spec.name}:{name}"))
+
+    async def stop(self, timeout: float = 20.0) -> None:
+        self.stop_event.set()
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*pending, return_exceptions=True)
+        if self._owns_bus:
+            await self.bus.stop()
+        await self.db.dispose()
+        self.started = False
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        for name, probe in (("database", self.db.ping), ("bus", self.bus.ping)):
+            try:
+                await asyncio.wait_for(probe(), timeout=5)
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"failed: {type(exc).__name__}: {exc}"
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                checks[task.get_name()] = f"crashed: {task.exception()}"
+        return checks
+
+    def background_tasks(self) -> Sequence[asyncio.Task[None]]:
+        return tuple(self._tasks)

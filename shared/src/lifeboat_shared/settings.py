@@ -1,0 +1,96 @@
+"""Settings: a shared base and one class per service with its own env prefix.
+
+A service's class reads ``LIFEBOAT_<SERVICE>_<FIELD>`` first and falls back to the common
+``LIFEBOAT_<FIELD>``, so one ``LIFEBOAT_KAFKA_BOOTSTRAP`` serves all five services while each can
+still be told apart (e.g. ``LIFEBOAT_POLICY_HTTP_PORT``). Nothing else in Lifeboat reads
+``os.environ``. Secrets have working defaults only in the embedded mode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEV_TOKEN = "lifeboat-dev-token"
+
+
+class LifeboatSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIFEBOAT_", extra="ignore", validate_default=True)
+
+    mode: Literal["embedded", "production"] = "embedded"
+    data_dir: Path = Path(".lifeboat")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; PostgreSQL gives each service its own schema. "
+        "Default: SQLite files under data_dir.",
+    )
+    bus: Literal["embedded", "kafka"] = "embedded"
+    kafka_bootstrap: str | None = None
+    bus_database_url: str | None = Field(
+        default=None, description="Where the embedded bus keeps its log; default data_dir/bus.db"
+    )
+    topic_partitions: int = Field(default=6, ge=1, le=1000)
+    api_token: SecretStr = SecretStr(DEV_TOKEN)
+    auto_migrate: bool | None = Field(
+        default=None, description="Apply migrations at start-up; default: only in embedded mode"
+    )
+    consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    handler_max_attempts: int = Field(default=4, ge=1, le=100)
+    max_record_bytes: int = Field(default=256 * 1024, ge=1024)
+    otlp_endpoint: str | None = None
+    log_level: str = "INFO"
+    json_logs: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        common = EnvSettingsSource(settings_cls, env_prefix="LIFEBOAT_")
+        return init_settings, env_settings, common, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="after")
+    def _check(self) -> LifeboatSettings:
+        if self.mode != "embedded" and self.api_token.get_secret_value() == DEV_TOKEN:
+            raise ValueError(
+                "api_token: the development token is refused outside the embedded mode; "
+                "set LIFEBOAT_API_TOKEN"
+            )
+        if self.bus == "kafka" and not self.kafka_bootstrap:
+            raise ValueError("kafka_bootstrap: required when bus=kafka (LIFEBOAT_KAFKA_BOOTSTRAP)")
+        return self
+
+    def service_database_url(self, service: str) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+    def embedded_bus_url(self) -> str:
+        if self.bus_database_url:
+            return self.bus_database_url
+        if self.database_url and not self.database_url.startswith("sqlite"):
+            return self.database_url  # its own schema on the same PostgreSQL
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'bus.db').resolve()}"
+
+    @property
+    def migrate_on_start(self) -> bool:
+        return self.auto_migrate if self.auto_migrate is not None else self.mode == "embedded"
+
+
+class ServiceSettings(LifeboatSettings):
+    """Base of each service's settings; subclasses set ``env_prefix`` and default port."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8700, ge=0, le=65535)
