@@ -6,6 +6,8 @@ version table lives in the service's own schema on PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Any
 
 from alembic import command, context
@@ -16,9 +18,14 @@ from sqlalchemy.engine import Connection
 from lifeboat_shared.persistence.database import Database
 
 
+# Alembic's ``context`` is process-global: migrations of services sharing one process (the
+# embedded default) must not interleave.
+_one_at_a_time = asyncio.Lock()
+
+
 async def upgrade_to_head(db: Database, script_location: str) -> None:
     await db.ensure_schema()
-    async with db.engine.begin() as conn:
+    async with _one_at_a_time, db.engine.begin() as conn:
         await conn.run_sync(_upgrade, script_location, db.schema)
 
 

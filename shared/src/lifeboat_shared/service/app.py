@@ -29,6 +29,7 @@ def create_app(
     bus: EventBus | None = None,
     token_validator: TokenValidator | None = None,
     manage_runtime: bool = True,
+    configure_logs: bool = True,
 ) -> FastAPI:
     """Build the service's FastAPI app; its lifespan starts and stops the runtime."""
     settings = spec.settings
@@ -77,15 +78,16 @@ def create_app(
     for router in spec.routers:
         v1.include_router(router)
     app.include_router(v1)
-    _instrument(app, spec)
+    _instrument(app, spec, configure_logs)
     return app
 
 
-def _instrument(app: FastAPI, spec: ServiceSpec) -> None:
+def _instrument(app: FastAPI, spec: ServiceSpec, configure_logs: bool) -> None:
     settings = spec.settings
-    configure_logging(
-        f"lifeboat-{spec.name}", level=settings.log_level, json_logs=settings.json_logs
-    )
+    if configure_logs:
+        configure_logging(
+            f"lifeboat-{spec.name}", level=settings.log_level, json_logs=settings.json_logs
+        )
     configure_tracing(f"lifeboat-{spec.name}", settings.otlp_endpoint)
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -17,13 +18,18 @@ class _TraceIds(logging.Filter):
         return True
 
 
-def configure_logging(service: str, *, level: str = "INFO", json_logs: bool = True) -> None:
+def configure_logging(
+    service: str, *, level: str = "INFO", json_logs: bool = True, file: Path | None = None
+) -> None:
+    """Log to stderr, or to ``file`` (``lifeboat up`` keeps the terminal for its own output)."""
     root = logging.getLogger()
     root.setLevel(level.upper())
-    for handler in list(root.handlers):
-        if getattr(handler, "_lifeboat", False):
-            root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    for old in list(root.handlers):
+        if getattr(old, "_lifeboat", False):
+            root.removeHandler(old)
+    handler: logging.Handler = (
+        logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
+    )
     handler._lifeboat = True  # type: ignore[attr-defined]
     handler.addFilter(_TraceIds())
     if json_logs:
@@ -38,3 +44,4 @@ def configure_logging(service: str, *, level: str = "INFO", json_logs: bool = Tr
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

@@ -68,7 +68,7 @@ class ProtectionGroupRepository:
 
     async def due(self, now: datetime, limit: int = 500) -> Sequence[ProtectionGroup]:
         query = sa.select(t).where(t.c.next_tick_at <= now).order_by(t.c.next_tick_at).limit(limit)
-        if self.session.bind.dialect.name == "postgresql":
+        if self.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         return [_to_domain(r) for r in await self.session.execute(query)]
 

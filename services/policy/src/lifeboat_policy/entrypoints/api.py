@@ -6,9 +6,8 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, ConfigDict, Field
-
 from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
+from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat_policy.adapters.repository import ProtectionGroupRepository
 from lifeboat_policy.domain.model import ProtectionGroup
@@ -88,11 +87,15 @@ async def list_groups(
     summary="Show a protection group",
     responses={404: {"description": "No such group"}},
 )
-async def get_group(group_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> ProtectionGroupOut:
+async def get_group(
+    group_id: str, runtime: RuntimeDep, _who: CurrentPrincipal
+) -> ProtectionGroupOut:
     async with runtime.db.transaction() as session:
         group = await ProtectionGroupRepository(session).get(group_id)
     if group is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"group_id: no protection group {group_id}")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"group_id: no protection group {group_id}"
+        )
     return ProtectionGroupOut.of(group)
 
 

@@ -1,5 +1,4 @@
-from lifeboat_shared.persistence.migrations import run_env
-
 from lifeboat_policy.adapters.orm import metadata
+from lifeboat_shared.persistence.migrations import run_env
 
 run_env(metadata)

@@ -71,4 +71,3 @@ async def emit_due_ticks(runtime: ServiceRuntime, now: datetime | None = None) -
 async def list_groups(db: Database, project_id: str | None) -> Sequence[ProtectionGroup]:
     async with db.transaction() as session:
         return await ProtectionGroupRepository(session).list(project_id)
-

@@ -1,0 +1,37 @@
+"""`lifeboat`: the operator command (OpenStack CLI conventions; more verbs arrive with each issue)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lifeboat_cli.up import run_up
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+@app.command()
+def up(
+    data_dir: Annotated[
+        Path, typer.Option(help="Where SQLite databases and the event log live")
+    ] = Path(".lifeboat"),
+    port_base: Annotated[
+        int, typer.Option(help="Services listen on port_base+1..+5; 0 picks free ports")
+    ] = 8700,
+    duration: Annotated[
+        float, typer.Option(help="Stop after this many seconds (0: run until Ctrl-C)")
+    ] = 0,
+    rpo: Annotated[int, typer.Option(min=1, help="RPO of the demo protection group, seconds")] = 5,
+    json_output: Annotated[bool, typer.Option("--json", help="Events as JSON lines")] = False,
+) -> None:
+    """Start all five services in one process on the embedded default (no servers needed)."""
+    raise typer.Exit(asyncio.run(run_up(data_dir, port_base, duration, rpo, json_output)))
+
+
+@app.command()
+def version() -> None:
+    """Print Lifeboat's version."""
+    typer.echo("lifeboat 0.1.0")

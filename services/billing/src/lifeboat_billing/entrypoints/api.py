@@ -1,0 +1,60 @@
+"""REST API of the billing service: the usage ledger per project."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
+from pydantic import BaseModel
+
+from lifeboat_billing.adapters.repository import LedgerRepository
+from lifeboat_billing.domain.model import totals_by_metric
+
+router = APIRouter(tags=["usage"])
+
+
+class UsageOut(BaseModel):
+    usage_id: str
+    project_id: str
+    site_id: str
+    group_id: str | None
+    metric: str
+    quantity: Decimal
+    period_start: datetime
+    period_end: datetime
+
+
+class UsageReport(BaseModel):
+    project_id: str | None
+    totals: dict[str, Decimal]
+    entries: list[UsageOut]
+
+
+@router.get("/usage", summary="Usage ledger and totals per metric")
+async def usage(
+    runtime: RuntimeDep,
+    _who: CurrentPrincipal,
+    project_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> UsageReport:
+    async with runtime.db.transaction() as session:
+        entries = await LedgerRepository(session).list(project_id)
+    return UsageReport(
+        project_id=project_id,
+        totals=totals_by_metric(entries),
+        entries=[
+            UsageOut(
+                usage_id=e.usage_id,
+                project_id=e.project_id,
+                site_id=e.site_id,
+                group_id=e.group_id,
+                metric=e.metric,
+                quantity=e.quantity,
+                period_start=e.period_start,
+                period_end=e.period_end,
+            )
+            for e in entries
+        ],
+    )

@@ -1,0 +1,11 @@
+"""Billing settings: ``LIFEBOAT_BILLING_*``, falling back to ``LIFEBOAT_*``."""
+
+from lifeboat_shared.settings import ServiceSettings
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+
+class BillingSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="LIFEBOAT_BILLING_", extra="ignore")
+
+    http_port: int = Field(default=8705, ge=0, le=65535)

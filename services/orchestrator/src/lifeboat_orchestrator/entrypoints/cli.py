@@ -1,0 +1,11 @@
+"""``lifeboat-orchestrator serve | migrate | openapi``."""
+
+from lifeboat_shared.service.cli import service_cli
+
+from lifeboat_orchestrator.bootstrap import build
+
+app = service_cli(build)
+
+
+def main() -> None:
+    app()

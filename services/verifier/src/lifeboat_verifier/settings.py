@@ -1,0 +1,11 @@
+"""Verifier settings: ``LIFEBOAT_VERIFIER_*``, falling back to ``LIFEBOAT_*``."""
+
+from lifeboat_shared.settings import ServiceSettings
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+
+class VerifierSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="LIFEBOAT_VERIFIER_", extra="ignore")
+
+    http_port: int = Field(default=8704, ge=0, le=65535)
