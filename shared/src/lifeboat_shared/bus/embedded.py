@@ -137,7 +137,7 @@ class EmbeddedBus:
 
     async def partitions_of(self, topic: str) -> int:
         if topic not in self._topic_partitions:
-            async with self.db.sessions() as session:
+            async with self.db.read() as session:
                 n = (
                     await session.execute(
                         sa.select(topics_table.c.partitions).where(topics_table.c.name == topic)
@@ -269,7 +269,7 @@ class EmbeddedConsumer:
         """Recompute this member's share: live members sorted by id take partitions round-robin."""
         now = time.time()
         self._last_assignment_check = now
-        async with self._db.sessions() as session:
+        async with self._db.read() as session:
             members = [
                 row[0]
                 for row in await session.execute(
@@ -296,7 +296,7 @@ class EmbeddedConsumer:
         self._positions = {tp: committed.get(tp, 0) for tp in mine}
 
     async def _committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
-        async with self._db.sessions() as session:
+        async with self._db.read() as session:
             rows = await session.execute(
                 sa.select(offsets_table).where(offsets_table.c.group_id == self._group)
             )
@@ -321,7 +321,7 @@ class EmbeddedConsumer:
 
     async def _fetch(self, max_records: int) -> list[ConsumedRecord]:
         out: list[ConsumedRecord] = []
-        async with self._db.sessions() as session:
+        async with self._db.read() as session:
             for tp in self._assignment:
                 if len(out) >= max_records:
                     break

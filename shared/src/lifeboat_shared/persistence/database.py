@@ -32,7 +32,8 @@ class Database:
         self.url = make_url(url)
         self.schema = schema if self.is_postgres else None
         if self.is_sqlite:
-            self.engine = _sqlite_engine(url)
+            self.engine = _sqlite_engine(url, immediate=True)
+            self._read_engine = _sqlite_engine(url, immediate=False)
         else:
             connect_args: dict[str, Any] = {}
             if self.schema:
@@ -40,6 +41,7 @@ class Database:
             self.engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
             )
+            self._read_engine = self.engine
         self.outbox_committed = asyncio.Event()
         session_class = type("ServiceSession", (Session,), {})
         event.listen(session_class, "after_commit", self._after_commit)
@@ -77,15 +79,25 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session. On SQLite it does not take the write lock (WAL readers never
+        wait for writers), unlike ``transaction()`` which begins IMMEDIATE."""
+        async with AsyncSession(self._read_engine, expire_on_commit=False) as session:
+            yield session
+            await session.rollback()
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._read_engine is not self.engine:
+            await self._read_engine.dispose()
 
 
-def _sqlite_engine(url: str) -> AsyncEngine:
+def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +116,6 @@ def _sqlite_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine

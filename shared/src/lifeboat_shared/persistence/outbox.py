@@ -72,7 +72,7 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were sent."""
-        async with self._db.transaction() as session:
+        async with self._db.read() as session:
             rows = (
                 await session.execute(
                     sa.select(
@@ -140,7 +140,7 @@ class OutboxRelay:
                 await self._report_lag()
 
     async def _report_lag(self) -> None:
-        async with self._db.sessions() as session:
+        async with self._db.read() as session:
             oldest = (
                 await session.execute(
                     sa.select(sa.func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))

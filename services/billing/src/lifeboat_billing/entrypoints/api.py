@@ -39,7 +39,7 @@ async def usage(
     _who: CurrentPrincipal,
     project_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> UsageReport:
-    async with runtime.db.transaction() as session:
+    async with runtime.db.read() as session:
         entries = await LedgerRepository(session).list(project_id)
     return UsageReport(
         project_id=project_id,

@@ -39,7 +39,7 @@ class EventAccepted(BaseModel):
 
 @router.get("/sites", summary="Sites and their last declared health")
 async def list_sites(runtime: RuntimeDep, _who: CurrentPrincipal) -> list[SiteOut]:
-    async with runtime.db.transaction() as session:
+    async with runtime.db.read() as session:
         sites = await SiteRepository(session).list()
     return [
         SiteOut(

@@ -90,7 +90,7 @@ async def list_groups(
 async def get_group(
     group_id: str, runtime: RuntimeDep, _who: CurrentPrincipal
 ) -> ProtectionGroupOut:
-    async with runtime.db.transaction() as session:
+    async with runtime.db.read() as session:
         group = await ProtectionGroupRepository(session).get(group_id)
     if group is None:
         raise HTTPException(

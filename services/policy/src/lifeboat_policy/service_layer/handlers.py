@@ -69,5 +69,5 @@ async def emit_due_ticks(runtime: ServiceRuntime, now: datetime | None = None) -
 
 
 async def list_groups(db: Database, project_id: str | None) -> Sequence[ProtectionGroup]:
-    async with db.transaction() as session:
+    async with db.read() as session:
         return await ProtectionGroupRepository(session).list(project_id)

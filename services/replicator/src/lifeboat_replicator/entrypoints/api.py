@@ -44,7 +44,7 @@ async def list_cycles(
     group_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[CycleOut]:
-    async with runtime.db.transaction() as session:
+    async with runtime.db.read() as session:
         cycles = await CycleRepository(session).list(group_id, limit)
     return [
         CycleOut(

@@ -32,7 +32,7 @@ async def list_runs(
     _who: CurrentPrincipal,
     plan_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[TestRunOut]:
-    async with runtime.db.transaction() as session:
+    async with runtime.db.read() as session:
         runs = await TestRunRepository(session).list(plan_id)
     return [
         TestRunOut(

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for tests and development, without Docker.
+#   pg-local.sh install        install Debian's postgresql package if initdb is missing (root)
+#   pg-local.sh start DIR      initdb in DIR, start on a free 127.0.0.1 port, create database
+#                              "lifeboat"; prints the SQLAlchemy URL and writes DIR/url, DIR/pg.log
+#   pg-local.sh stop DIR       stop it
+set -euo pipefail
+
+find_bin() {
+  local b
+  for b in /usr/lib/postgresql/*/bin; do
+    [[ -x "$b/initdb" ]] && { echo "$b"; return 0; }
+  done
+  command -v initdb >/dev/null && { dirname "$(readlink -f "$(command -v initdb)")"; return 0; }
+  return 1
+}
+
+install() {
+  if find_bin >/dev/null; then return 0; fi
+  if [[ $EUID -ne 0 ]]; then echo "pg-local: PostgreSQL is missing; install Debian's postgresql package" >&2; exit 1; fi
+  echo "pg-local: installing Debian's postgresql package" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  # Debian starts a system cluster on 5432; tests use their own, so stop that one.
+  (command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read -r v c _; do pg_ctlcluster "$v" "$c" stop || true; done) || true
+}
+
+# postgres refuses to run as root: run it as the 'postgres' system user when we are root.
+as_pg() { if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+start() {
+  local dir="$1"
+  install
+  local bin; bin="$(find_bin)"
+  mkdir -p "$dir"; dir="$(cd "$dir" && pwd)"
+  if [[ $EUID -eq 0 ]]; then
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
+    chown -R postgres "$dir"
+    # every parent must be traversable by the postgres user
+    local p="$dir"; while [[ "$p" != "/" ]]; do chmod o+x "$p" 2>/dev/null || true; p="$(dirname "$p")"; done
+  fi
+  local port; port="$(free_port)"
+  as_pg "$bin/initdb" -D "$dir/data" -U lifeboat -A trust -E UTF8 --no-instructions >"$dir/initdb.log" 2>&1 \
+    || { echo "pg-local: initdb failed:" >&2; cat "$dir/initdb.log" >&2; exit 1; }
+  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -t 60 \
+    -o "-p $port -h 127.0.0.1 -k $dir -c max_connections=300 -c shared_buffers=128MB" start >/dev/null \
+    || { echo "pg-local: postgres failed to start:" >&2; tail -30 "$dir/pg.log" >&2; exit 1; }
+  as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U lifeboat lifeboat
+  local url="postgresql+asyncpg://lifeboat@127.0.0.1:$port/lifeboat"
+  echo "$url" > "$dir/url"
+  echo "$url"
+}
+
+stop() {
+  local dir="$1"
+  [[ -d "$dir/data" ]] || return 0
+  local bin; bin="$(find_bin)"
+  as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start "${2:?usage: pg-local.sh start DIR}" ;;
+  stop) stop "${2:?usage: pg-local.sh stop DIR}" ;;
+  *) echo "usage: pg-local.sh install|start DIR|stop DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,231 @@
+"""Cinder: volumes and snapshots (groups and the attachments API are mixed in from
+volume_groups.py and attachments.py, so `project.block_storage` is one facade).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lifeboat_shared.cloud import convert, models, rawlist
+from lifeboat_shared.cloud.attachments import AttachmentsAPI
+from lifeboat_shared.cloud.errors import InvalidInput, NotFound
+from lifeboat_shared.cloud.findcreate import find_or_create
+from lifeboat_shared.cloud.tags import LifeboatTag
+from lifeboat_shared.cloud.volume_groups import VolumeGroupsAPI
+
+_VOLUME_FAILED = ("error", "error_restoring", "error_extending", "error_managing")
+
+
+class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI):
+    """Cinder operations of one (site, project): volumes and snapshots here, groups and the
+    attachments API in their own modules."""
+
+    # --- volumes ---------------------------------------------------------------------------
+
+    async def list_volumes(self, **filters: Any) -> tuple[models.Volume, ...]:
+        def job() -> tuple[models.Volume, ...]:
+            return tuple(convert.volume(v) for v in self._cinder.volumes(details=True, **filters))
+
+        return await self._ctx.call("list volumes", job)
+
+    async def get_volume(self, volume_id: str) -> models.Volume:
+        return await self._ctx.call(
+            f"get volume {volume_id}", lambda: convert.volume(self._cinder.get_volume(volume_id))
+        )
+
+    def _find_volume(self, tag: LifeboatTag, name: str | None) -> models.Volume | None:
+        query: dict[str, Any] = {"name": name} if name else {}
+        for raw in rawlist.cinder(self._ctx.conn, "/volumes/detail", "volumes", **query):
+            if tag.matches_metadata(raw.get("metadata")):
+                return convert.volume(raw)
+        return None
+
+    async def find_volume(self, tag: LifeboatTag, name: str | None = None) -> models.Volume | None:
+        return await self._ctx.call(f"find volume {tag.key}", lambda: self._find_volume(tag, name))
+
+    async def create_volume(
+        self,
+        size_gb: int,
+        *,
+        name: str | None = None,
+        snapshot_id: str | None = None,
+        source_volume_id: str | None = None,
+        image_id: str | None = None,
+        volume_type: str | None = None,
+        availability_zone: str | None = None,
+        group_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        bootable: bool = False,
+        tag: LifeboatTag | None = None,
+        wait: bool = True,
+        timeout: float | None = None,
+    ) -> models.Volume:
+        """Create a volume (empty, from a snapshot, a volume or an image); find-or-create by tag.
+
+        `bootable=True` marks it bootable once available, which real Nova requires of a
+        boot-from-volume root disk not created from an image.
+        """
+        if size_gb < 1:
+            raise InvalidInput("size_gb must be at least 1")
+        if sum(x is not None for x in (snapshot_id, source_volume_id, image_id)) > 1:
+            raise InvalidInput("give at most one of snapshot_id, source_volume_id, image_id")
+        meta = dict(metadata or {})
+        if tag is not None:
+            meta.update(tag.metadata())
+        attrs: dict[str, Any] = {"size": size_gb, "metadata": meta}
+        optional = {
+            "name": name,
+            "snapshot_id": snapshot_id,
+            "source_volume_id": source_volume_id,
+            "image_id": image_id,
+            "volume_type": volume_type,
+            "availability_zone": availability_zone,
+            "group_id": group_id,
+        }
+        attrs.update({k: v for k, v in optional.items() if v is not None})
+
+        volume, _ = await find_or_create(
+            self._ctx,
+            f"create volume {name or ''}".strip(),
+            tag,
+            lambda t: self._find_volume(t, name),
+            lambda: convert.volume(self._cinder.create_volume(**attrs)),
+        )
+        if wait or bootable:
+            volume = await self.wait_for_volume(volume.id, "available", timeout=timeout)
+        if bootable and not volume.bootable:
+            await self._ctx.call(
+                f"set volume {volume.id} bootable",
+                self._cinder.set_volume_bootable_status,
+                volume.id,
+                True,
+            )
+            volume = await self.get_volume(volume.id)
+        return volume
+
+    async def wait_for_volume(
+        self, volume_id: str, status: str, *, timeout: float | None = None
+    ) -> models.Volume:
+        return await self._ctx.wait_for(
+            f"wait for volume {volume_id} {status}",
+            lambda: convert.volume(self._cinder.get_volume(volume_id)),
+            lambda v: v.status,
+            ready=(status,),
+            failed=_VOLUME_FAILED,
+            timeout=timeout,
+        )
+
+    async def delete_volume(
+        self, volume_id: str, *, wait: bool = True, timeout: float | None = None
+    ) -> None:
+        """Delete a volume; a volume already gone counts as deleted."""
+        try:
+            await self._ctx.call(
+                f"delete volume {volume_id}",
+                self._cinder.delete_volume,
+                volume_id,
+                ignore_missing=False,
+            )
+        except NotFound:
+            return
+        if wait:
+            await self._ctx.wait_gone(
+                f"wait for volume {volume_id} deleted",
+                lambda: convert.volume(self._cinder.get_volume(volume_id)),
+                status_of=lambda v: getattr(v, "status", ""),
+                timeout=timeout,
+            )
+
+    async def set_volume_metadata(self, volume_id: str, metadata: Mapping[str, str]) -> None:
+        await self._ctx.call(
+            f"set metadata of volume {volume_id}",
+            lambda: self._cinder.set_volume_metadata(volume_id, **dict(metadata)),
+        )
+
+    async def list_volume_types(self) -> tuple[models.VolumeType, ...]:
+        def job() -> tuple[models.VolumeType, ...]:
+            return tuple(convert.volume_type(t) for t in self._cinder.types())
+
+        return await self._ctx.call("list volume types", job)
+
+    # --- snapshots -------------------------------------------------------------------------
+
+    async def list_snapshots(self, **filters: Any) -> tuple[models.Snapshot, ...]:
+        def job() -> tuple[models.Snapshot, ...]:
+            return tuple(
+                convert.snapshot(s) for s in self._cinder.snapshots(details=True, **filters)
+            )
+
+        return await self._ctx.call("list snapshots", job)
+
+    async def get_snapshot(self, snapshot_id: str) -> models.Snapshot:
+        return await self._ctx.call(
+            f"get snapshot {snapshot_id}",
+            lambda: convert.snapshot(self._cinder.get_snapshot(snapshot_id)),
+        )
+
+    def _find_snapshot(self, tag: LifeboatTag, volume_id: str) -> models.Snapshot | None:
+        for raw in rawlist.cinder(
+            self._ctx.conn, "/snapshots/detail", "snapshots", volume_id=volume_id
+        ):
+            if raw.get("volume_id") == volume_id and tag.matches_metadata(raw.get("metadata")):
+                return convert.snapshot(raw)
+        return None
+
+    async def create_snapshot(
+        self,
+        volume_id: str,
+        *,
+        name: str | None = None,
+        force: bool = False,
+        metadata: Mapping[str, str] | None = None,
+        tag: LifeboatTag | None = None,
+        wait: bool = True,
+        timeout: float | None = None,
+    ) -> models.Snapshot:
+        """Snapshot a volume (`force=True` for an in-use one); find-or-create by tag."""
+        meta = dict(metadata or {})
+        if tag is not None:
+            meta.update(tag.metadata())
+        attrs: dict[str, Any] = {"volume_id": volume_id, "metadata": meta, "force": force}
+        if name is not None:
+            attrs["name"] = name
+        snap, _ = await find_or_create(
+            self._ctx,
+            f"snapshot volume {volume_id}",
+            tag,
+            lambda t: self._find_snapshot(t, volume_id),
+            lambda: convert.snapshot(self._cinder.create_snapshot(**attrs)),
+        )
+        if wait:
+            snap = await self._ctx.wait_for(
+                f"wait for snapshot {snap.id} available",
+                lambda: convert.snapshot(self._cinder.get_snapshot(snap.id)),
+                lambda s: s.status,
+                ready=("available",),
+                failed=("error",),
+                timeout=timeout,
+            )
+        return snap
+
+    async def delete_snapshot(
+        self, snapshot_id: str, *, wait: bool = True, timeout: float | None = None
+    ) -> None:
+        """Delete a snapshot; a snapshot already gone counts as deleted."""
+        try:
+            await self._ctx.call(
+                f"delete snapshot {snapshot_id}",
+                self._cinder.delete_snapshot,
+                snapshot_id,
+                ignore_missing=False,
+            )
+        except NotFound:
+            return
+        if wait:
+            await self._ctx.wait_gone(
+                f"wait for snapshot {snapshot_id} deleted",
+                lambda: convert.snapshot(self._cinder.get_snapshot(snapshot_id)),
+                status_of=lambda s: getattr(s, "status", ""),
+                timeout=timeout,
+            )

@@ -1,0 +1,1 @@
+"""Cloud driver conformance suite: the same tests against cloudsim and against real OpenStack."""
