@@ -14,8 +14,12 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 fetch() {
   if [[ -f "$CACHE/.complete" ]]; then return 0; fi
-  command -v java >/dev/null || { echo "kafka-local: java not found (Java 17+ is needed)" >&2; exit 1; }
-  command -v mvn >/dev/null || { echo "kafka-local: mvn not found" >&2; exit 1; }
+  if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+    if [[ $EUID -ne 0 ]]; then echo "kafka-local: Java 17+ and Maven are needed" >&2; exit 1; fi
+    echo "kafka-local: installing Java 17 and Maven from Debian's packages" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless maven >/dev/null
+  fi
   mkdir -p "$CACHE"
   echo "kafka-local: fetching Kafka $KAFKA_VERSION jars into $CACHE" >&2
   mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$CACHE/libs"

@@ -11,6 +11,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -18,7 +19,6 @@ from lifeboat_shared.cloud import (
     CloudDriver,
     CloudError,
     CloudProject,
-    Conflict,
     LifeboatTag,
     models,
 )
@@ -128,21 +128,66 @@ class Env:
     external_network: models.Network | None
 
 
+# Cinder keeps this group type for migrated consistency groups; generic groups use another.
+RESERVED_GROUP_TYPES = frozenset({"default_cgsnapshot_type"})
+
+
 @pytest_asyncio.fixture(scope="session")
-async def env(cloud: CloudProject) -> Env:
+async def env(
+    cloud: CloudProject,
+    admin_cloud: CloudProject,
+    target: Target,
+    run_id: str,
+    session_janitor: Janitor,
+) -> Env:
+    """Find a flavor, volume and group types and an external network; when the target lacks a
+    flavor or a usable group type and an admin entry is configured, create them for the session
+    (a fresh real lab has neither; these are admin set-up, not driver operations)."""
+    admin_conn: Any = admin_cloud.context.conn
+    has_admin = target.admin_cloud != target.cloud
     flavors = await cloud.compute.list_flavors()
+    if not flavors and has_admin:
+        made = await admin_cloud.context.call(
+            "create test flavor",
+            lambda: admin_conn.compute.create_flavor(
+                name=f"conf-{run_id}-tiny", ram=512, vcpus=1, disk=1, is_public=True
+            ),
+        )
+        session_janitor.add(
+            "test flavor",
+            lambda: admin_cloud.context.call(
+                "delete test flavor", admin_conn.compute.delete_flavor, made.id
+            ),
+        )
+        flavors = await cloud.compute.list_flavors()
     if not flavors:
-        pytest.skip("the target cloud has no flavor")
+        pytest.skip("the target cloud has no flavor (and no admin entry to create one)")
     flavor = min(flavors, key=lambda f: (f.ram_mb, f.vcpus, f.disk_gb))
     vtypes = await cloud.block_storage.list_volume_types()
     gtypes: tuple[models.GroupType, ...] = ()
     with contextlib.suppress(CloudError):
         gtypes = await cloud.block_storage.list_group_types()
+    usable = [g for g in gtypes if g.name not in RESERVED_GROUP_TYPES]
+    if not usable and has_admin:
+        with contextlib.suppress(CloudError):
+            made_gt = await admin_cloud.context.call(
+                "create test group type",
+                lambda: admin_conn.block_storage.create_group_type(
+                    name=f"conf-{run_id}-group", is_public=True
+                ),
+            )
+            session_janitor.add(
+                "test group type",
+                lambda: admin_cloud.context.call(
+                    "delete test group type", admin_conn.block_storage.delete_group_type, made_gt.id
+                ),
+            )
+            usable = [g for g in await cloud.block_storage.list_group_types() if g.id == made_gt.id]
     externals = [n for n in await cloud.network.list_networks() if n.is_external]
     return Env(
         flavor=flavor,
         volume_type=vtypes[0] if vtypes else None,
-        group_type=gtypes[0] if gtypes else None,
+        group_type=usable[0] if usable else None,
         external_network=externals[0] if externals else None,
     )
 
@@ -212,22 +257,10 @@ async def booted(
     return BootedServer(server, vol, port, tag)
 
 
-CLOUDSIM_GATEWAY_BUG = (
-    "cloudsim discrepancy: add_router_interface by subnet answers 409 'IP address <gateway> "
-    "already allocated' because cloudsim counts the subnet's gateway IP as used; real Neutron "
-    "gives the router interface the gateway IP"
-)
-
-
 async def add_interface(
-    cloud: CloudProject, target: Target, router_id: str, subnet_id: str, janitor: Janitor
-) -> models.Port | None:
-    """Connect subnet to router; None when cloudsim hits its known gateway-IP bug."""
-    try:
-        port = await cloud.network.add_router_interface(router_id, subnet_id)
-    except Conflict as exc:
-        if target.is_cloudsim and "already allocated" in str(exc):
-            return None
-        raise
+    cloud: CloudProject, router_id: str, subnet_id: str, janitor: Janitor
+) -> models.Port:
+    """Connect a subnet to a router and register the undo."""
+    port = await cloud.network.add_router_interface(router_id, subnet_id)
     janitor.add("interface", lambda: cloud.network.remove_router_interface(router_id, subnet_id))
     return port

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from lifeboat_shared.cloud import (
     AuthFailed,
@@ -36,22 +38,26 @@ async def test_projects_are_separate_connections(
     assert member.user_id != admin.user_id or member.project_id != admin.project_id
 
 
-async def test_wrong_password_is_auth_failed(target: Target) -> None:
+@pytest.mark.parametrize("good_password", [True, False], ids=["right", "wrong"])
+async def test_explicit_auth(target: Target, good_password: bool) -> None:
+    """A site given by explicit auth options instead of a clouds.yaml entry."""
     import yaml
 
-    entries = yaml.safe_load(target.clouds_yaml.read_text())["clouds"]
-    auth = dict(entries[target.cloud]["auth"])
-    auth["password"] = "definitely-not-the-password"
-    site = SiteConfig(
-        name="bad",
-        auth={k: str(v) for k, v in auth.items() if v is not None},
-        region_name=entries[target.cloud].get("region_name"),
-    )
+    text = await asyncio.to_thread(target.clouds_yaml.read_text)
+    entry = yaml.safe_load(text)["clouds"][target.cloud]
+    auth = {k: str(v) for k, v in entry["auth"].items() if v is not None}
+    if not good_password:
+        auth["password"] = "definitely-not-the-password"
+    site = SiteConfig(name="explicit", auth=auth, region_name=entry.get("region_name"))
     drv = CloudDriver([site], target.settings())
     try:
-        project = await drv.project("bad")
-        with pytest.raises(AuthFailed):
-            await project.check_auth()
+        project = await drv.project("explicit")
+        if good_password:
+            info = await project.check_auth()
+            assert info.has_service("compute")
+        else:
+            with pytest.raises(AuthFailed):
+                await project.check_auth()
     finally:
         await drv.aclose()
 

@@ -170,3 +170,52 @@ async def test_attachments_api_gives_connection_info(
     await cloud.block_storage.delete_attachment(att.id)
     assert (await cloud.block_storage.wait_for_volume(vol.id, "available")).attachments == ()
     await cloud.block_storage.delete_attachment(att.id)  # already gone: harmless
+
+
+def _write(path: Path, offset: int, data: bytes) -> None:
+    with path.open("r+b") as f:
+        f.seek(offset)
+        f.write(data)
+        f.flush()
+
+
+def _read(path: Path, offset: int, length: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read(length)
+
+
+async def test_volume_from_snapshot_holds_the_snapshot_bytes(
+    cloud: CloudProject, janitor: Janitor, make_tag: Callable[[str], LifeboatTag]
+) -> None:
+    """The replicator's data path: reach volume data through an attachment's connection info,
+    snapshot, and find exactly the snapshot's bytes in a volume made from it."""
+    connector = {"host": "lifeboat-conformance", "ip": "127.0.0.1", "platform": "x86_64"}
+
+    async def attach(volume_id: str) -> Path:
+        att = await cloud.block_storage.create_attachment(volume_id, connector)
+        janitor.add("attachment", lambda: cloud.block_storage.delete_attachment(att.id))
+        await cloud.block_storage.complete_attachment(att.id)
+        info = att.connection_info or {}
+        data = info.get("data")
+        if info.get("driver_volume_type") != "local" or not isinstance(data, dict):
+            pytest.skip(f"no local data path on this target ({info.get('driver_volume_type')})")
+        return Path(str(data["device_path"]))
+
+    src = await cloud.block_storage.create_volume(1, name=_name("src"), tag=make_tag("src"))
+    janitor.add("volume", lambda: cloud.block_storage.delete_volume(src.id))
+    src_path = await attach(src.id)
+    before = {0: b"lifeboat-head" * 100, 600_000: b"middle" * 1000}
+    for offset, data in before.items():
+        await asyncio.to_thread(_write, src_path, offset, data)
+    snap = await cloud.block_storage.create_snapshot(src.id, force=True, tag=make_tag("snap"))
+    janitor.add("snapshot", lambda: cloud.block_storage.delete_snapshot(snap.id))
+    await asyncio.to_thread(_write, src_path, 0, b"AFTER-SNAPSHOT")  # must not reach the copy
+
+    copy = await cloud.block_storage.create_volume(
+        1, name=_name("copy"), snapshot_id=snap.id, tag=make_tag("copy")
+    )
+    janitor.add("volume", lambda: cloud.block_storage.delete_volume(copy.id))
+    copy_path = await attach(copy.id)
+    for offset, data in before.items():
+        assert await asyncio.to_thread(_read, copy_path, offset, len(data)) == data

@@ -9,8 +9,7 @@ from collections.abc import Callable
 import pytest
 from lifeboat_shared.cloud import CloudProject, LifeboatTag, NotFound
 
-from .conftest import CLOUDSIM_GATEWAY_BUG, BaseNet, Env, Janitor, add_interface
-from .targets import Target
+from .conftest import BaseNet, Env, Janitor, add_interface
 
 pytestmark = pytest.mark.conformance
 
@@ -134,7 +133,6 @@ async def test_security_group_rules_are_idempotent(
 
 async def test_router_with_interface_and_gateway(
     cloud: CloudProject,
-    target: Target,
     env: Env,
     janitor: Janitor,
     make_tag: Callable[[str], LifeboatTag],
@@ -152,9 +150,7 @@ async def test_router_with_interface_and_gateway(
     janitor.add("router", lambda: cloud.network.delete_router(router.id))
     assert router.external_network_id == ext
     assert router.id in {r.id for r in await cloud.network.list_routers()}
-    iface = await add_interface(cloud, target, router.id, sub.id, janitor)
-    if iface is None:
-        pytest.xfail(CLOUDSIM_GATEWAY_BUG)
+    iface = await add_interface(cloud, router.id, sub.id, janitor)
     assert iface.device_id == router.id
     assert [ip.ip_address for ip in iface.fixed_ips] == [sub.gateway_ip]
     assert any(ip.subnet_id == sub.id for ip in iface.fixed_ips)
@@ -164,7 +160,6 @@ async def test_router_with_interface_and_gateway(
 
 async def test_floating_ip_associate_and_release(
     cloud: CloudProject,
-    target: Target,
     env: Env,
     janitor: Janitor,
     make_tag: Callable[[str], LifeboatTag],
@@ -181,9 +176,8 @@ async def test_floating_ip_associate_and_release(
         _name("frouter"), external_network_id=env.external_network.id, tag=make_tag("frouter")
     )
     janitor.add("router", lambda: cloud.network.delete_router(router.id))
-    # Real Neutron needs the port's subnet routed to the external network to bind a floating
-    # IP; cloudsim does not check it (and has a known gateway-IP bug, see conftest).
-    await add_interface(cloud, target, router.id, sub.id, janitor)
+    # Real Neutron needs the port's subnet routed to the external network to bind a floating IP.
+    await add_interface(cloud, router.id, sub.id, janitor)
     port = await cloud.network.create_port(net.id, name=_name("fport"), tag=make_tag("fport"))
     janitor.add("port", lambda: cloud.network.delete_port(port.id))
 

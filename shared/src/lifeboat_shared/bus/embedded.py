@@ -17,7 +17,7 @@ import contextlib
 import itertools
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 
 import sqlalchemy as sa
 from aiokafka.partitioner import murmur2
@@ -186,6 +186,12 @@ class EmbeddedBus:
                     ],
                 )
         self._appended.set()
+
+    async def send(self, records: Sequence[Record]) -> Awaitable[None]:
+        await self.publish(records)  # durable once its transaction committed
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
     def consumer(self, group: str, topics: Sequence[str]) -> EmbeddedConsumer:
         return EmbeddedConsumer(self, group, topics)

@@ -11,7 +11,7 @@ Semantics both backends keep (checked by one contract test suite):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Protocol
 
 from lifeboat_shared.bus.records import ConsumedRecord, Record, TopicPartition
@@ -44,7 +44,14 @@ class EventBus(Protocol):
         """Create missing topics with the configured partition count."""
         ...
 
-    async def publish(self, records: Sequence[Record]) -> None: ...
+    async def publish(self, records: Sequence[Record]) -> None:
+        """Return when every record is durable."""
+        ...
+
+    async def send(self, records: Sequence[Record]) -> Awaitable[None]:
+        """Hand records over in order; the result completes when all of them are durable.
+        Lets a caller keep several batches in flight (the outbox relay does)."""
+        ...
 
     def consumer(self, group: str, topics: Sequence[str]) -> BusConsumer: ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -87,14 +87,16 @@ class KafkaBus:
             await asyncio.sleep(0.1)
 
     async def publish(self, records: Sequence[Record]) -> None:
+        await (await self.send(records))
+
+    async def send(self, records: Sequence[Record]) -> Awaitable[None]:
         if self._producer is None:
-            raise RuntimeError("KafkaBus.publish before start()")
+            raise RuntimeError("KafkaBus.send before start()")
         futures = [
             await self._producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
             for r in records
         ]
-        if futures:
-            await asyncio.gather(*futures)
+        return _all_acked(futures)
 
     def consumer(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
         return KafkaConsumer(self, group, topics)
@@ -106,6 +108,11 @@ class KafkaBus:
             await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=5)
         except (TimeoutError, KafkaError) as exc:
             raise ConnectionError(f"Kafka at {self.bootstrap} not reachable: {exc}") from exc
+
+
+async def _all_acked(futures: Sequence[Awaitable[object]]) -> None:
+    if futures:
+        await asyncio.gather(*futures)
 
 
 class KafkaConsumer:

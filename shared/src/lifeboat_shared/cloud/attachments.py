@@ -53,15 +53,12 @@ class AttachmentsAPI(CinderBase):
     async def complete_attachment(self, attachment_id: str) -> None:
         await self._ctx.call(
             f"complete attachment {attachment_id}",
-            self._cinder.complete_attachment,
-            attachment_id,
+            lambda: self._cinder.complete_attachment(attachment_id),
         )
 
     async def delete_attachment(self, attachment_id: str) -> None:
         """Delete an attachment; one already gone counts as deleted."""
         await self._ctx.call(
             f"delete attachment {attachment_id}",
-            self._cinder.delete_attachment,
-            attachment_id,
-            ignore_missing=True,
+            lambda: self._cinder.delete_attachment(attachment_id, ignore_missing=True),
         )

@@ -97,9 +97,7 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI):
         if bootable and not volume.bootable:
             await self._ctx.call(
                 f"set volume {volume.id} bootable",
-                self._cinder.set_volume_bootable_status,
-                volume.id,
-                True,
+                lambda: self._cinder.set_volume_bootable_status(volume.id, True),
             )
             volume = await self.get_volume(volume.id)
         return volume
@@ -123,9 +121,7 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI):
         try:
             await self._ctx.call(
                 f"delete volume {volume_id}",
-                self._cinder.delete_volume,
-                volume_id,
-                ignore_missing=False,
+                lambda: self._cinder.delete_volume(volume_id, ignore_missing=False),
             )
         except NotFound:
             return
@@ -216,9 +212,7 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI):
         try:
             await self._ctx.call(
                 f"delete snapshot {snapshot_id}",
-                self._cinder.delete_snapshot,
-                snapshot_id,
-                ignore_missing=False,
+                lambda: self._cinder.delete_snapshot(snapshot_id, ignore_missing=False),
             )
         except NotFound:
             return

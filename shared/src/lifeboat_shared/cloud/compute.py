@@ -183,16 +183,20 @@ class ComputeAPI:
     async def _power(
         self, server_id: str, action: str, target: str, *, wait: bool, timeout: float | None
     ) -> models.Server:
+        source = "ACTIVE" if action == "stop" else "SHUTOFF"
         current = await self.get_server(server_id)
         if current.status != target:
-            func = self._nova.stop_server if action == "stop" else self._nova.start_server
             try:
-                await self._ctx.call(f"{action} server {server_id}", func, server_id)
+                await self._ctx.call(
+                    f"{action} server {server_id}",
+                    lambda: getattr(self._nova, f"{action}_server")(server_id),
+                )
             except Conflict:
-                # Already in (or moving to) the target state, e.g. a retried request whose first
-                # attempt went through; anything else is a real conflict.
+                # Nova answers 409 while an earlier request (a retried step's first attempt) is
+                # still moving the server: fine if it is there or still on its way; any other
+                # state (ERROR, RESCUE, ...) is a real conflict.
                 again = await self.get_server(server_id)
-                if again.status != target and not wait:
+                if again.status not in (target, source):
                     raise
         if not wait:
             return await self.get_server(server_id)
@@ -205,9 +209,7 @@ class ComputeAPI:
         try:
             await self._ctx.call(
                 f"delete server {server_id}",
-                self._nova.delete_server,
-                server_id,
-                ignore_missing=False,
+                lambda: self._nova.delete_server(server_id, ignore_missing=False),
             )
         except NotFound:
             return
@@ -266,10 +268,7 @@ class ComputeAPI:
         """Detach a volume; detaching a volume that is not attached is not an error."""
         await self._ctx.call(
             f"detach volume {volume_id} from {server_id}",
-            self._nova.delete_volume_attachment,
-            server_id,
-            volume_id,
-            ignore_missing=True,
+            lambda: self._nova.delete_volume_attachment(server_id, volume_id, ignore_missing=True),
         )
         if wait:
             await self._ctx.wait_for(

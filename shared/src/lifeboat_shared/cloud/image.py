@@ -105,9 +105,7 @@ class ImageAPI:
         try:
             await self._ctx.call(
                 f"delete image {image_id}",
-                self._glance.delete_image,
-                image_id,
-                ignore_missing=False,
+                lambda: self._glance.delete_image(image_id, ignore_missing=False),
             )
         except NotFound:
             return

@@ -35,14 +35,12 @@ class NetworkAPI:
     # --- shared helpers --------------------------------------------------------------------
 
     async def _list(
-        self,
-        what: str,
-        func: Callable[..., Iterable[Any]],
-        conv: Callable[[Any], M],
-        **filters: Any,
+        self, what: str, method: str, conv: Callable[[Any], M], **filters: Any
     ) -> tuple[M, ...]:
+        # Proxy attributes are read in the worker thread: the first access to a service proxy
+        # may discover its API version over HTTP, which must not block the event loop.
         def job() -> tuple[M, ...]:
-            return tuple(conv(r) for r in func(**filters))
+            return tuple(conv(r) for r in getattr(self._neutron, method)(**filters))
 
         return await self._ctx.call(f"list {what}", job)
 
@@ -75,10 +73,11 @@ class NetworkAPI:
         made, _ = await find_or_create(self._ctx, f"create {what}", tag, find, make)
         return made
 
-    async def _delete(self, what: str, func: Callable[..., Any], resource_id: str) -> None:
+    async def _delete(self, what: str, method: str, resource_id: str) -> None:
         try:
             await self._ctx.call(
-                f"delete {what} {resource_id}", func, resource_id, ignore_missing=False
+                f"delete {what} {resource_id}",
+                lambda: getattr(self._neutron, method)(resource_id, ignore_missing=False),
             )
         except NotFound:
             return
@@ -86,7 +85,7 @@ class NetworkAPI:
     # --- networks and subnets --------------------------------------------------------------
 
     async def list_networks(self, **filters: Any) -> tuple[models.Network, ...]:
-        return await self._list("networks", self._neutron.networks, convert.network, **filters)
+        return await self._list("networks", "networks", convert.network, **filters)
 
     async def get_network(self, network_id: str) -> models.Network:
         return await self._ctx.call(
@@ -115,10 +114,10 @@ class NetworkAPI:
         )
 
     async def delete_network(self, network_id: str) -> None:
-        await self._delete("network", self._neutron.delete_network, network_id)
+        await self._delete("network", "delete_network", network_id)
 
     async def list_subnets(self, **filters: Any) -> tuple[models.Subnet, ...]:
-        return await self._list("subnets", self._neutron.subnets, convert.subnet, **filters)
+        return await self._list("subnets", "subnets", convert.subnet, **filters)
 
     async def create_subnet(
         self,
@@ -157,12 +156,12 @@ class NetworkAPI:
         )
 
     async def delete_subnet(self, subnet_id: str) -> None:
-        await self._delete("subnet", self._neutron.delete_subnet, subnet_id)
+        await self._delete("subnet", "delete_subnet", subnet_id)
 
     # --- ports -----------------------------------------------------------------------------
 
     async def list_ports(self, **filters: Any) -> tuple[models.Port, ...]:
-        return await self._list("ports", self._neutron.ports, convert.port, **filters)
+        return await self._list("ports", "ports", convert.port, **filters)
 
     async def get_port(self, port_id: str) -> models.Port:
         return await self._ctx.call(
@@ -200,12 +199,12 @@ class NetworkAPI:
         )
 
     async def delete_port(self, port_id: str) -> None:
-        await self._delete("port", self._neutron.delete_port, port_id)
+        await self._delete("port", "delete_port", port_id)
 
     # --- routers ---------------------------------------------------------------------------
 
     async def list_routers(self, **filters: Any) -> tuple[models.Router, ...]:
-        return await self._list("routers", self._neutron.routers, convert.router, **filters)
+        return await self._list("routers", "routers", convert.router, **filters)
 
     async def create_router(
         self,
@@ -249,13 +248,13 @@ class NetworkAPI:
             return
 
     async def delete_router(self, router_id: str) -> None:
-        await self._delete("router", self._neutron.delete_router, router_id)
+        await self._delete("router", "delete_router", router_id)
 
     # --- security groups -------------------------------------------------------------------
 
     async def list_security_groups(self, **filters: Any) -> tuple[models.SecurityGroup, ...]:
         return await self._list(
-            "security groups", self._neutron.security_groups, convert.security_group, **filters
+            "security groups", "security_groups", convert.security_group, **filters
         )
 
     async def get_security_group(self, group_id: str) -> models.SecurityGroup:
@@ -329,12 +328,12 @@ class NetworkAPI:
             return await self._ctx.call(f"add rule to security group {security_group_id}", job)
 
     async def delete_security_group(self, group_id: str) -> None:
-        await self._delete("security group", self._neutron.delete_security_group, group_id)
+        await self._delete("security group", "delete_security_group", group_id)
 
     # --- floating IPs ----------------------------------------------------------------------
 
     async def list_floating_ips(self, **filters: Any) -> tuple[models.FloatingIP, ...]:
-        return await self._list("floating IPs", self._neutron.ips, convert.floating_ip, **filters)
+        return await self._list("floating IPs", "ips", convert.floating_ip, **filters)
 
     async def create_floating_ip(
         self,
@@ -372,4 +371,4 @@ class NetworkAPI:
         )
 
     async def delete_floating_ip(self, floating_ip_id: str) -> None:
-        await self._delete("floating IP", self._neutron.delete_ip, floating_ip_id)
+        await self._delete("floating IP", "delete_ip", floating_ip_id)

@@ -68,7 +68,9 @@ def error_for_status(
     operation: str | None = None,
 ) -> errors.CloudError:
     """Pick the Lifeboat error for an HTTP status (and the message, for quotas)."""
-    retry_after = parse_retry_after((headers or {}).get("Retry-After"))
+    retry_after = parse_retry_after(
+        next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
+    )
     if status == 429 or (status == 413 and retry_after is not None and not _is_quota(message)):
         return errors.RateLimited(
             message,

@@ -131,10 +131,9 @@ class VolumeGroupsAPI(CinderBase):
         try:
             await self._ctx.call(
                 f"delete volume group {group_id}",
-                self._cinder.delete_group,
-                group_id,
-                delete_volumes=delete_volumes,
-                ignore_missing=False,
+                lambda: self._cinder.delete_group(
+                    group_id, delete_volumes=delete_volumes, ignore_missing=False
+                ),
             )
         except NotFound:
             return
@@ -206,9 +205,7 @@ class VolumeGroupsAPI(CinderBase):
         try:
             await self._ctx.call(
                 f"delete group snapshot {group_snapshot_id}",
-                self._cinder.delete_group_snapshot,
-                group_snapshot_id,
-                ignore_missing=False,
+                lambda: self._cinder.delete_group_snapshot(group_snapshot_id, ignore_missing=False),
             )
         except NotFound:
             return

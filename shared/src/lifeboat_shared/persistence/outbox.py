@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -61,7 +63,9 @@ class OutboxRelay:
         poll_interval: float = 0.5,
         keep_sent_for: timedelta = timedelta(hours=1),
         leader_key: str = "lifeboat-outbox",
+        max_inflight: int = 4,
     ) -> None:
+        self._max_inflight = max_inflight
         self._db = db
         self._bus = bus
         self._batch_size = batch_size
@@ -70,38 +74,100 @@ class OutboxRelay:
         self._leader_key = leader_key
         self._last_cleanup = datetime.min.replace(tzinfo=UTC)
 
-    async def relay_once(self) -> int:
-        """Publish one batch of unsent rows; returns how many were sent."""
+    async def _read_batch(self, after_id: int) -> list[tuple[int, Record]]:
         async with self._db.read() as session:
             rows = (
                 await session.execute(
                     sa.select(
                         outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers
                     )
-                    .where(outbox.c.sent_at.is_(None))
+                    .where(outbox.c.sent_at.is_(None), outbox.c.id > after_id)
                     .order_by(outbox.c.id)
                     .limit(self._batch_size)
                 )
             ).all()
-        if not rows:
-            return 0
-        records = [
-            Record(
-                topic=row.topic,
-                key=row.key,
-                value=row.value,
-                headers=tuple((k, v.encode()) for k, v in row.headers.items()),
+        return [
+            (
+                row.id,
+                Record(
+                    topic=row.topic,
+                    key=row.key,
+                    value=row.value,
+                    headers=tuple((k, v.encode()) for k, v in row.headers.items()),
+                ),
             )
             for row in rows
         ]
-        await self._bus.publish(records)
-        ids = [row.id for row in rows]
+
+    async def _mark_sent(self, ids: list[int]) -> None:
         async with self._db.transaction() as session:
             await session.execute(
                 sa.update(outbox).where(outbox.c.id.in_(ids)).values(sent_at=datetime.now(UTC))
             )
         OUTBOX_PUBLISHED.inc(len(ids))
-        return len(ids)
+
+    async def relay_once(self) -> int:
+        """Publish one batch of unsent rows and mark them sent; returns how many."""
+        batch = await self._read_batch(after_id=0)
+        if not batch:
+            return 0
+        await self._bus.publish([record for _, record in batch])
+        await self._mark_sent([row_id for row_id, _ in batch])
+        return len(batch)
+
+    async def _pipeline(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
+        """Keep several batches in flight: read and send batch N+1 while N awaits its acks.
+
+        Batches are handed to the producer in id order, and the idempotent producer keeps that
+        order per partition; rows are marked sent oldest first, only once acknowledged. After a
+        failure everything unacknowledged is read again from the table (duplicates are harmless:
+        consumers' inboxes drop them).
+
+        On PostgreSQL a transaction can commit after one that took a higher id; such a row
+        would be behind ``last_id``. So at least once a second the pipeline drains and reads
+        again from the start of the unsent rows.
+        """
+        inflight: deque[tuple[list[int], asyncio.Future[None]]] = deque()
+        last_id = 0
+        last_rescan = time.monotonic()
+        while not stop.is_set():
+            wake.clear()
+            rescan_due = time.monotonic() - last_rescan > 1.0
+            batch = [] if rescan_due else await self._read_batch(after_id=last_id)
+            if batch:
+                sent = await self._bus.send([record for _, record in batch])
+                inflight.append(([row_id for row_id, _ in batch], asyncio.ensure_future(sent)))
+                last_id = batch[-1][0]
+            acked: list[int] = []
+            try:
+                while inflight and (
+                    inflight[0][1].done() or len(inflight) > self._max_inflight or not batch
+                ):
+                    ids, future = inflight.popleft()
+                    await future
+                    acked.extend(ids)
+            except Exception:
+                log.exception("outbox relay: publish failed; re-reading unacknowledged rows")
+                for _, future in inflight:
+                    future.cancel()
+                inflight.clear()
+                last_id = 0
+                await _wait_any(stop, None, 1.0)
+            if acked:
+                await self._mark_sent(acked)
+            if not inflight and (rescan_due or not batch):
+                last_id, last_rescan = 0, time.monotonic()
+            if rescan_due or batch or inflight:
+                continue
+            await self._maybe_cleanup()
+            await _wait_any(stop, wake, self._poll_interval)
+        acked = []
+        with contextlib.suppress(Exception):
+            for ids, future in inflight:
+                await future
+                acked.extend(ids)
+        if acked:
+            await self._mark_sent(acked)
 
     async def cleanup(self) -> None:
         cutoff = datetime.now(UTC) - self._keep_sent_for
@@ -115,17 +181,11 @@ class OutboxRelay:
         wake = wake or asyncio.Event()
         async with self._leadership(stop):
             while not stop.is_set():
-                wake.clear()
                 try:
-                    sent = await self.relay_once()
+                    await self._pipeline(stop, wake)
                 except Exception:
-                    log.exception("outbox relay failed; retrying")
-                    sent = 0
+                    log.exception("outbox relay failed; restarting it")
                     await _wait_any(stop, None, 1.0)
-                if sent:
-                    continue
-                await self._maybe_cleanup()
-                await _wait_any(stop, wake, self._poll_interval)
             # Drain what is committed before stopping, so a clean shutdown leaves nothing behind.
             with contextlib.suppress(Exception):
                 while await self.relay_once():

@@ -1,0 +1,199 @@
+"""The five services through their public HTTP APIs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from asgi_lifespan import LifespanManager
+
+from lifeboat_billing.bootstrap import build as build_billing
+from lifeboat_billing.settings import BillingSettings
+from lifeboat_orchestrator.bootstrap import build as build_orchestrator
+from lifeboat_orchestrator.settings import OrchestratorSettings
+from lifeboat_policy.bootstrap import build as build_policy
+from lifeboat_policy.settings import PolicySettings
+from lifeboat_replicator.bootstrap import build as build_replicator
+from lifeboat_replicator.settings import ReplicatorSettings
+from lifeboat_shared.persistence.database import Database
+from lifeboat_shared.persistence.migrations import upgrade_to_head
+from lifeboat_shared.service.app import create_app
+from lifeboat_shared.service.spec import ServiceSpec
+from lifeboat_verifier.bootstrap import build as build_verifier
+from lifeboat_verifier.settings import VerifierSettings
+
+from tests.support.services import ROOT
+
+TOKEN = "test-token-" + uuid.uuid4().hex
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+BUILDERS: dict[str, Callable[..., ServiceSpec]] = {
+    "policy": lambda **kw: build_policy(PolicySettings(**kw)),
+    "replicator": lambda **kw: build_replicator(ReplicatorSettings(**kw)),
+    "orchestrator": lambda **kw: build_orchestrator(OrchestratorSettings(**kw)),
+    "verifier": lambda **kw: build_verifier(VerifierSettings(**kw)),
+    "billing": lambda **kw: build_billing(BillingSettings(**kw)),
+}
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+async def test_service_skeleton(name: str, tmp_path: Path) -> None:
+    spec = BUILDERS[name](data_dir=tmp_path, api_token=TOKEN, json_logs=False)
+    app = create_app(spec, configure_logs=False)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+            assert (await client.get("/healthz")).json()["status"] == "ok"
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"] == {"database": "ok", "bus": "ok"}
+            metrics = (await client.get("/metrics")).text
+            assert "lifeboat_outbox_published" in metrics
+            openapi = (await client.get("/v1/openapi.json")).json()
+            v1_paths = [p for p in openapi["paths"] if p.startswith("/v1/")]
+            assert v1_paths, "every service documents its /v1 endpoints"
+            first = v1_paths[0]
+            method = next(iter(openapi["paths"][first]))
+            path = first.replace("{", "").replace("}", "")
+            unauthenticated = await client.request(method, path)
+            assert unauthenticated.status_code == 401
+            assert "bearer token" in unauthenticated.json()["detail"]
+            wrong = await client.request(method, path, headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401
+
+
+async def test_bad_input_gets_a_clear_error_naming_the_field(tmp_path: Path) -> None:
+    app = create_app(build_policy(PolicySettings(data_dir=tmp_path, api_token=TOKEN)), configure_logs=False)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://p", headers=AUTH) as c:
+            good = {"name": "db", "project_id": "p1", "rpo_seconds": 60, "target_site": "b"}
+            bad = await c.post("/v1/protection-groups", json={**good, "rpo_seconds": -5})
+            assert bad.status_code == 422
+            assert bad.json()["detail"][0]["loc"] == ["body", "rpo_seconds"]
+            extra = await c.post("/v1/protection-groups", json={**good, "colour": "red"})
+            assert extra.status_code == 422 and extra.json()["detail"][0]["loc"][-1] == "colour"
+            assert (await c.post("/v1/protection-groups", json=good)).status_code == 201
+            dup = await c.post("/v1/protection-groups", json=good)
+            assert dup.status_code == 409 and dup.json()["detail"].startswith("name:")
+            missing = await c.get(f"/v1/protection-groups/{uuid.uuid4()}")
+            assert missing.status_code == 404 and missing.json()["detail"].startswith("group_id:")
+            # nothing half-done: exactly one group exists
+            assert len((await c.get("/v1/protection-groups")).json()) == 1
+
+
+async def test_migrations_give_each_service_its_own_postgres_schema(postgres_url: str) -> None:
+    for name, build in BUILDERS.items():
+        spec = build(database_url=postgres_url, api_token=TOKEN, mode="production")
+        db = Database(postgres_url, schema=name)
+        await upgrade_to_head(db, spec.migrations)
+        await upgrade_to_head(db, spec.migrations)  # idempotent
+        await db.dispose()
+    admin = Database(postgres_url)
+    async with admin.read() as s:
+        rows = await s.execute(
+            sa.text(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_name IN ('lifeboat_outbox', 'lifeboat_inbox', 'alembic_version')"
+            )
+        )
+        found = {(r[0], r[1]) for r in rows}
+    await admin.dispose()
+    for name in BUILDERS:
+        for table in ("lifeboat_outbox", "lifeboat_inbox", "alembic_version"):
+            assert (name, table) in found
+
+
+async def test_rpo_tick_travels_from_policy_to_replicator_over_kafka_and_postgres(
+    postgres_url: str, kafka_bootstrap: str
+) -> None:
+    common = {
+        "mode": "production",
+        "bus": "kafka",
+        "kafka_bootstrap": kafka_bootstrap,
+        "database_url": postgres_url,
+        "api_token": TOKEN,
+        "auto_migrate": True,
+        "topic_partitions": 3,
+    }
+    policy_app = create_app(build_policy(PolicySettings(**common)), configure_logs=False)
+    replicator_app = create_app(build_replicator(ReplicatorSettings(**common)), configure_logs=False)
+    async with LifespanManager(policy_app, startup_timeout=60), LifespanManager(
+        replicator_app, startup_timeout=60
+    ):
+        p = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=policy_app), base_url="http://p", headers=AUTH
+        )
+        r = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=replicator_app), base_url="http://r", headers=AUTH
+        )
+        async with p, r:
+            body = {
+                "name": f"app-{uuid.uuid4().hex[:6]}",
+                "project_id": "p1",
+                "rpo_seconds": 1,
+                "target_site": "b",
+            }
+            created = await p.post("/v1/protection-groups", json=body)
+            assert created.status_code == 201, created.text
+            group_id = created.json()["id"]
+            cycles: list[dict[str, object]] = []
+            deadline = time.monotonic() + 45
+            while time.monotonic() < deadline and len(cycles) < 2:
+                got = await r.get("/v1/replication-cycles", params={"group_id": group_id})
+                cycles = got.json()
+                await asyncio.sleep(0.2)
+            assert len(cycles) >= 2, "RPO ticks did not reach the replicator"
+            seqs = sorted(int(str(c["tick_seq"])) for c in cycles)
+            assert seqs[:2] == [1, 2]
+            assert {c["trigger_event_id"] for c in cycles} >= {
+                f"rpo-tick-{group_id}-1",
+                f"rpo-tick-{group_id}-2",
+            }
+            # a command through the API reaches the replicator too
+            accepted = await r.post("/v1/replicate-now", json={"group_id": group_id})
+            assert accepted.status_code == 202
+            command_id = accepted.json()["command_id"]
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                got = await r.get("/v1/replication-cycles", params={"group_id": group_id})
+                if any(c["trigger_event_id"] == command_id for c in got.json()):
+                    break
+                await asyncio.sleep(0.2)
+            else:
+                raise AssertionError("ReplicateNow was not handled")
+
+
+def test_lifeboat_up_runs_with_no_servers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFEBOAT_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lifeboat_cli.main", "up", "--port-base", "0", "--json",
+         "--rpo", "1", "--data-dir", str(tmp_path / "lb")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    assert proc.stdout is not None
+    cycles = []
+    deadline = time.monotonic() + 60
+    while len(cycles) < 2 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        cycles.append(json.loads(line))
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert [c["tick_seq"] for c in cycles] == [1, 2]
+    assert all(c["event"] == "replication-cycle" for c in cycles)
+    assert "stopped cleanly" in err
+    assert (tmp_path / "lb" / "bus.db").exists() and (tmp_path / "lb" / "policy.db").exists()
