@@ -35,3 +35,7 @@ def up(
 def version() -> None:
     """Print Lifeboat's version."""
     typer.echo("lifeboat 0.1.0")
+
+
+if __name__ == "__main__":
+    app()
