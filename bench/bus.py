@@ -35,24 +35,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lifeboat_shared.bus.consumer import ConsumerLoop  # noqa: E402
-from lifeboat_shared.bus.embedded import EmbeddedBus  # noqa: E402
-from lifeboat_shared.bus.handlers import HandlerContext  # noqa: E402
-from lifeboat_shared.bus.interface import EventBus  # noqa: E402
-from lifeboat_shared.bus.kafka import KafkaBus  # noqa: E402
-from lifeboat_shared.contracts.base import Message  # noqa: E402
-from lifeboat_shared.contracts.envelope import Envelope, new_envelope  # noqa: E402
-from lifeboat_shared.contracts.messages import RpoTickElapsed  # noqa: E402
-from lifeboat_shared.persistence.database import Database  # noqa: E402
-from lifeboat_shared.persistence.outbox import OutboxRelay, add_to_outbox  # noqa: E402
-from lifeboat_shared.persistence.tables import messaging_metadata  # noqa: E402
+from lifeboat_shared.bus.consumer import ConsumerLoop
+from lifeboat_shared.bus.embedded import EmbeddedBus
+from lifeboat_shared.bus.handlers import HandlerContext
+from lifeboat_shared.bus.interface import EventBus
+from lifeboat_shared.bus.kafka import KafkaBus
+from lifeboat_shared.contracts.base import Message
+from lifeboat_shared.contracts.envelope import Envelope, new_envelope
+from lifeboat_shared.contracts.messages import RpoTickElapsed
+from lifeboat_shared.persistence.database import Database
+from lifeboat_shared.persistence.outbox import OutboxRelay, add_to_outbox
+from lifeboat_shared.persistence.tables import messaging_metadata
 
 GROUPS = [str(uuid.uuid4()) for _ in range(64)]
 
 
 def tick(i: int) -> RpoTickElapsed:
     return RpoTickElapsed(
-        group_id=GROUPS[i % len(GROUPS)], project_id="bench", tick_seq=i, rpo_seconds=60,
+        group_id=GROUPS[i % len(GROUPS)],
+        project_id="bench",
+        tick_seq=i,
+        rpo_seconds=60,
         due_at=datetime.now(UTC),
     )
 
@@ -106,8 +109,13 @@ async def consume(backend: Backend, group: str, expect: int) -> None:
     await bus.start()
     stop = asyncio.Event()
     loop = MeasuredLoop(
-        bus=bus, db=db, group=group, topics=[RpoTickElapsed.topic],
-        handlers={RpoTickElapsed: noop}, source="/bench", batch_size=2000,
+        bus=bus,
+        db=db,
+        group=group,
+        topics=[RpoTickElapsed.topic],
+        handlers={RpoTickElapsed: noop},
+        source="/bench",
+        batch_size=2000,
     )
     loop.latencies, loop.count = [], 0
     task = asyncio.create_task(loop.run(stop))
@@ -123,12 +131,15 @@ async def consume(backend: Backend, group: str, expect: int) -> None:
     await task
     await bus.stop()
     await db.dispose()
-    print(json.dumps({"count": loop.count, "finished": finished, "latencies": loop.latencies}),
-          flush=True)
+    print(
+        json.dumps({"count": loop.count, "finished": finished, "latencies": loop.latencies}),
+        flush=True,
+    )
 
 
-async def run_pipeline(backend: Backend, events: int, tx_size: int, rate: float | None,
-                       duration: float) -> tuple[float, list[float]]:
+async def run_pipeline(
+    backend: Backend, events: int, tx_size: int, rate: float | None, duration: float
+) -> tuple[float, list[float]]:
     """Producer side in this process (stage in the outbox + relay), consumer in another."""
     total = events if rate is None else int(rate * duration)
     producer_db = await prepare(backend.producer_db_url, backend.producer_schema)
@@ -137,9 +148,20 @@ async def run_pipeline(backend: Backend, events: int, tx_size: int, rate: float 
     await bus.ensure_topics([RpoTickElapsed.topic, "lifeboat.deadletter.v1"])
     group = f"bench-{uuid.uuid4().hex[:8]}"
     consumer = subprocess.Popen(
-        [sys.executable, __file__, "--role", "consumer", "--group", group, "--expect", str(total),
-         "--backend-json", json.dumps(asdict(backend))],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            __file__,
+            "--role",
+            "consumer",
+            "--group",
+            group,
+            "--expect",
+            str(total),
+            "--backend-json",
+            json.dumps(asdict(backend)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert consumer.stdout is not None
     ready = await asyncio.to_thread(consumer.stdout.readline)
@@ -190,31 +212,72 @@ def kafka_reference(bootstrap: str, records: int, size: int) -> str:
     topic = f"bench-ref-{uuid.uuid4().hex[:6]}"
     cp = f"{libs[-1]}/*"
     subprocess.run(
-        ["java", "-cp", cp, "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", bootstrap,
-         "--create", "--topic", topic, "--partitions", "6", "--replication-factor", "1"],
-        check=True, capture_output=True, text=True,
+        [
+            "java",
+            "-cp",
+            cp,
+            "org.apache.kafka.tools.TopicCommand",
+            "--bootstrap-server",
+            bootstrap,
+            "--create",
+            "--topic",
+            topic,
+            "--partitions",
+            "6",
+            "--replication-factor",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     out = subprocess.run(
-        ["java", "-cp", cp, "org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
-         "--num-records", str(records), "--record-size", str(size), "--throughput", "-1",
-         "--producer-props", f"bootstrap.servers={bootstrap}", "acks=all",
-         "enable.idempotence=true", "linger.ms=2"],
-        check=True, capture_output=True, text=True,
+        [
+            "java",
+            "-cp",
+            cp,
+            "org.apache.kafka.tools.ProducerPerformance",
+            "--topic",
+            topic,
+            "--num-records",
+            str(records),
+            "--record-size",
+            str(size),
+            "--throughput",
+            "-1",
+            "--producer-props",
+            f"bootstrap.servers={bootstrap}",
+            "acks=all",
+            "enable.idempotence=true",
+            "linger.ms=2",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
-    match = re.search(r"([\d.]+) records/sec.*?([\d.]+) ms avg latency.*?([\d.]+) ms 50th.*?([\d.]+) ms 99th", out.splitlines()[-1])
+    match = re.search(
+        r"([\d.]+) records/sec.*?([\d.]+) ms avg latency.*?([\d.]+) ms 50th.*?([\d.]+) ms 99th",
+        out.splitlines()[-1],
+    )
     if not match:
         return out.splitlines()[-1]
     return f"{float(match.group(1)):,.0f} ev/s, p50 {match.group(3)} ms, p99 {match.group(4)} ms"
 
 
 def start(script: str, workdir: Path) -> str:
-    out = subprocess.run(["bash", str(ROOT / script), "start", str(workdir)], check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["bash", str(ROOT / script), "start", str(workdir)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--tx-size", type=int, default=100)
     parser.add_argument("--rate", type=float, default=1000)
@@ -244,36 +307,68 @@ def main() -> None:
         run = uuid.uuid4().hex[:6]
         sqlite = f"sqlite+aiosqlite:///{work}"
         backends = {
-            "kafka": Backend("outbox(PG) -> Kafka -> inbox(PG)", "kafka", bootstrap, None,
-                             pg, f"bp_{run}", pg, f"bc_{run}"),
+            "kafka": Backend(
+                "outbox(PG) -> Kafka -> inbox(PG)",
+                "kafka",
+                bootstrap,
+                None,
+                pg,
+                f"bp_{run}",
+                pg,
+                f"bc_{run}",
+            ),
             "embedded-sqlite": Backend(
-                "outbox(SQLite) -> embedded log(SQLite) -> inbox(SQLite)", "embedded",
-                f"{sqlite}/bus.db", None, f"{sqlite}/producer.db", None,
-                f"{sqlite}/consumer.db", None),
+                "outbox(SQLite) -> embedded log(SQLite) -> inbox(SQLite)",
+                "embedded",
+                f"{sqlite}/bus.db",
+                None,
+                f"{sqlite}/producer.db",
+                None,
+                f"{sqlite}/consumer.db",
+                None,
+            ),
             "embedded-postgres": Backend(
-                "outbox(PG) -> embedded log(PG) -> inbox(PG)", "embedded", pg, f"bb_{run}",
-                pg, f"ep_{run}", pg, f"ec_{run}"),
+                "outbox(PG) -> embedded log(PG) -> inbox(PG)",
+                "embedded",
+                pg,
+                f"bb_{run}",
+                pg,
+                f"ep_{run}",
+                pg,
+                f"ec_{run}",
+            ),
         }
         rows = []
         for key in args.backends.split(","):
             backend = backends[key]
             throughput, _ = asyncio.run(run_pipeline(backend, args.events, args.tx_size, None, 0))
             _, lat = asyncio.run(run_pipeline(backend, 0, args.tx_size, args.rate, args.duration))
-            rows.append((backend.name, f"{throughput:,.0f} ev/s",
-                         f"{pct(lat, 50):.1f} ms", f"{pct(lat, 99):.1f} ms"))
+            rows.append(
+                (
+                    backend.name,
+                    f"{throughput:,.0f} ev/s",
+                    f"{pct(lat, 50):.1f} ms",
+                    f"{pct(lat, 99):.1f} ms",
+                )
+            )
             print(f"  done: {key}", file=sys.stderr, flush=True)
         reference = kafka_reference(bootstrap, args.events, 300)
     finally:
         for script, d in started:
             subprocess.run(["bash", str(ROOT / script), "stop", str(d)], check=False)
-    print(f"\nEvent bus, end to end ({os.cpu_count()} cores; {args.events} events in transactions of "
-          f"{args.tx_size} for throughput; steady {args.rate:.0f} ev/s for {args.duration:.0f} s for latency)\n")
+    print(
+        f"\nEvent bus, end to end ({os.cpu_count()} cores; {args.events} events in transactions of "
+        f"{args.tx_size} for throughput; steady {args.rate:.0f} ev/s for {args.duration:.0f} s "
+        "for latency)\n"
+    )
     header = ("pipeline", "throughput", f"p50 @ {args.rate:.0f}/s", f"p99 @ {args.rate:.0f}/s")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
     for r in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
-    print(f"\nreference: Kafka ProducerPerformance (Java, acks=all, idempotent, 300-byte records, "
-          f"no database): {reference}")
+    print(
+        f"\nreference: Kafka ProducerPerformance (Java, acks=all, idempotent, 300-byte records, "
+        f"no database): {reference}"
+    )
 
 
 if __name__ == "__main__":

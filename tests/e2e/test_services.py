@@ -17,7 +17,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
-
 from lifeboat_billing.bootstrap import build as build_billing
 from lifeboat_billing.settings import BillingSettings
 from lifeboat_orchestrator.bootstrap import build as build_orchestrator
@@ -74,7 +73,9 @@ async def test_service_skeleton(name: str, tmp_path: Path) -> None:
 
 
 async def test_bad_input_gets_a_clear_error_naming_the_field(tmp_path: Path) -> None:
-    app = create_app(build_policy(PolicySettings(data_dir=tmp_path, api_token=TOKEN)), configure_logs=False)
+    app = create_app(
+        build_policy(PolicySettings(data_dir=tmp_path, api_token=TOKEN)), configure_logs=False
+    )
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://p", headers=AUTH) as c:
@@ -128,9 +129,12 @@ async def test_rpo_tick_travels_from_policy_to_replicator_over_kafka_and_postgre
         "topic_partitions": 3,
     }
     policy_app = create_app(build_policy(PolicySettings(**common)), configure_logs=False)
-    replicator_app = create_app(build_replicator(ReplicatorSettings(**common)), configure_logs=False)
-    async with LifespanManager(policy_app, startup_timeout=60), LifespanManager(
-        replicator_app, startup_timeout=60
+    replicator_app = create_app(
+        build_replicator(ReplicatorSettings(**common)), configure_logs=False
+    )
+    async with (
+        LifespanManager(policy_app, startup_timeout=60),
+        LifespanManager(replicator_app, startup_timeout=60),
     ):
         p = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=policy_app), base_url="http://p", headers=AUTH
@@ -178,9 +182,24 @@ async def test_rpo_tick_travels_from_policy_to_replicator_over_kafka_and_postgre
 def test_lifeboat_up_runs_with_no_servers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIFEBOAT_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lifeboat_cli.main", "up", "--port-base", "0", "--json",
-         "--rpo", "1", "--data-dir", str(tmp_path / "lb")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "lifeboat_cli.main",
+            "up",
+            "--port-base",
+            "0",
+            "--json",
+            "--rpo",
+            "1",
+            "--data-dir",
+            str(tmp_path / "lb"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert proc.stdout is not None
     cycles = []

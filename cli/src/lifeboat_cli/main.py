@@ -1,4 +1,4 @@
-"""`lifeboat`: the operator command (OpenStack CLI conventions; more verbs arrive with each issue)."""
+"""`lifeboat`: the operator command (OpenStack CLI conventions; verbs grow with each issue)."""
 
 from __future__ import annotations
 

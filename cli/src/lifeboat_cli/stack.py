@@ -10,7 +10,6 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-
 from lifeboat_billing.bootstrap import build as build_billing
 from lifeboat_billing.settings import BillingSettings
 from lifeboat_orchestrator.bootstrap import build as build_orchestrator
@@ -31,7 +30,10 @@ from lifeboat_verifier.settings import VerifierSettings
 SERVICES: tuple[tuple[str, Callable[[Path, int], ServiceSpec]], ...] = (
     ("policy", lambda d, p: build_policy(PolicySettings(data_dir=d, http_port=p))),
     ("replicator", lambda d, p: build_replicator(ReplicatorSettings(data_dir=d, http_port=p))),
-    ("orchestrator", lambda d, p: build_orchestrator(OrchestratorSettings(data_dir=d, http_port=p))),
+    (
+        "orchestrator",
+        lambda d, p: build_orchestrator(OrchestratorSettings(data_dir=d, http_port=p)),
+    ),
     ("verifier", lambda d, p: build_verifier(VerifierSettings(data_dir=d, http_port=p))),
     ("billing", lambda d, p: build_billing(BillingSettings(data_dir=d, http_port=p))),
 )
@@ -66,7 +68,9 @@ class Stack:
             spec = build(data_dir, port)
             app = create_app(spec, bus=self.bus, configure_logs=False)
             config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
-            self.services.append(RunningService(name, f"http://{host}:{port}", app, _Server(config)))
+            self.services.append(
+                RunningService(name, f"http://{host}:{port}", app, _Server(config))
+            )
         self._serving: list[asyncio.Task[None]] = []
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import time
@@ -38,7 +39,7 @@ async def run_up(
                 f"[bold]protection group[/] {group['name']} ({group['id']}), RPO {rpo_seconds}s: "
                 "policy emits an RPO tick each interval; the replicator handles it."
             )
-            await _follow_ticks(client, urls, group["id"], stop, duration, console, as_json)
+            await _follow_ticks(client, urls, str(group["id"]), stop, duration, console, as_json)
     finally:
         with console.status("stopping (finishing messages in hand, draining outboxes)..."):
             await stack.stop()
@@ -59,14 +60,19 @@ def _print_services(console: Console, stack: Stack, data_dir: Path) -> None:
 
 async def _ensure_demo_group(client: httpx.AsyncClient, policy: str, rpo: int) -> dict[str, object]:
     """Find or create the demo group, so `lifeboat up` can be run again on the same data."""
-    existing = (await client.get(f"{policy}/v1/protection-groups", params={"project_id": "demo"}))
+    existing = await client.get(f"{policy}/v1/protection-groups", params={"project_id": "demo"})
     existing.raise_for_status()
     for group in existing.json():
         if group["name"] == DEMO_GROUP:
             return dict(group)
     created = await client.post(
         f"{policy}/v1/protection-groups",
-        json={"name": DEMO_GROUP, "project_id": "demo", "rpo_seconds": rpo, "target_site": "site-b"},
+        json={
+            "name": DEMO_GROUP,
+            "project_id": "demo",
+            "rpo_seconds": rpo,
+            "target_site": "site-b",
+        },
     )
     created.raise_for_status()
     return dict(created.json())
@@ -100,7 +106,5 @@ async def _follow_ticks(
                     f"replicator: cycle {cycle['id'][:8]} [yellow]{cycle['status']}[/] "
                     f"(event {cycle['trigger_event_id']})"
                 )
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=0.5)
-        except TimeoutError:
-            pass

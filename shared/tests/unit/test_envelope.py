@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-
 from lifeboat_shared.contracts import (
     Command,
     Event,
@@ -16,8 +15,8 @@ from lifeboat_shared.contracts import (
     encode_envelope,
     message_types,
     new_envelope,
+    topics,
 )
-from lifeboat_shared.contracts import topics
 from lifeboat_shared.contracts.messages import ReplicateNow, RpoTickElapsed, SiteDeclaredDown
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -44,7 +43,9 @@ def test_binary_mode_headers_and_round_trip() -> None:
     decoded = decode_record(record)
     assert decoded.message == envelope.message
     assert (decoded.id, decoded.type, decoded.traceparent) == (
-        envelope.id, envelope.type, TRACEPARENT,
+        envelope.id,
+        envelope.type,
+        TRACEPARENT,
     )
 
 
@@ -70,13 +71,24 @@ def test_commands_are_imperative_and_events_past_tense() -> None:
 @pytest.mark.parametrize(
     ("mutate", "reason"),
     [
-        (lambda r: replace(r, headers=tuple(h for h in r.headers if h[0] != "ce_type")),
-         "missing header ce_type"),
-        (lambda r: replace(r, headers=tuple(
-            (k, b"io.lifeboat.Unknown.v9" if k == "ce_type" else v) for k, v in r.headers)),
-         "unknown type"),
+        (
+            lambda r: replace(r, headers=tuple(h for h in r.headers if h[0] != "ce_type")),
+            "missing header ce_type",
+        ),
+        (
+            lambda r: replace(
+                r,
+                headers=tuple(
+                    (k, b"io.lifeboat.Unknown.v9" if k == "ce_type" else v) for k, v in r.headers
+                ),
+            ),
+            "unknown type",
+        ),
         (lambda r: replace(r, value=b"{broken"), "bad JSON"),
-        (lambda r: replace(r, value=b'{"group_id": "g"}'), "bad JSON for io.lifeboat.RpoTickElapsed.v1"),
+        (
+            lambda r: replace(r, value=b'{"group_id": "g"}'),
+            "bad JSON for io.lifeboat.RpoTickElapsed.v1",
+        ),
         (lambda r: replace(r, value=b" " * 300_000), "oversized"),
     ],
 )

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
-
 from lifeboat_shared.settings import ServiceSettings
+from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
 
 

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
-from lifeboat_shared.persistence.database import Database
 
 from tests.integration.bus.harness import BackendConfig, prepare_service_db
 
 
 @pytest.fixture(params=["embedded-sqlite", "embedded-postgres", "kafka"])
-async def backend(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[BackendConfig]:
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> BackendConfig:
     kind = request.param
     schema = f"t_{uuid.uuid4().hex[:12]}"
     if kind == "embedded-sqlite":
@@ -46,8 +41,4 @@ async def backend(
     db = cfg.make_db()
     await prepare_service_db(db)
     await db.dispose()
-    yield cfg
-
-
-async def fresh_db(cfg: BackendConfig) -> Database:
-    return cfg.make_db()
+    return cfg

@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import pytest
-
 from lifeboat_shared.bus.consumer import ConsumerLoop
 from lifeboat_shared.bus.interface import BusConsumer, EventBus
 from lifeboat_shared.bus.records import ConsumedRecord, Record
@@ -130,8 +128,13 @@ async def test_group_splits_partitions_and_survivor_takes_over(backend: BackendC
         worker = spawn_worker(backend, group=group, topics=[topic], dlq=dlq)
         try:
             survivor = ConsumerLoop(
-                bus=bus, db=db, group=group, topics=[topic],
-                handlers={ProbeRecorded: ProbeHandler()}, source="/t", dead_letter_topic=dlq,
+                bus=bus,
+                db=db,
+                group=group,
+                topics=[topic],
+                handlers={ProbeRecorded: ProbeHandler()},
+                source="/t",
+                dead_letter_topic=dlq,
             )
             stop = asyncio.Event()
             task = asyncio.create_task(survivor.run(stop))
@@ -214,13 +217,26 @@ async def test_sigkill_mid_batch_redelivers_and_handles_exactly_once(
 
 
 async def run_loop_until(
-    bus: EventBus, cfg: BackendConfig, topic: str, dlq: str, predicate, what: str  # type: ignore[no-untyped-def]
+    bus: EventBus,
+    cfg: BackendConfig,
+    topic: str,
+    dlq: str,
+    predicate,
+    what: str,  # type: ignore[no-untyped-def]
 ) -> None:
     db = cfg.make_db()
     loop = ConsumerLoop(
-        bus=bus, db=db, group=unique("group"), topics=[topic],
-        handlers={ProbeRecorded: ProbeHandler()}, source="/t", dead_letter_topic=dlq,
-        backoff_base=0.01, max_attempts=3, batch_size=50, max_record_bytes=64 * 1024,
+        bus=bus,
+        db=db,
+        group=unique("group"),
+        topics=[topic],
+        handlers={ProbeRecorded: ProbeHandler()},
+        source="/t",
+        dead_letter_topic=dlq,
+        backoff_base=0.01,
+        max_attempts=3,
+        batch_size=50,
+        max_record_bytes=64 * 1024,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run(stop))
@@ -269,7 +285,9 @@ async def test_malformed_records_are_dead_lettered_with_reason(backend: BackendC
     good = probe(topic, "g1", 1)
     no_type = Record(topic, b"g1", good.value, tuple(h for h in good.headers if h[0] != "ce_type"))
     unknown = Record(
-        topic, b"g1", good.value,
+        topic,
+        b"g1",
+        good.value,
         tuple((k, b"io.lifeboat.Nope.v1" if k == "ce_type" else v) for k, v in good.headers),
     )
     bad_json = Record(topic, b"g1", b"{not json", good.headers)

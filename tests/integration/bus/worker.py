@@ -1,4 +1,4 @@
-"""A consumer in its own process, for tests that kill it (python -m tests.integration.bus.worker)."""
+"""A consumer in its own process, for the tests that kill it."""
 
 from __future__ import annotations
 

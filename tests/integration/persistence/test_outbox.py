@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from lifeboat_shared.bus.embedded import EmbeddedBus
 from lifeboat_shared.bus.interface import EventBus
 from lifeboat_shared.bus.kafka import KafkaBus
@@ -52,7 +51,10 @@ def run_writer(url: str, schema: str | None, prefix: str, mode: str, count: int)
     args = {"url": url, "schema": schema or "", "prefix": prefix, "mode": mode, "count": str(count)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.persistence.writer", json.dumps(args)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()

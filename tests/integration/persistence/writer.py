@@ -9,7 +9,6 @@ import signal
 import sys
 
 import sqlalchemy as sa
-
 from lifeboat_shared.contracts.envelope import new_envelope
 from lifeboat_shared.persistence.database import Database
 from lifeboat_shared.persistence.outbox import add_to_outbox

@@ -1,1 +1,1 @@
-"""The event bus: one interface (interface.py), a Kafka backend and an embedded (SQL log) backend."""
+"""The event bus: one interface (interface.py), a Kafka backend, an embedded (SQL log) backend."""

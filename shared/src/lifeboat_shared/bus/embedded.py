@@ -1,4 +1,4 @@
-"""Embedded backend: a durable append-only log in a SQL database (SQLite by default, PostgreSQL too).
+"""Embedded backend: a durable append-only log in a SQL database (SQLite by default, or PostgreSQL).
 
 Same semantics as Kafka where Lifeboat relies on them: topics with partitions, keys hashed to
 partitions with Kafka's own murmur2 (so a key lands on the same partition number on both

@@ -8,6 +8,7 @@ isolation_level=read_committed, earliest offset for a new group.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
 
@@ -70,12 +71,10 @@ class KafkaBus:
             existing = set(await admin.list_topics())
             missing = [t for t in topics if t not in existing]
             if missing:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):  # another service was first
                     await admin.create_topics(
                         [NewTopic(t, self.partitions, self.replication_factor) for t in missing]
                     )
-                except TopicAlreadyExistsError:
-                    pass  # another service created it first
             await self._await_metadata(admin, topics)
         finally:
             await admin.close()

@@ -1,4 +1,4 @@
-"""The only language Lifeboat's services share: CloudEvents envelopes carrying typed, versioned messages."""
+"""The only language Lifeboat's services share: CloudEvents carrying typed, versioned messages."""
 
 from lifeboat_shared.contracts.base import Command, Event, Message, message_types, resolve_type
 from lifeboat_shared.contracts.envelope import (

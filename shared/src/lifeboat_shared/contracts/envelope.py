@@ -27,7 +27,7 @@ DEFAULT_MAX_RECORD_BYTES = 256 * 1024
 
 
 class MalformedMessage(Exception):
-    """A record that can never be handled; ``reason`` says why (it goes to the dead-letter topic)."""
+    """A record that can never be handled; ``reason`` (sent to the dead-letter topic) says why."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

@@ -7,7 +7,6 @@ version table lives in the service's own schema on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-
 from typing import Any
 
 from alembic import command, context
@@ -16,7 +15,6 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from lifeboat_shared.persistence.database import Database
-
 
 # Alembic's ``context`` is process-global: migrations of services sharing one process (the
 # embedded default) must not interleave.

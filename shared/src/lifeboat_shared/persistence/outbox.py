@@ -177,7 +177,7 @@ class OutboxRelay:
             )
 
     async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
-        """Relay until ``stop`` is set; ``wake`` (set after a commit that staged events) cuts latency."""
+        """Relay until ``stop``; ``wake`` (set when a commit staged events) cuts the latency."""
         wake = wake or asyncio.Event()
         async with self._leadership(stop):
             while not stop.is_set():
@@ -212,7 +212,7 @@ class OutboxRelay:
 
     @contextlib.asynccontextmanager
     async def _leadership(self, stop: asyncio.Event):  # type: ignore[no-untyped-def]
-        """On PostgreSQL only one relay per schema publishes (session advisory lock), keeping order."""
+        """On PostgreSQL one relay per schema publishes (session advisory lock), keeping order."""
         if not self._db.is_postgres:
             yield
             return
