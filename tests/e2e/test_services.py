@@ -17,6 +17,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
+
 from lifeboat_billing.bootstrap import build as build_billing
 from lifeboat_billing.settings import BillingSettings
 from lifeboat_orchestrator.bootstrap import build as build_orchestrator
@@ -31,7 +32,6 @@ from lifeboat_shared.service.app import create_app
 from lifeboat_shared.service.spec import ServiceSpec
 from lifeboat_verifier.bootstrap import build as build_verifier
 from lifeboat_verifier.settings import VerifierSettings
-
 from tests.support.services import ROOT
 
 TOKEN = "test-token-" + uuid.uuid4().hex

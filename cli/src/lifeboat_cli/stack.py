@@ -10,6 +10,7 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+
 from lifeboat_billing.bootstrap import build as build_billing
 from lifeboat_billing.settings import BillingSettings
 from lifeboat_orchestrator.bootstrap import build as build_orchestrator

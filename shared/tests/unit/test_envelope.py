@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+
 from lifeboat_shared.contracts import (
     Command,
     Event,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from lifeboat_shared.settings import ServiceSettings
 from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
+
+from lifeboat_shared.settings import ServiceSettings
 
 
 class DemoSettings(ServiceSettings):

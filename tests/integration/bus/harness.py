@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import sqlalchemy as sa
+
 from lifeboat_shared.bus.embedded import EmbeddedBus
 from lifeboat_shared.bus.handlers import HandlerContext
 from lifeboat_shared.bus.interface import EventBus

@@ -18,7 +18,6 @@ from lifeboat_shared.bus.consumer import ConsumerLoop
 from lifeboat_shared.bus.interface import BusConsumer, EventBus
 from lifeboat_shared.bus.records import ConsumedRecord, Record
 from lifeboat_shared.contracts.envelope import decode_record
-
 from tests.integration.bus.harness import (
     BackendConfig,
     ProbeHandler,

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from lifeboat_shared.bus.consumer import ConsumerLoop
-
 from tests.integration.bus.harness import BackendConfig, ProbeHandler, ProbeRecorded
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
 from lifeboat_shared.bus.embedded import EmbeddedBus
 from lifeboat_shared.bus.interface import EventBus
 from lifeboat_shared.bus.kafka import KafkaBus
@@ -20,7 +21,6 @@ from lifeboat_shared.contracts.envelope import decode_record
 from lifeboat_shared.persistence.database import Database
 from lifeboat_shared.persistence.outbox import OutboxRelay
 from lifeboat_shared.persistence.tables import messaging_metadata, outbox
-
 from tests.integration.bus.harness import ProbeRecorded
 from tests.integration.persistence.tables import widget_metadata, widgets
 from tests.support.services import ROOT

@@ -9,10 +9,10 @@ import signal
 import sys
 
 import sqlalchemy as sa
+
 from lifeboat_shared.contracts.envelope import new_envelope
 from lifeboat_shared.persistence.database import Database
 from lifeboat_shared.persistence.outbox import add_to_outbox
-
 from tests.integration.bus.harness import ProbeRecorded
 from tests.integration.persistence.tables import widgets
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lifeboat_shared.contracts import topics
-from lifeboat_shared.service import ServiceSpec
-
 from lifeboat_billing.entrypoints.api import router
 from lifeboat_billing.service_layer.handlers import HANDLERS
 from lifeboat_billing.settings import BillingSettings
+from lifeboat_shared.contracts import topics
+from lifeboat_shared.service import ServiceSpec
 
 
 def build(settings: BillingSettings | None = None) -> ServiceSpec:

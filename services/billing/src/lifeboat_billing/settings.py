@@ -1,8 +1,9 @@
 """Billing settings: ``LIFEBOAT_BILLING_*``, falling back to ``LIFEBOAT_*``."""
 
-from lifeboat_shared.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
+from lifeboat_shared.settings import ServiceSettings
 
 
 class BillingSettings(ServiceSettings):

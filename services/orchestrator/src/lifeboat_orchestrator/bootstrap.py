@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lifeboat_shared.contracts import topics
-from lifeboat_shared.service import ServiceSpec
-
 from lifeboat_orchestrator.entrypoints.api import router
 from lifeboat_orchestrator.service_layer.handlers import HANDLERS
 from lifeboat_orchestrator.settings import OrchestratorSettings
+from lifeboat_shared.contracts import topics
+from lifeboat_shared.service import ServiceSpec
 
 
 def build(settings: OrchestratorSettings | None = None) -> ServiceSpec:

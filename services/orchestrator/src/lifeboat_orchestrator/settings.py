@@ -1,8 +1,9 @@
 """Orchestrator settings: ``LIFEBOAT_ORCHESTRATOR_*``, falling back to ``LIFEBOAT_*``."""
 
-from lifeboat_shared.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
+from lifeboat_shared.settings import ServiceSettings
 
 
 class OrchestratorSettings(ServiceSettings):

@@ -7,11 +7,10 @@ import contextlib
 import logging
 from pathlib import Path
 
-from lifeboat_shared.service import ServiceRuntime, ServiceSpec
-
 from lifeboat_policy.entrypoints.api import router
 from lifeboat_policy.service_layer.handlers import emit_due_ticks
 from lifeboat_policy.settings import PolicySettings
+from lifeboat_shared.service import ServiceRuntime, ServiceSpec
 
 log = logging.getLogger(__name__)
 

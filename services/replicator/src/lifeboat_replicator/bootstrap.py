@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lifeboat_shared.contracts import topics
-from lifeboat_shared.service import ServiceSpec
-
 from lifeboat_replicator.entrypoints.api import router
 from lifeboat_replicator.service_layer.handlers import HANDLERS
 from lifeboat_replicator.settings import ReplicatorSettings
+from lifeboat_shared.contracts import topics
+from lifeboat_shared.service import ServiceSpec
 
 
 def build(settings: ReplicatorSettings | None = None) -> ServiceSpec:

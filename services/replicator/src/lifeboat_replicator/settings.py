@@ -1,8 +1,9 @@
 """Replicator settings: ``LIFEBOAT_REPLICATOR_*``, falling back to ``LIFEBOAT_*``."""
 
-from lifeboat_shared.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
+from lifeboat_shared.settings import ServiceSettings
 
 
 class ReplicatorSettings(ServiceSettings):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from lifeboat_shared.contracts import topics
 from lifeboat_shared.service import ServiceSpec
-
 from lifeboat_verifier.entrypoints.api import router
 from lifeboat_verifier.service_layer.handlers import HANDLERS
 from lifeboat_verifier.settings import VerifierSettings

@@ -7,11 +7,11 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 from pydantic import BaseModel
 
 from lifeboat_billing.adapters.repository import LedgerRepository
 from lifeboat_billing.domain.model import totals_by_metric
+from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 
 router = APIRouter(tags=["usage"])
 

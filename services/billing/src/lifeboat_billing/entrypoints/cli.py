@@ -1,8 +1,7 @@
 """``lifeboat-billing serve | migrate | openapi``."""
 
-from lifeboat_shared.service.cli import service_cli
-
 from lifeboat_billing.bootstrap import build
+from lifeboat_shared.service.cli import service_cli
 
 app = service_cli(build)
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from lifeboat_billing.adapters.repository import LedgerRepository
+from lifeboat_billing.domain.model import UsageEntry
 from lifeboat_shared.bus.handlers import HandlerContext, Handlers
 from lifeboat_shared.contracts.base import Message
 from lifeboat_shared.contracts.messages import UsageRecorded
-
-from lifeboat_billing.adapters.repository import LedgerRepository
-from lifeboat_billing.domain.model import UsageEntry
 
 
 async def on_usage_recorded(message: Message, ctx: HandlerContext) -> None:

@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, status
 from fastapi import Path as PathParam
-from lifeboat_shared.contracts.messages import SiteDeclaredDown, SiteDeclaredUp
-from lifeboat_shared.persistence.outbox import add_to_outbox
-from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat_orchestrator.adapters.repository import SiteRepository
+from lifeboat_shared.contracts.messages import SiteDeclaredDown, SiteDeclaredUp
+from lifeboat_shared.persistence.outbox import add_to_outbox
+from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 
 router = APIRouter(tags=["sites"])
 SiteId = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.:\-]{1,128}$")]

@@ -1,8 +1,7 @@
 """``lifeboat-orchestrator serve | migrate | openapi``."""
 
-from lifeboat_shared.service.cli import service_cli
-
 from lifeboat_orchestrator.bootstrap import build
+from lifeboat_shared.service.cli import service_cli
 
 app = service_cli(build)
 

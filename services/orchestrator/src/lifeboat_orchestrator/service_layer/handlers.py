@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from lifeboat_orchestrator.adapters.repository import SiteRepository
+from lifeboat_orchestrator.domain.model import Site, SiteState
 from lifeboat_shared.bus.handlers import HandlerContext, Handlers
 from lifeboat_shared.contracts.base import Message
 from lifeboat_shared.contracts.messages import SiteDeclaredDown, SiteDeclaredUp
-
-from lifeboat_orchestrator.adapters.repository import SiteRepository
-from lifeboat_orchestrator.domain.model import Site, SiteState
 
 
 async def _declare(

@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat_policy.adapters.repository import ProtectionGroupRepository
 from lifeboat_policy.domain.model import ProtectionGroup
 from lifeboat_policy.service_layer import handlers
+from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 
 router = APIRouter(tags=["protection-groups"])
 

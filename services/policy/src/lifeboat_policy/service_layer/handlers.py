@@ -6,13 +6,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from lifeboat_policy.adapters.repository import ProtectionGroupRepository
+from lifeboat_policy.domain.model import ProtectionGroup
 from lifeboat_shared.contracts.messages import RpoTickElapsed
 from lifeboat_shared.persistence.database import Database
 from lifeboat_shared.persistence.outbox import add_to_outbox
 from lifeboat_shared.service.runtime import ServiceRuntime
-
-from lifeboat_policy.adapters.repository import ProtectionGroupRepository
-from lifeboat_policy.domain.model import ProtectionGroup
 
 
 class GroupNameTaken(Exception):

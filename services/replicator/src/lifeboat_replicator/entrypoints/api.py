@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from lifeboat_shared.contracts.messages import ReplicateNow
-from lifeboat_shared.persistence.outbox import add_to_outbox
-from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat_replicator.adapters.repository import CycleRepository
+from lifeboat_shared.contracts.messages import ReplicateNow
+from lifeboat_shared.persistence.outbox import add_to_outbox
+from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 
 router = APIRouter(tags=["replication"])
 

@@ -1,8 +1,7 @@
 """``lifeboat-replicator serve | migrate | openapi``."""
 
-from lifeboat_shared.service.cli import service_cli
-
 from lifeboat_replicator.bootstrap import build
+from lifeboat_shared.service.cli import service_cli
 
 app = service_cli(build)
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from lifeboat_replicator.adapters.repository import CycleRepository
+from lifeboat_replicator.domain.model import ReplicationCycle, Trigger
 from lifeboat_shared.bus.handlers import HandlerContext, Handlers
 from lifeboat_shared.contracts.base import Message
 from lifeboat_shared.contracts.messages import ReplicateNow, RpoTickElapsed
-
-from lifeboat_replicator.adapters.repository import CycleRepository
-from lifeboat_replicator.domain.model import ReplicationCycle, Trigger
 
 
 async def on_rpo_tick(message: Message, ctx: HandlerContext) -> None:

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 from pydantic import BaseModel
 
+from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 from lifeboat_verifier.adapters.repository import TestRunRepository
 
 router = APIRouter(tags=["test-runs"])

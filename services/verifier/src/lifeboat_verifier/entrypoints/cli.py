@@ -1,7 +1,6 @@
 """``lifeboat-verifier serve | migrate | openapi``."""
 
 from lifeboat_shared.service.cli import service_cli
-
 from lifeboat_verifier.bootstrap import build
 
 app = service_cli(build)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from lifeboat_shared.bus.handlers import HandlerContext, Handlers
 from lifeboat_shared.contracts.base import Message
 from lifeboat_shared.contracts.messages import BubbleReady
-
 from lifeboat_verifier.adapters.repository import TestRunRepository
 from lifeboat_verifier.domain.model import TestRun
 
