@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,7 +41,7 @@ from lifeboat_shared.bus.embedded import EmbeddedBus
 from lifeboat_shared.bus.handlers import HandlerContext
 from lifeboat_shared.bus.interface import EventBus
 from lifeboat_shared.bus.kafka import KafkaBus
-from lifeboat_shared.contracts.base import Message
+from lifeboat_shared.contracts.base import Message, register
 from lifeboat_shared.contracts.envelope import Envelope, new_envelope
 from lifeboat_shared.contracts.messages import RpoTickElapsed
 from lifeboat_shared.persistence.database import Database
@@ -50,8 +51,15 @@ from lifeboat_shared.persistence.tables import messaging_metadata
 GROUPS = [str(uuid.uuid4()) for _ in range(64)]
 
 
-def tick(i: int) -> RpoTickElapsed:
-    return RpoTickElapsed(
+@register
+class BenchTickElapsed(RpoTickElapsed):
+    """An RPO tick on a topic of its own per run, so no run sees another's events."""
+
+    topic: ClassVar[str] = "lifeboat.bench.unset"
+
+
+def tick(i: int) -> BenchTickElapsed:
+    return BenchTickElapsed(
         group_id=GROUPS[i % len(GROUPS)],
         project_id="bench",
         tick_seq=i,
@@ -112,8 +120,8 @@ async def consume(backend: Backend, group: str, expect: int) -> None:
         bus=bus,
         db=db,
         group=group,
-        topics=[RpoTickElapsed.topic],
-        handlers={RpoTickElapsed: noop},
+        topics=[BenchTickElapsed.topic],
+        handlers={BenchTickElapsed: noop},
         source="/bench",
         batch_size=2000,
     )
@@ -145,7 +153,8 @@ async def run_pipeline(
     producer_db = await prepare(backend.producer_db_url, backend.producer_schema)
     bus = backend.make_bus()
     await bus.start()
-    await bus.ensure_topics([RpoTickElapsed.topic, "lifeboat.deadletter.v1"])
+    BenchTickElapsed.topic = f"lifeboat.bench.{uuid.uuid4().hex[:8]}"
+    await bus.ensure_topics([BenchTickElapsed.topic, "lifeboat.deadletter.v1"])
     group = f"bench-{uuid.uuid4().hex[:8]}"
     consumer = subprocess.Popen(
         [
@@ -157,6 +166,8 @@ async def run_pipeline(
             group,
             "--expect",
             str(total),
+            "--topic",
+            BenchTickElapsed.topic,
             "--backend-json",
             json.dumps(asdict(backend)),
         ],
@@ -285,11 +296,13 @@ def main() -> None:
     parser.add_argument("--backends", default="kafka,embedded-sqlite,embedded-postgres")
     parser.add_argument("--role", default="producer", help=argparse.SUPPRESS)
     parser.add_argument("--group", help=argparse.SUPPRESS)
+    parser.add_argument("--topic", default="", help=argparse.SUPPRESS)
     parser.add_argument("--expect", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--backend-json", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "consumer":
         backend = Backend(**json.loads(args.backend_json))
+        BenchTickElapsed.topic = args.topic
         asyncio.run(consume(backend, args.group, args.expect))
         return
     work = Path(tempfile.mkdtemp(prefix="lbbench-"))

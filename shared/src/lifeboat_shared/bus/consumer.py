@@ -67,6 +67,7 @@ class ConsumerLoop:
         self.max_record_bytes = max_record_bytes
         self.consumer: BusConsumer | None = None
         self.running = asyncio.Event()
+        self._commit_task: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; the batch in hand is finished and committed first."""
@@ -79,6 +80,7 @@ class ConsumerLoop:
                 if records:
                     await self.process(records, stop)
         finally:
+            await self._await_commit()
             await self.consumer.stop()
             self.running.clear()
 
@@ -110,8 +112,17 @@ class ConsumerLoop:
         for rec in records:
             tp = (rec.topic, rec.partition)
             offsets[tp] = max(offsets.get(tp, 0), rec.offset + 1)
-        await self.consumer.commit(offsets)
+        # The offset commit (a round trip) overlaps the next poll; commits stay in order because
+        # each waits for the previous one, and none starts before its handlers' transaction
+        # committed.
+        await self._await_commit()
+        self._commit_task = asyncio.create_task(self.consumer.commit(offsets))
         metrics.HANDLE_SECONDS.labels(self.group).observe(time.perf_counter() - started)
+
+    async def _await_commit(self) -> None:
+        task, self._commit_task = self._commit_task, None
+        if task is not None:
+            await task
 
     async def _handle_batch(self, work: Sequence[tuple[ConsumedRecord, Envelope]]) -> None:
         async with self.db.transaction() as session:

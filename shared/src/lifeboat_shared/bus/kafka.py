@@ -36,6 +36,7 @@ class KafkaBus:
         linger_ms: int = 2,
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 1_000,
+        fetch_max_wait_ms: int = 10,
     ) -> None:
         self.bootstrap = bootstrap
         self.partitions = partitions
@@ -45,6 +46,9 @@ class KafkaBus:
         self._linger_ms = linger_ms
         self._session_timeout_ms = session_timeout_ms
         self._heartbeat_interval_ms = heartbeat_interval_ms
+        # A fetch in flight holds back partitions whose records were just consumed until it
+        # returns; a short wait bounds that added latency (measured: 50 ms gave p50 +26 ms).
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -133,7 +137,7 @@ class KafkaConsumer:
             session_timeout_ms=self._bus._session_timeout_ms,
             heartbeat_interval_ms=self._bus._heartbeat_interval_ms,
             max_poll_interval_ms=300_000,
-            fetch_max_wait_ms=50,
+            fetch_max_wait_ms=self._bus._fetch_max_wait_ms,
         )
         await self._consumer.start()
 
