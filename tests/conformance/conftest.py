@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+
 from lifeboat_shared.cloud import (
     CloudDriver,
     CloudError,
@@ -164,6 +165,22 @@ async def env(
         pytest.skip("the target cloud has no flavor (and no admin entry to create one)")
     flavor = min(flavors, key=lambda f: (f.ram_mb, f.vcpus, f.disk_gb))
     vtypes = await cloud.block_storage.list_volume_types()
+    if len(vtypes) < 2 and has_admin:
+        # A second type lets the suite check that a group refuses a type it does not hold.
+        with contextlib.suppress(CloudError):
+            made_vt = await admin_cloud.context.call(
+                "create test volume type",
+                lambda: admin_conn.block_storage.create_type(
+                    name=f"conf-{run_id}-second", is_public=True
+                ),
+            )
+            session_janitor.add(
+                "test volume type",
+                lambda: admin_cloud.context.call(
+                    "delete test volume type", admin_conn.block_storage.delete_type, made_vt.id
+                ),
+            )
+            vtypes = await cloud.block_storage.list_volume_types()
     gtypes: tuple[models.GroupType, ...] = ()
     with contextlib.suppress(CloudError):
         gtypes = await cloud.block_storage.list_group_types()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from lifeboat_shared.cloud import (
     AuthFailed,
     CloudDriver,
@@ -80,3 +81,25 @@ def test_site_config_needs_one_source() -> None:
         SiteConfig(name="x")
     with pytest.raises(ValueError, match="auth_url"):
         SiteConfig(name="x", auth={"username": "u"})
+
+
+async def test_one_connection_per_site_and_project(
+    target: Target, driver: CloudDriver, cloud: CloudProject
+) -> None:
+    """The admin entry scoped to the member's project: its own connection and token."""
+    import yaml
+
+    if target.cloud == target.admin_cloud:
+        pytest.skip("no separate admin cloud entry (set LIFEBOAT_CONFORMANCE_ADMIN_CLOUD)")
+    text = await asyncio.to_thread(target.clouds_yaml.read_text)
+    member_project = yaml.safe_load(text)["clouds"][target.cloud]["auth"]["project_name"]
+    scoped = await driver.project("target-admin", member_project)
+    assert scoped is await driver.project("target-admin", member_project)  # cached
+    assert scoped is not await driver.project("target-admin")
+    try:
+        info = await scoped.check_auth()
+    except AuthFailed:
+        if target.is_cloudsim:
+            raise
+        pytest.skip(f"the admin user has no role in project {member_project!r}")
+    assert info.project_id == (await cloud.check_auth()).project_id

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from lifeboat_shared.cloud import CloudProject, LifeboatTag, NotFound
 
 from .conftest import Env, Janitor
@@ -160,13 +161,13 @@ async def test_attachments_api_gives_connection_info(
     await cloud.block_storage.complete_attachment(att.id)
     in_use = await cloud.block_storage.wait_for_volume(vol.id, "in-use")
     assert in_use.status == "in-use"
+    assert att.driver_volume_type
     if target.is_cloudsim:
         # cloudsim's data path: local connection info naming the volume's file.
-        info = att.connection_info
-        assert info.get("driver_volume_type") == "local"
-        data = info.get("data")
-        assert isinstance(data, dict)
-        assert await asyncio.to_thread(Path(str(data["device_path"])).exists)
+        assert att.driver_volume_type == "local"
+    if att.driver_volume_type == "local":
+        assert att.device_path
+        assert await asyncio.to_thread(Path(att.device_path).exists)
     await cloud.block_storage.delete_attachment(att.id)
     assert (await cloud.block_storage.wait_for_volume(vol.id, "available")).attachments == ()
     await cloud.block_storage.delete_attachment(att.id)  # already gone: harmless
@@ -196,11 +197,9 @@ async def test_volume_from_snapshot_holds_the_snapshot_bytes(
         att = await cloud.block_storage.create_attachment(volume_id, connector)
         janitor.add("attachment", lambda: cloud.block_storage.delete_attachment(att.id))
         await cloud.block_storage.complete_attachment(att.id)
-        info = att.connection_info or {}
-        data = info.get("data")
-        if info.get("driver_volume_type") != "local" or not isinstance(data, dict):
-            pytest.skip(f"no local data path on this target ({info.get('driver_volume_type')})")
-        return Path(str(data["device_path"]))
+        if att.device_path is None:
+            pytest.skip(f"no local data path on this target ({att.driver_volume_type})")
+        return Path(att.device_path)
 
     src = await cloud.block_storage.create_volume(1, name=_name("src"), tag=make_tag("src"))
     janitor.add("volume", lambda: cloud.block_storage.delete_volume(src.id))

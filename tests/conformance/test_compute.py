@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+
 from lifeboat_shared.cloud import CloudProject, LifeboatTag, NotFound
 
 from .conftest import BaseNet, BootedServer, Env, Janitor

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from lifeboat_shared.cloud import (
     BadRequest,
     CloudProject,

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
+
 from lifeboat_shared.cloud import (
     CloudDriver,
     CloudDriverSettings,
@@ -214,3 +215,36 @@ async def test_hung_api_times_out_as_unavailable(target: Target, sim: SimAdmin) 
         assert time.monotonic() - started < 2.5
     finally:
         await drv.aclose()
+
+
+async def test_calls_run_off_the_loop_bounded_per_site(target: Target, sim: SimAdmin) -> None:
+    """SDK calls run in the site's thread pool: never more at once than its size, and the
+    event loop keeps running meanwhile."""
+
+    async def burst(workers: int) -> tuple[float, int]:
+        drv, project = await _project(target, max_workers_per_site=workers)
+        try:
+            await project.network.list_networks()  # connect and discover first
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            task = asyncio.create_task(ticker())
+            started = time.monotonic()
+            await asyncio.gather(*(project.network.list_networks() for _ in range(6)))
+            elapsed = time.monotonic() - started
+            task.cancel()
+            return elapsed, ticks
+        finally:
+            await drv.aclose()
+
+    await sim.set_rules([{"operation": "network.list", "latency_ms": 300}])
+    narrow, narrow_ticks = await burst(2)
+    wide, _ = await burst(6)
+    assert narrow >= 0.9  # 6 calls of 0.3 s, 2 at a time: at least 3 rounds
+    assert wide < 1.2  # 6 threads: the calls overlap (one after another would take 1.8 s)
+    assert narrow_ticks >= 20  # the loop was never blocked for the duration

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lifeboat_shared.cloud import CloudProject
 
 from .conftest import BaseNet, BootedServer

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+
 from lifeboat_shared.cloud import BadRequest, CloudProject, Conflict, LifeboatTag
 
 from .conftest import BaseNet, Env, Janitor

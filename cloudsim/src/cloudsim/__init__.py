@@ -1,0 +1,1 @@
+"""cloudsim: simulated OpenStack sites for Lifeboat (see cloudsim/README.md)."""

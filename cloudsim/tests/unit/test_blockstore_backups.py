@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from cloudsim.blockstore import BlockStore, ConflictError, InvalidArgumentError, NotFoundError
 
 MiB = 1024**2

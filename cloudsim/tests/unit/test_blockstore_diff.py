@@ -10,9 +10,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from cloudsim.blockstore import BlockStore
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from cloudsim.blockstore import BlockStore
 
 EXTENT = 4096
 SIZE = 64 * EXTENT

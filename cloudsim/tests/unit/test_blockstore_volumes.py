@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from cloudsim.blockstore import (
     WRITE_FENCE,
     BlockStore,

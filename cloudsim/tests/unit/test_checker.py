@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from cloudsim.blockstore import BlockStore
 from cloudsim.guest import GuestAgent, Workload, WorkloadVolume, check_consistency
 from cloudsim.guest.checker_cli import checker_app
 from cloudsim.guest.records import RECORD_SIZE
-from typer.testing import CliRunner
 
 MiB = 1024**2
 VOLUMES = [("db", "log"), ("db", "data"), ("web", "data")]

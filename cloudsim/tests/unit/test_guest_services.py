@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from cloudsim.blockstore import BlockStore
 from cloudsim.guest import GuestServices, Workload, WorkloadVolume
 

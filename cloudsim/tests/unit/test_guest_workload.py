@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from cloudsim.blockstore import BlockStore
 from cloudsim.guest import GuestAgent, QuiesceError, Workload, WorkloadVolume
 from cloudsim.guest.checker import scan_volume

@@ -1,5 +1,9 @@
 """Cinder attachments API: how a host other than Nova (Lifeboat's replicator) reaches a
 volume's data the way Nova does: a connector in, os-brick-style connection info out.
+
+Real Cinder answers the attachments API with a flat connection_info (the driver's data with
+`driver_volume_type` beside it), cloudsim with the nested os-brick shape; `convert.attachment`
+gives callers the nested shape either way, as Nova's own Cinder client does.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from lifeboat_shared.cloud.retry import RATE_LIMIT_ONLY
 
 
 class AttachmentsAPI(CinderBase):
+    """Attachments of one (site, project); mixed into BlockStorageAPI."""
+
     async def create_attachment(
         self,
         volume_id: str,
@@ -21,7 +27,9 @@ class AttachmentsAPI(CinderBase):
         instance_id: str | None = None,
         mode: str = "rw",
     ) -> models.Attachment:
-        """attachment_create with a connector: returns the connection_info to reach the data.
+        """attachment_create with a connector: returns the connection info to reach the data
+        (`Attachment.device_path` for `local` connections). Call `complete_attachment` once
+        connected, `delete_attachment` when done.
 
         Not find-or-create: an attachment is cheap, carries no tags, and the replicator deletes
         what it made; retried only on 429.

@@ -24,8 +24,14 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI):
     # --- volumes ---------------------------------------------------------------------------
 
     async def list_volumes(self, **filters: Any) -> tuple[models.Volume, ...]:
+        """Volumes of the project; filters are Cinder query parameters (applied exactly)."""
+
         def job() -> tuple[models.Volume, ...]:
-            return tuple(convert.volume(v) for v in self._cinder.volumes(details=True, **filters))
+            return tuple(
+                convert.volume(d)
+                for d in rawlist.cinder(self._ctx.conn, "/volumes/detail", "volumes", **filters)
+                if rawlist.matches(d, filters)
+            )
 
         return await self._ctx.call("list volumes", job)
 
@@ -148,10 +154,11 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI):
     # --- snapshots -------------------------------------------------------------------------
 
     async def list_snapshots(self, **filters: Any) -> tuple[models.Snapshot, ...]:
+        """Snapshots of the project; filters are Cinder query parameters (applied exactly)."""
+
         def job() -> tuple[models.Snapshot, ...]:
-            return tuple(
-                convert.snapshot(s) for s in self._cinder.snapshots(details=True, **filters)
-            )
+            raw = rawlist.cinder(self._ctx.conn, "/snapshots/detail", "snapshots", **filters)
+            return tuple(convert.snapshot(d) for d in raw if rawlist.matches(d, filters))
 
         return await self._ctx.call("list snapshots", job)
 

@@ -43,8 +43,14 @@ class ComputeAPI:
     # --- reads -----------------------------------------------------------------------------
 
     async def list_servers(self, **filters: Any) -> tuple[models.Server, ...]:
+        """Servers of the project; filters are Nova query parameters (applied exactly)."""
+
         def job() -> tuple[models.Server, ...]:
-            return tuple(convert.server(s) for s in self._nova.servers(details=True, **filters))
+            return tuple(
+                convert.server(d)
+                for d in rawlist.nova(self._ctx.conn, "/servers/detail", "servers", **filters)
+                if rawlist.matches(d, filters)
+            )
 
         return await self._ctx.call("list servers", job)
 
@@ -69,7 +75,10 @@ class ComputeAPI:
 
     async def list_flavors(self) -> tuple[models.Flavor, ...]:
         def job() -> tuple[models.Flavor, ...]:
-            return tuple(convert.flavor(f) for f in self._nova.flavors(details=True))
+            return tuple(
+                convert.flavor(d)
+                for d in rawlist.nova(self._ctx.conn, "/flavors/detail", "flavors")
+            )
 
         return await self._ctx.call("list flavors", job)
 

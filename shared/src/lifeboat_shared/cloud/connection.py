@@ -66,7 +66,8 @@ def connect(
             if timeout is not None:
                 overrides["api_timeout"] = timeout
             if project is not None:
-                overrides["auth"] = {"project_name": project, "project_id": None}
+                # An empty project_id clears one from the entry (None would become "None").
+                overrides["auth"] = {"project_name": project, "project_id": ""}
             if site.region_name is not None:
                 overrides["region_name"] = site.region_name
             try:

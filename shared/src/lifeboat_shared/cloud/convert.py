@@ -208,16 +208,27 @@ def group_snapshot(res: Any) -> models.GroupSnapshot:
     )
 
 
+def connection_info(info: Any) -> dict[str, object] | None:
+    """Normalise to {"driver_volume_type", "data"}: real Cinder's attachments API answers flat
+    (the driver's data with driver_volume_type beside it), which Nova re-nests the same way."""
+    if not isinstance(info, Mapping) or not info:
+        return None
+    if isinstance(info.get("data"), Mapping):
+        return {"driver_volume_type": info.get("driver_volume_type"), "data": dict(info["data"])}
+    data = {k: v for k, v in info.items() if k != "driver_volume_type"}
+    return {"driver_volume_type": info.get("driver_volume_type"), "data": data}
+
+
 def attachment(res: Any) -> models.Attachment:
     d = raw(res)
-    info = d.get("connection_info")
+    info = connection_info(d.get("connection_info"))
     return models.Attachment(
         id=str(d["id"]),
         volume_id=str(d.get("volume_id") or ""),
         status=_s(d.get("status")),
         instance_id=_s(d.get("instance")),
         attach_mode=_s(d.get("attach_mode") or d.get("mode")),
-        connection_info=dict(info) if isinstance(info, Mapping) else None,
+        connection_info=info,
     )
 
 

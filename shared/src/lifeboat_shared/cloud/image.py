@@ -38,8 +38,11 @@ class ImageAPI:
         return self._ctx.conn.image
 
     async def list_images(self, **filters: Any) -> tuple[models.Image, ...]:
+        """Images visible to the project; filters are Glance query parameters."""
+
         def job() -> tuple[models.Image, ...]:
-            return tuple(convert.image(i) for i in self._glance.images(**filters))
+            raw = rawlist.glance_images(self._ctx.conn, **filters)
+            return tuple(convert.image(d) for d in raw if rawlist.matches(d, filters))
 
         return await self._ctx.call("list images", job)
 

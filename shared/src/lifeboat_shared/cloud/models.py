@@ -146,7 +146,11 @@ class GroupSnapshot(_Model):
 
 
 class Attachment(_Model):
-    """A Cinder attachment (attachments API): how a host other than Nova reaches a volume."""
+    """A Cinder attachment (attachments API): how a host other than Nova reaches a volume.
+
+    `connection_info` is always in the os-brick shape Nova hands to its connectors,
+    {"driver_volume_type": ..., "data": {...}}, whichever shape the cloud answered with.
+    """
 
     id: str
     volume_id: str
@@ -154,6 +158,22 @@ class Attachment(_Model):
     instance_id: str | None = None
     attach_mode: str | None = None
     connection_info: dict[str, object] | None = None
+
+    @property
+    def driver_volume_type(self) -> str | None:
+        value = (self.connection_info or {}).get("driver_volume_type")
+        return str(value) if value is not None else None
+
+    @property
+    def connection_data(self) -> dict[str, object]:
+        data = (self.connection_info or {}).get("data")
+        return dict(data) if isinstance(data, dict) else {}
+
+    @property
+    def device_path(self) -> str | None:
+        """The local path of the volume's data, for `local` connections (cloudsim, file driver)."""
+        value = self.connection_data.get("device_path")
+        return str(value) if value else None
 
 
 class FixedIP(_Model):

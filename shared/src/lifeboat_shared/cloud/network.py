@@ -13,13 +13,18 @@ from typing import Any, TypeVar
 
 from openstack import exceptions as sdk_exc
 
-from lifeboat_shared.cloud import convert, models
+from lifeboat_shared.cloud import convert, models, rawlist
 from lifeboat_shared.cloud.context import ProjectContext
 from lifeboat_shared.cloud.errors import Conflict, InvalidInput, NotFound
 from lifeboat_shared.cloud.findcreate import find_or_create
 from lifeboat_shared.cloud.tags import LifeboatTag
 
 M = TypeVar("M")
+
+
+def _described(description: str | None) -> dict[str, str]:
+    # Neutron validates description as a string: send nothing rather than null.
+    return {} if description is None else {"description": description}
 
 
 class NetworkAPI:
@@ -35,12 +40,13 @@ class NetworkAPI:
     # --- shared helpers --------------------------------------------------------------------
 
     async def _list(
-        self, what: str, method: str, conv: Callable[[Any], M], **filters: Any
+        self, what: str, path: str, key: str, conv: Callable[[Any], M], **filters: Any
     ) -> tuple[M, ...]:
-        # Proxy attributes are read in the worker thread: the first access to a service proxy
-        # may discover its API version over HTTP, which must not block the event loop.
+        """A Neutron list read as JSON; filters are Neutron query parameters (applied exactly)."""
+
         def job() -> tuple[M, ...]:
-            return tuple(conv(r) for r in getattr(self._neutron, method)(**filters))
+            raw = rawlist.neutron(self._ctx.conn, path, key, **filters)
+            return tuple(conv(d) for d in raw if rawlist.matches(d, filters))
 
         return await self._ctx.call(f"list {what}", job)
 
@@ -85,7 +91,7 @@ class NetworkAPI:
     # --- networks and subnets --------------------------------------------------------------
 
     async def list_networks(self, **filters: Any) -> tuple[models.Network, ...]:
-        return await self._list("networks", "networks", convert.network, **filters)
+        return await self._list("networks", "/networks", "networks", convert.network, **filters)
 
     async def get_network(self, network_id: str) -> models.Network:
         return await self._ctx.call(
@@ -108,7 +114,7 @@ class NetworkAPI:
             f"network {name}",
             tag,
             lambda: self._neutron.networks(name=name),
-            lambda desc: self._neutron.create_network(description=desc, **attrs),
+            lambda desc: self._neutron.create_network(**attrs, **_described(desc)),
             convert.network,
             description,
         )
@@ -117,7 +123,7 @@ class NetworkAPI:
         await self._delete("network", "delete_network", network_id)
 
     async def list_subnets(self, **filters: Any) -> tuple[models.Subnet, ...]:
-        return await self._list("subnets", "subnets", convert.subnet, **filters)
+        return await self._list("subnets", "/subnets", "subnets", convert.subnet, **filters)
 
     async def create_subnet(
         self,
@@ -150,7 +156,7 @@ class NetworkAPI:
             f"subnet {name}",
             tag,
             lambda: self._neutron.subnets(network_id=network_id, name=name),
-            lambda desc: self._neutron.create_subnet(description=desc, **attrs),
+            lambda desc: self._neutron.create_subnet(**attrs, **_described(desc)),
             convert.subnet,
             description,
         )
@@ -161,7 +167,7 @@ class NetworkAPI:
     # --- ports -----------------------------------------------------------------------------
 
     async def list_ports(self, **filters: Any) -> tuple[models.Port, ...]:
-        return await self._list("ports", "ports", convert.port, **filters)
+        return await self._list("ports", "/ports", "ports", convert.port, **filters)
 
     async def get_port(self, port_id: str) -> models.Port:
         return await self._ctx.call(
@@ -193,7 +199,7 @@ class NetworkAPI:
             f"port {name}",
             tag,
             lambda: self._neutron.ports(network_id=network_id, name=name),
-            lambda desc: self._neutron.create_port(description=desc, **attrs),
+            lambda desc: self._neutron.create_port(**attrs, **_described(desc)),
             convert.port,
             description,
         )
@@ -204,7 +210,7 @@ class NetworkAPI:
     # --- routers ---------------------------------------------------------------------------
 
     async def list_routers(self, **filters: Any) -> tuple[models.Router, ...]:
-        return await self._list("routers", "routers", convert.router, **filters)
+        return await self._list("routers", "/routers", "routers", convert.router, **filters)
 
     async def create_router(
         self,
@@ -221,7 +227,7 @@ class NetworkAPI:
             f"router {name}",
             tag,
             lambda: self._neutron.routers(name=name),
-            lambda desc: self._neutron.create_router(description=desc, **attrs),
+            lambda desc: self._neutron.create_router(**attrs, **_described(desc)),
             convert.router,
             description,
         )
@@ -254,7 +260,11 @@ class NetworkAPI:
 
     async def list_security_groups(self, **filters: Any) -> tuple[models.SecurityGroup, ...]:
         return await self._list(
-            "security groups", "security_groups", convert.security_group, **filters
+            "security groups",
+            "/security-groups",
+            "security_groups",
+            convert.security_group,
+            **filters,
         )
 
     async def get_security_group(self, group_id: str) -> models.SecurityGroup:
@@ -333,7 +343,9 @@ class NetworkAPI:
     # --- floating IPs ----------------------------------------------------------------------
 
     async def list_floating_ips(self, **filters: Any) -> tuple[models.FloatingIP, ...]:
-        return await self._list("floating IPs", "ips", convert.floating_ip, **filters)
+        return await self._list(
+            "floating IPs", "/floatingips", "floatingips", convert.floating_ip, **filters
+        )
 
     async def create_floating_ip(
         self,
@@ -353,7 +365,7 @@ class NetworkAPI:
             "floating IP",
             tag,
             lambda: self._neutron.ips(floating_network_id=floating_network_id),
-            lambda desc: self._neutron.create_ip(description=desc, **attrs),
+            lambda desc: self._neutron.create_ip(**attrs, **_described(desc)),
             convert.floating_ip,
             description,
         )

@@ -88,3 +88,12 @@ def neutron(conn: Any, path: str, key: str, **params: Any) -> Iterator[Mapping[s
 def glance_images(conn: Any, **params: Any) -> Iterator[Mapping[str, Any]]:
     query = {"limit": 1000, **params}
     return iter_json(conn.image, "/images", "images", params=query, strip_prefix="/v2")
+
+
+def matches(item: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
+    """Apply scalar filters exactly on the client too: servers differ in which filters they
+    honour (Nova's `name` is a regular expression), so a list never returns a near miss."""
+    for key, wanted in filters.items():
+        if isinstance(wanted, str | int | bool) and key in item and str(item[key]) != str(wanted):
+            return False
+    return True

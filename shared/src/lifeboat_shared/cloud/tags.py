@@ -19,7 +19,8 @@ META_OP = "lifeboat:op"
 META_STEP = "lifeboat:step"
 META_KEY = "lifeboat:key"
 
-_ALLOWED = re.compile(r"^[A-Za-z0-9_.:@/+\-]{1,80}$")
+_ALLOWED = re.compile(r"^[A-Za-z0-9_.:@/+\-]{1,60}$")
+_DESCRIPTION_MAX = 255  # Neutron and Cinder limit descriptions to 255 characters
 
 
 class LifeboatTag(BaseModel):
@@ -37,7 +38,7 @@ class LifeboatTag(BaseModel):
         # Tags go into Neutron tag filters (comma-separated) and descriptions: keep them plain.
         if not _ALLOWED.match(value):
             raise ValueError(
-                "must be 1-80 characters of letters, digits and _ . : @ / + - (no spaces, commas)"
+                "must be 1-60 characters of letters, digits and _ . : @ / + - (no spaces, commas)"
             )
         return value
 
@@ -55,7 +56,10 @@ class LifeboatTag(BaseModel):
     def description(self, text: str | None = None) -> str:
         """As a description (for resources without metadata); the caller's text comes first."""
         mark = f"[lifeboat op={self.op} step={self.step} key={self.key}]"
-        return f"{text} {mark}" if text else mark
+        if not text:
+            return mark
+        room = _DESCRIPTION_MAX - len(mark) - 1
+        return f"{text[:room]} {mark}" if room > 0 else mark
 
     def matches_metadata(self, metadata: Mapping[str, object] | None) -> bool:
         if not metadata:

@@ -63,8 +63,10 @@ class VolumeGroupsAPI(CinderBase):
             "name": name,
             "group_type": group_type,
             "volume_types": list(volume_types),
-            "description": tag.description(description) if tag else description,
         }
+        desc = tag.description(description) if tag else description
+        if desc is not None:
+            attrs["description"] = desc
         group, _ = await find_or_create(
             self._ctx,
             f"create volume group {name}",
@@ -167,8 +169,10 @@ class VolumeGroupsAPI(CinderBase):
         attrs: dict[str, Any] = {
             "group_id": group_id,
             "name": name,
-            "description": tag.description(description) if tag else description,
         }
+        desc = tag.description(description) if tag else description
+        if desc is not None:
+            attrs["description"] = desc
         gsnap, _ = await find_or_create(
             self._ctx,
             f"snapshot volume group {group_id}",

@@ -1,0 +1,165 @@
+"""Benchmark: inventory of a 1,000-VM project through Lifeboat's cloud driver, against cloudsim.
+
+Goal (issue 3): <= 2 s. Reference in the same run: the same list calls made with plain
+openstacksdk, one after the other (what a straightforward script would do), and the driver's
+per-list timings.
+
+    uv run python bench/cloudsim_inventory.py [--vms 1000] [--runs 5]
+
+Population (not timed): N boot-from-volume servers, each with its own port on the demo
+network (a /20) and a data volume attached at boot, created through the driver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import openstack.config
+import openstack.connection
+
+from lifeboat_shared.cloud import CloudDriver, CloudDriverSettings, CloudProject, SiteConfig
+
+GOAL_S = 2.0
+
+
+async def _populate(project: CloudProject, vms: int, concurrency: int) -> None:
+    net = await project.network.create_network("bench-net")
+    await project.network.create_subnet(net.id, "10.100.0.0/20", name="bench-subnet")
+    flavor = min(await project.compute.list_flavors(), key=lambda f: f.ram_mb)
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with sem:
+            root = await project.block_storage.create_volume(1, name=f"bench-root-{i}", wait=False)
+            data = await project.block_storage.create_volume(1, name=f"bench-data-{i}", wait=False)
+            port = await project.network.create_port(net.id, name=f"bench-port-{i}")
+            await project.block_storage.wait_for_volume(root.id, "available")
+            await project.block_storage.wait_for_volume(data.id, "available")
+            await project.compute.create_server(
+                f"bench-vm-{i}",
+                flavor.id or "1",
+                boot_volume_id=root.id,
+                data_volume_ids=[data.id],
+                port_ids=[port.id],
+                metadata={"app": f"app-{i % 50}"},
+                wait=False,
+            )
+
+    started = time.perf_counter()
+    done = 0
+    for chunk in range(0, vms, 200):
+        await asyncio.gather(*(one(i) for i in range(chunk, min(vms, chunk + 200))))
+        done = min(vms, chunk + 200)
+        print(f"  populated {done}/{vms} VMs ({time.perf_counter() - started:.1f} s)", flush=True)
+
+
+def _raw_lists(conn: openstack.connection.Connection) -> dict[str, Callable[[], Iterable[Any]]]:
+    pid = conn.current_project_id
+    return {
+        "servers": lambda: conn.compute.servers(details=True),
+        "flavors": lambda: conn.compute.flavors(details=True),
+        "images": lambda: conn.image.images(),
+        "volumes": lambda: conn.block_storage.volumes(details=True),
+        "ports": lambda: conn.network.ports(project_id=pid),
+        "networks": lambda: conn.network.networks(),
+        "subnets": lambda: conn.network.subnets(),
+        "security groups": lambda: conn.network.security_groups(project_id=pid),
+        "floating IPs": lambda: conn.network.ips(project_id=pid),
+    }
+
+
+def _time_raw(conn: openstack.connection.Connection) -> tuple[float, dict[str, tuple[float, int]]]:
+    per: dict[str, tuple[float, int]] = {}
+    started = time.perf_counter()
+    for name, source in _raw_lists(conn).items():
+        t0 = time.perf_counter()
+        count = len(list(source()))
+        per[name] = (time.perf_counter() - t0, count)
+    return time.perf_counter() - started, per
+
+
+async def _bench(vms: int, runs: int, base: Path) -> int:
+    from cloudsim.testing import running_sites
+
+    with running_sites(["bench"], base, time_scale=0.0) as sites:
+        site = SiteConfig(name="bench", cloud="bench", clouds_yaml=sites.clouds_yaml)
+        driver = CloudDriver([site], CloudDriverSettings(poll_initial_interval=0.02))
+        try:
+            project = await driver.project("bench")
+            print(f"populating a {vms}-VM project on cloudsim ...", flush=True)
+            await _populate(project, vms, concurrency=16)
+            while True:  # let every server finish building
+                servers = await project.compute.list_servers()
+                if all(s.status == "ACTIVE" for s in servers):
+                    break
+                await asyncio.sleep(0.2)
+
+            loader = openstack.config.OpenStackConfig(
+                config_files=[str(sites.clouds_yaml)], load_envvars=False
+            )
+            raw = openstack.connection.Connection(config=loader.get_one(cloud="bench"))
+            _time_raw(raw)  # warm-up: token, version discovery
+
+            await project.inventory()  # warm-up
+            driver_times: list[float] = []
+            raw_times: list[float] = []
+            raw_per: dict[str, tuple[float, int]] = {}
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                inv = await project.inventory()
+                driver_times.append(time.perf_counter() - t0)
+                total, raw_per = _time_raw(raw)
+                raw_times.append(total)
+            timings = project.last_inventory_timings
+            raw.close()
+        finally:
+            await driver.aclose()
+
+    counts = {
+        "servers": len(inv.servers),
+        "flavors": len(inv.flavors),
+        "images": len(inv.images),
+        "volumes": len(inv.volumes),
+        "ports": len(inv.ports),
+        "networks": len(inv.networks),
+        "subnets": len(inv.subnets),
+        "security groups": len(inv.security_groups),
+        "floating IPs": len(inv.floating_ips),
+    }
+    print()
+    print(f"Inventory of a {len(inv.servers)}-VM project on cloudsim ({runs} runs)")
+    print(f"{'list':<18}{'items':>8}{'driver (s)':>14}{'raw sdk (s)':>14}")
+    for name, count in counts.items():
+        print(f"{name:<18}{count:>8}{timings.get(name, 0.0):>14.3f}{raw_per[name][0]:>14.3f}")
+    print()
+    d_med, r_med = statistics.median(driver_times), statistics.median(raw_times)
+    print(f"{'measure':<44}{'median (s)':>12}{'min (s)':>10}")
+    print(
+        f"{'driver inventory (concurrent lists + models)':<44}{d_med:>12.3f}"
+        f"{min(driver_times):>10.3f}"
+    )
+    print(f"{'raw openstacksdk, same lists, sequential':<44}{r_med:>12.3f}{min(raw_times):>10.3f}")
+    verdict = "PASS" if d_med <= GOAL_S else "FAIL"
+    print(f"goal: driver inventory <= {GOAL_S:.1f} s -> {verdict}")
+    return 0 if verdict == "PASS" else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vms", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-inventory-") as tmp:
+        return asyncio.run(_bench(args.vms, args.runs, Path(tmp)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
