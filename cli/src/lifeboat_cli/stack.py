@@ -40,6 +40,18 @@ SERVICES: tuple[tuple[str, Callable[[Path, int], ServiceSpec]], ...] = (
 )
 
 
+class StackStartError(RuntimeError):
+    pass
+
+
+async def _serve(server: uvicorn.Server) -> None:
+    """uvicorn exits the process (SystemExit) when it cannot bind or start; keep it a task error."""
+    try:
+        await server.serve()
+    except SystemExit as exc:
+        raise StackStartError(f"exited with code {exc.code}") from None
+
+
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signal handling to the stack (several share one loop)."""
 
@@ -81,13 +93,14 @@ class Stack:
     async def start(self) -> None:
         await self.bus.start()
         for svc in self.services:
-            self._serving.append(asyncio.create_task(svc.server.serve(), name=f"http:{svc.name}"))
+            self._serving.append(asyncio.create_task(_serve(svc.server), name=svc.name))
         while not all(s.server.started for s in self.services):
             failed = [t.get_name() for t in self._serving if t.done()]
             if failed:
                 await self.stop()
-                raise RuntimeError(
-                    f"{', '.join(failed)} failed to start; see {self.data_dir / 'lifeboat.log'}"
+                raise StackStartError(
+                    f"{', '.join(failed)} could not start (is its port in use? --port-base 0 "
+                    f"picks free ports); details in {self.data_dir / 'lifeboat.log'}"
                 )
             await asyncio.sleep(0.05)
         for svc in self.services:  # port 0: learn the port the OS gave

@@ -13,7 +13,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from lifeboat_cli.stack import Stack
+from lifeboat_cli.stack import Stack, StackStartError
 
 DEMO_GROUP = "demo-app"
 
@@ -27,8 +27,12 @@ async def run_up(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    with console.status("starting policy, replicator, orchestrator, verifier, billing..."):
-        await stack.start()
+    try:
+        with console.status("starting policy, replicator, orchestrator, verifier, billing..."):
+            await stack.start()
+    except StackStartError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 1
     try:
         _print_services(console, stack, data_dir)
         urls = {s.name: s.url for s in stack.services}
