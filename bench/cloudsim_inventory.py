@@ -38,7 +38,9 @@ async def _populate(project: CloudProject, vms: int, concurrency: int) -> None:
 
     async def one(i: int) -> None:
         async with sem:
-            root = await project.block_storage.create_volume(1, name=f"bench-root-{i}", wait=False)
+            root = await project.block_storage.create_volume(
+                1, name=f"bench-root-{i}", bootable=True, wait=False
+            )
             data = await project.block_storage.create_volume(1, name=f"bench-data-{i}", wait=False)
             port = await project.network.create_port(net.id, name=f"bench-port-{i}")
             await project.block_storage.wait_for_volume(root.id, "available")

@@ -1,8 +1,6 @@
 """State rules of the real APIs that Lifeboat's workflows rely on (what is refused, and how).
 
-Where cloudsim is known to differ from real OpenStack, the test xfails on cloudsim only, naming
-the difference (the rule is still checked: the day cloudsim follows it, the test simply passes);
-on real OpenStack it must pass.
+Every rule must hold on both cloudsim and real OpenStack.
 """
 
 from __future__ import annotations
@@ -15,18 +13,12 @@ import pytest
 from lifeboat_shared.cloud import BadRequest, CloudProject, Conflict, LifeboatTag
 
 from .conftest import BaseNet, Env, Janitor
-from .targets import Target
 
 pytestmark = pytest.mark.conformance
 
 
 def _name(prefix: str) -> str:
     return f"conf-{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def known_cloudsim_gap(target: Target, reason: str) -> None:
-    if target.is_cloudsim:
-        pytest.xfail(f"cloudsim discrepancy: {reason}")
 
 
 async def test_in_use_volume_cannot_be_deleted(
@@ -99,7 +91,6 @@ async def test_in_use_security_group_and_taken_ip_are_conflicts(
 
 async def test_network_with_ports_cannot_be_deleted(
     cloud: CloudProject,
-    target: Target,
     janitor: Janitor,
     make_tag: Callable[[str], LifeboatTag],
 ) -> None:
@@ -113,16 +104,11 @@ async def test_network_with_ports_cannot_be_deleted(
         await cloud.context.call("raw delete", neutron.delete_network, net.id, ignore_missing=False)
     except Conflict:
         return
-    known_cloudsim_gap(
-        target,
-        "deleting a network that still has user ports succeeds (real Neutron: 409 NetworkInUse)",
-    )
     pytest.fail("a network with ports was deleted")
 
 
 async def test_boot_from_non_bootable_volume_is_refused(
     cloud: CloudProject,
-    target: Target,
     env: Env,
     janitor: Janitor,
     make_tag: Callable[[str], LifeboatTag],
@@ -136,17 +122,11 @@ async def test_boot_from_non_bootable_volume_is_refused(
     except BadRequest:
         return
     janitor.add("server", lambda: cloud.compute.delete_server(server.id))
-    known_cloudsim_gap(
-        target,
-        "boot from a volume not marked bootable is accepted "
-        "(real Nova: 400 InvalidBDMVolumeNotBootable)",
-    )
     pytest.fail("booted from a non-bootable volume")
 
 
 async def test_group_refuses_volume_of_a_type_it_does_not_hold(
     cloud: CloudProject,
-    target: Target,
     env: Env,
     janitor: Janitor,
     make_tag: Callable[[str], LifeboatTag],
@@ -167,10 +147,5 @@ async def test_group_refuses_volume_of_a_type_it_does_not_hold(
     janitor.add("volume", lambda: cloud.block_storage.delete_volume(vol.id))
     janitor.add(
         "leave group", lambda: cloud.block_storage.remove_volumes_from_group(group.id, [vol.id])
-    )
-    known_cloudsim_gap(
-        target,
-        "a volume whose type the group does not hold is created in the "
-        "group (real Cinder: 400 invalid volume_type for the group)",
     )
     pytest.fail("volume of a foreign type accepted into the group")

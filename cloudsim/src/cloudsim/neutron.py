@@ -15,6 +15,7 @@ from cloudsim.keystone import base_url
 from cloudsim.neutron_l3 import NeutronModel
 from cloudsim.neutron_model import bad
 from cloudsim.neutron_ops import create_port, delete_port
+from cloudsim.neutron_tags import add_tag_routes, tag_filter
 from cloudsim.seed import default_security_group
 from cloudsim.state import Res, SiteState, now_iso
 from cloudsim.util import json_body, paginate, public
@@ -62,11 +63,9 @@ def _filter(items: list[Res], request: Request) -> list[Res]:
         "page_reverse",
     }:
         vals = q.getlist(key)
-        if key == "tags":
-            items = [r for r in items if set(",".join(vals).split(",")) <= set(r.get("tags", []))]
-            continue
-        if key == "tags-any":
-            items = [r for r in items if set(",".join(vals).split(",")) & set(r.get("tags", []))]
+        tagged = tag_filter(items, key, vals)
+        if tagged is not None:
+            items = tagged
             continue
         if key == "fixed_ips":
             want = [dict(p.split("=", 1) for p in v.split("&") if "=" in p) for v in vals]
@@ -143,6 +142,7 @@ def router(state: SiteState) -> APIRouter:
         }
 
     nm = NeutronModel(state)
+    add_tag_routes(r, nm)
 
     singular = {
         "networks": "network",

@@ -11,6 +11,10 @@ from cloudsim.neutron_ops import create_port, delete_port, quota_check
 from cloudsim.seed import add_sg_rule, make_network, make_subnet
 from cloudsim.state import Res, SiteState, new_id, now_iso
 
+# Ports Neutron removes itself with their network (neutron_lib AUTO_DELETE_PORT_OWNERS); any
+# other port, a user's port with an empty device_owner included, makes the delete a 409.
+AUTO_DELETE_OWNERS = ("network:dhcp", "network:distributed", "network:floatingip_agent_gateway")
+
 
 def bad(msg: str) -> APIError:
     return APIError(400, msg, kind="HTTPBadRequest")
@@ -238,7 +242,7 @@ class NeutronBase:
             used = [
                 p
                 for p in self.state.ports.values()
-                if p["network_id"] == res["id"] and p["device_owner"] not in ("network:dhcp", "")
+                if p["network_id"] == res["id"] and p["device_owner"] not in AUTO_DELETE_OWNERS
             ]
             if used:
                 raise APIError(

@@ -24,6 +24,10 @@ from cloudsim.guest import GuestAgent, GuestServices
 
 Res = dict[str, Any]
 
+# Deliberately far above real OpenStack's defaults (Nova: 10 instances, 20 cores; Cinder: 10
+# volumes; Neutron: 100 networks...): tests and benchmarks boot 1,000 VMs on one project. Limits
+# are still enforced per project: lower them through the admin API (PUT /quotas/<project>) or the
+# services' quota APIs to exercise quota errors.
 DEFAULT_QUOTAS: dict[str, int] = {
     # nova
     "instances": 5000,

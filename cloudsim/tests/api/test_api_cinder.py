@@ -25,9 +25,12 @@ def _attach_path(conn: Any, volume_id: str, *, complete: bool = True) -> tuple[s
         volume_id, connector={"host": "lifeboat-test", "platform": "x86_64"}
     )
     info = att.connection_info
+    # Real Cinder's attachments API answers flat: no nested "data", driver fields beside the type.
     assert info["driver_volume_type"] == "local"
-    path = Path(info["data"]["device_path"])
-    assert path == Path(info["device_path"])
+    assert "data" not in info
+    assert info["volume_id"] == volume_id and info["attachment_id"] == att.id
+    assert info["access_mode"] == "rw"
+    path = Path(info["device_path"])
     if complete:
         conn.block_storage.complete_attachment(att.id)
     return str(att.id), path

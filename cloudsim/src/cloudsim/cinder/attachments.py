@@ -1,5 +1,6 @@
-"""Cinder attachments API (3.27+): a connector in, `local` connection info out (the volume's
-file as device_path), complete, delete. Connectors naming a partitioned site fail (fault)."""
+"""Cinder attachments API (3.27+): a connector in, flat `local` connection info out (the volume's
+file as device_path; see cinder.connection), complete, delete. Connectors naming a partitioned
+site fail (fault)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from starlette.responses import Response
 
 from cloudsim.auth import Ctx
 from cloudsim.cinder import ops
+from cloudsim.cinder.connection import attachment_info
 from cloudsim.cinder.volumes import ctx_for, visible
 from cloudsim.errors import APIError, bad_request
 from cloudsim.faults import Partitions
@@ -26,21 +28,6 @@ def router(state: SiteState, partitions: Partitions | None = None) -> APIRouter:
             raise APIError(404, f"Attachment {aid} could not be found.")
         return a
 
-    def conn_info(vol: Res, aid: str) -> Res:
-        path = str(state.blockstore.volume_path(vol["id"]))
-        return {
-            "driver_volume_type": "local",
-            "device_path": path,
-            "data": {
-                "device_path": path,
-                "volume_id": vol["id"],
-                "access_mode": "rw",
-                "attachment_id": aid,
-                "encrypted": False,
-            },
-            "attachment_id": aid,
-        }
-
     def aview(a: Res) -> Res:
         return {k: v for k, v in a.items() if not k.startswith("_")}
 
@@ -56,7 +43,7 @@ def router(state: SiteState, partitions: Partitions | None = None) -> APIRouter:
                 f"Network partition between {site} and {state.config.name} "
                 "(injected fault): cannot connect.",
             )
-        a["connection_info"] = conn_info(vol, a["id"])
+        a["connection_info"] = attachment_info(state, vol, a["id"], a["attach_mode"])
         a["connector"] = connector
         a["status"] = "attaching"
         ops.set_status(vol, "attaching")

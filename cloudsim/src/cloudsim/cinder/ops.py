@@ -243,21 +243,27 @@ def detach(state: SiteState, vol: Res, server_id: str) -> None:
         set_status(vol, "available")
 
 
+# Cinder's volume API says this whichever condition failed (it checks them all in one
+# conditional update, so it cannot tell which one tripped).
+UNDELETABLE = (
+    "Invalid volume: Volume status must be available or error or error_restoring or "
+    "error_extending or error_managing and must not be migrating, attached, belong to a group, "
+    "have snapshots, awaiting a transfer, or be disassociated from snapshots after volume "
+    "transfer."
+)
+
+
 def delete_volume(state: SiteState, vol: Res, *, cascade: bool = False) -> None:
-    if vol["status"] not in ("available", "error", "error_restoring", "error_extending"):
-        raise bad_request(
-            f"Invalid volume: Volume status must be available or error or error_restoring or "
-            f"error_extending or error_managing and must not be migrating, attached, belong to "
-            f"a group, have snapshots or be disassociated from snapshots after volume transfer. "
-            f"(status is {vol['status']})"
-        )
     snaps = [s for s in state.snapshots.values() if s["volume_id"] == vol["id"]]
-    if snaps and not cascade:
-        raise bad_request(
-            "Invalid volume: Volume status must be available or error or error_restoring or "
-            "error_extending or error_managing and must not be migrating, attached, belong to a "
-            "group, have snapshots or be disassociated from snapshots after volume transfer."
-        )
+    deletable = vol["status"] in (
+        "available",
+        "error",
+        "error_restoring",
+        "error_extending",
+        "error_managing",
+    )
+    if not deletable or (snaps and not cascade):
+        raise bad_request(UNDELETABLE)
     for s in snaps:
         state.blockstore.delete_snapshot(s["id"])
         del state.snapshots[s["id"]]

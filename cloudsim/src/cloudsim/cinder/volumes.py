@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 
 from cloudsim.auth import Ctx, check_project, context
 from cloudsim.cinder import ops
+from cloudsim.cinder.connection import driver_info
 from cloudsim.errors import APIError, bad_request
 from cloudsim.keystone import base_url
 from cloudsim.state import Res, SiteState
@@ -128,8 +129,17 @@ def router(state: SiteState) -> APIRouter:
         if src_vol is not None:
             ops.get_volume(state, src_vol, None if ctx.is_admin else ctx.project_id)
         group_id = get_str(spec, "group_id")
-        if group_id is not None and group_id not in state.groups:
-            raise APIError(404, f"Group {group_id} could not be found.")
+        if group_id is not None:
+            group = state.groups.get(group_id)
+            if group is None or not ctx.can_see(group["project_id"]):
+                raise APIError(404, f"Group {group_id} could not be found.")
+            vtype = ops.find_type(state, get_str(spec, "volume_type"))
+            if vtype["id"] not in group["volume_types"]:
+                # Cinder's volume API: a group only takes volumes of the types it holds.
+                raise bad_request(
+                    f"Invalid input received: Invalid volume_type provided: {vtype['name']} "
+                    "(requested type must be supported by this group)."
+                )
         vol = ops.new_volume(
             state,
             project_id=pid,
@@ -211,7 +221,7 @@ def router(state: SiteState) -> APIRouter:
         vol = vol_of(ctx, vid)
         cascade = request.query_params.get("cascade", "false").lower() == "true"
         if vol.get("group_id") and vol["group_id"] in state.groups:
-            raise bad_request(f"Invalid volume: Volume {vid} belongs to a group.")
+            raise bad_request(ops.UNDELETABLE)
         ops.delete_volume(state, vol, cascade=cascade)
         return Response(status_code=202)
 
@@ -253,6 +263,13 @@ def router(state: SiteState) -> APIRouter:
                     "reset_status to be performed.",
                 )
             ops.set_status(vol, get_str(spec, "status", required=True) or vol["status"])
+        elif name == "os-initialize_connection":
+            # Legacy attach flow: answers the driver's nested shape, unlike the attachments API.
+            if not isinstance(spec.get("connector"), dict):
+                raise bad_request("Invalid input for field/attribute connector: required object.")
+            return JSONResponse({"connection_info": driver_info(state, vol)}, status_code=200)
+        elif name == "os-terminate_connection":
+            pass  # nothing is exported for a local file
         elif name == "os-set_bootable":
             vol["bootable"] = "true" if get_bool(spec, "bootable", False) else "false"
         elif name == "os-update_readonly_flag":

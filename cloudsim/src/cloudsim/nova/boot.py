@@ -91,6 +91,9 @@ def boot_volumes(
                     f"Invalid volume: volume {uuid} status must be available, "
                     f"but the current status is {vol['status']}."
                 )
+            if boot_index == 0 and vol["bootable"] != "true":
+                # Nova's InvalidBDMVolumeNotBootable: only bootable volumes can be the root disk.
+                raise bad_request(f"Block Device {uuid} is not bootable.")
         else:
             if src != "blank" and not uuid:
                 raise bad_request(

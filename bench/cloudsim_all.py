@@ -4,7 +4,8 @@
   bench/cloudsim_inventory.py  inventory of a 1,000-VM project through the driver (goal <= 2 s)
   bench/cloudsim_data.py       snapshot + diff, 2 GiB volume, 1% changed (goal: diff <= 50 ms)
 
-Run: `uv run python bench/cloudsim.py` (a few minutes on 2 cores).
+Run: `uv run python bench/cloudsim_all.py` (a few minutes on 2 cores). Not named cloudsim.py:
+in bench/ that name would shadow the cloudsim package for the scripts beside it.
 """
 
 from __future__ import annotations
