@@ -24,6 +24,7 @@ from lifeboat_shared.bus.records import Record
 from lifeboat_shared.contracts.envelope import Envelope, encode_envelope
 from lifeboat_shared.persistence.database import Database
 from lifeboat_shared.persistence.tables import outbox
+from lifeboat_shared.persistence.types import aware
 from lifeboat_shared.telemetry.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_LAG
 
 log = logging.getLogger(__name__)
@@ -207,7 +208,7 @@ class OutboxRelay:
                 )
             ).scalar()
         OUTBOX_RELAY_LAG.set(
-            0.0 if oldest is None else (datetime.now(UTC) - _aware(oldest)).total_seconds()
+            0.0 if oldest is None else (datetime.now(UTC) - aware(oldest)).total_seconds()
         )
 
     @contextlib.asynccontextmanager
@@ -232,10 +233,6 @@ class OutboxRelay:
                         sa.text("SELECT pg_advisory_unlock(hashtext(current_schema() || :k))"),
                         {"k": self._leader_key},
                     )
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, timeout: float) -> None:

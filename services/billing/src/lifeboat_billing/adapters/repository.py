@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -11,10 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lifeboat_billing.adapters.orm import usage_ledger as t
 from lifeboat_billing.domain.model import UsageEntry
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+from lifeboat_shared.persistence.types import aware
 
 
 class LedgerRepository:
@@ -51,8 +47,8 @@ class LedgerRepository:
                 group_id=r.group_id,
                 metric=r.metric,
                 quantity=Decimal(r.quantity),
-                period_start=_aware(r.period_start),
-                period_end=_aware(r.period_end),
+                period_start=aware(r.period_start),
+                period_end=aware(r.period_end),
             )
             for r in await self.session.execute(query)
         ]

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lifeboat_orchestrator.adapters.orm import sites as t
 from lifeboat_orchestrator.domain.model import Site, SiteState
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+from lifeboat_shared.persistence.types import aware
 
 
 class SiteRepository:
@@ -25,7 +21,7 @@ class SiteRepository:
         return Site(
             id=m["id"],
             state=SiteState(m["state"]),
-            changed_at=_aware(m["changed_at"]),
+            changed_at=aware(m["changed_at"]),
             declared_by=m["declared_by"],
             reason=m["reason"],
         )

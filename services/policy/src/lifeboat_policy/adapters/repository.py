@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lifeboat_policy.adapters.orm import protection_groups as t
 from lifeboat_policy.domain.model import ProtectionGroup
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+from lifeboat_shared.persistence.types import aware
 
 
 def _to_domain(row: sa.Row[tuple[object, ...]]) -> ProtectionGroup:
@@ -24,8 +21,8 @@ def _to_domain(row: sa.Row[tuple[object, ...]]) -> ProtectionGroup:
         name=m["name"],
         rpo_seconds=m["rpo_seconds"],
         target_site=m["target_site"],
-        created_at=_aware(m["created_at"]),
-        next_tick_at=_aware(m["next_tick_at"]),
+        created_at=aware(m["created_at"]),
+        next_tick_at=aware(m["next_tick_at"]),
         last_tick_seq=m["last_tick_seq"],
     )
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lifeboat_replicator.adapters.orm import replication_cycles as t
 from lifeboat_replicator.domain.model import CycleStatus, ReplicationCycle, Trigger
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+from lifeboat_shared.persistence.types import aware
 
 
 class CycleRepository:
@@ -47,7 +43,7 @@ class CycleRepository:
                 trigger_event_id=r.trigger_event_id,
                 tick_seq=r.tick_seq,
                 status=CycleStatus(r.status),
-                requested_at=_aware(r.requested_at),
+                requested_at=aware(r.requested_at),
             )
             for r in await self.session.execute(query)
         ]

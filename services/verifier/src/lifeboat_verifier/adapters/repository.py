@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lifeboat_shared.persistence.types import aware
 from lifeboat_verifier.adapters.orm import test_runs as t
 from lifeboat_verifier.domain.model import RunStatus, TestRun
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class TestRunRepository:
@@ -51,7 +47,7 @@ class TestRunRepository:
                 network_id=r.network_id,
                 server_ids=list(r.server_ids),
                 status=RunStatus(r.status),
-                ready_at=_aware(r.ready_at),
+                ready_at=aware(r.ready_at),
             )
             for r in await self.session.execute(query)
         ]
