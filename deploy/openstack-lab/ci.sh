@@ -27,10 +27,13 @@ status=0
 cd "$ROOT"
 uv run python "$HERE/smoke.py" "$LAB_DIR/clouds.yaml" "$LAB_SITE" || status=1
 stamp "smoke test done"
+# test_faults.py injects faults through cloudsim's admin API; a real cloud cannot be told to fail
+# on demand, so those tests are not collected here (rather than collected and skipped).
 LIFEBOAT_CONFORMANCE_CLOUDS_YAML="$LAB_DIR/clouds.yaml" \
   LIFEBOAT_CONFORMANCE_CLOUD="$LAB_SITE" \
   LIFEBOAT_CONFORMANCE_ADMIN_CLOUD="$LAB_SITE-admin" \
-  uv run pytest tests/conformance -q -p no:cacheprovider -rs || status=1
+  uv run pytest tests/conformance -q -p no:cacheprovider -rs \
+    --ignore=tests/conformance/test_faults.py || status=1
 stamp "conformance suite done"
 if [[ $status != 0 ]]; then
   bash "$LAB" logs "$LAB_DIR" 60
