@@ -10,11 +10,13 @@ the error) and its partition keeps flowing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lifeboat_shared.bus.handlers import HandlerContext, Handlers
@@ -70,7 +72,23 @@ class ConsumerLoop:
         self._commit_task: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set; the batch in hand is finished and committed first."""
+        """Consume until ``stop`` is set; the batch in hand is finished and committed first.
+
+        Whatever fails outside a handler (the bus, the database, a dead-letter publish) restarts
+        the consumer with backoff: records not committed are simply delivered again.
+        """
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self._consume(stop)
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("consumer of group %s failed; restarting it", self.group)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=min(30.0, 0.5 * 2**failures))
+
+    async def _consume(self, stop: asyncio.Event) -> None:
         self.consumer = self.bus.consumer(self.group, self.topics)
         await self.consumer.start()
         self.running.set()
@@ -80,14 +98,15 @@ class ConsumerLoop:
                 if records:
                     await self.process(records, stop)
         finally:
-            await self._await_commit()
-            await self.consumer.stop()
-            self.running.clear()
+            try:
+                await self._await_commit()
+            finally:
+                self.running.clear()
+                await self.consumer.stop()
 
     async def process(self, records: Sequence[ConsumedRecord], stop: asyncio.Event) -> None:
         assert self.consumer is not None
         started = time.perf_counter()
-        offsets: dict[TopicPartition, int] = {}
         work: list[tuple[ConsumedRecord, Envelope]] = []
         dead: list[tuple[ConsumedRecord, str, str]] = []
         for rec in records:
@@ -102,21 +121,24 @@ class ConsumerLoop:
                     metrics.EVENTS_HANDLED.labels(self.group, envelope.type, "ignored").inc()
         if dead:
             await self._dead_letter(dead)
+        left_over: set[tuple[str, int, int]] = set()
         if work:
             try:
                 await self._handle_batch(work)
             except Exception:
                 log.warning("batch of %d failed in group %s; isolating", len(work), self.group)
-                for rec, envelope in work:
-                    await self._handle_with_retries(rec, envelope, stop)
-        for rec in records:
-            tp = (rec.topic, rec.partition)
-            offsets[tp] = max(offsets.get(tp, 0), rec.offset + 1)
+                for i, (rec, envelope) in enumerate(work):
+                    if not await self._handle_with_retries(rec, envelope, stop):
+                        # Stopping: leave this record and the rest to be delivered again.
+                        left_over = {(r.topic, r.partition, r.offset) for r, _ in work[i:]}
+                        break
         # The offset commit (a round trip) overlaps the next poll; commits stay in order because
         # each waits for the previous one, and none starts before its handlers' transaction
         # committed.
         await self._await_commit()
-        self._commit_task = asyncio.create_task(self.consumer.commit(offsets))
+        self._commit_task = asyncio.create_task(
+            self.consumer.commit(_next_offsets(records, left_over))
+        )
         metrics.HANDLE_SECONDS.labels(self.group).observe(time.perf_counter() - started)
 
     async def _await_commit(self) -> None:
@@ -140,27 +162,40 @@ class ConsumerLoop:
 
     async def _handle_with_retries(
         self, rec: ConsumedRecord, envelope: Envelope, stop: asyncio.Event
-    ) -> None:
+    ) -> bool:
+        """Handle one record; False if stopping left it unhandled (it will be redelivered).
+
+        A handler error is retried ``max_attempts`` times, then dead-lettered. A transient
+        infrastructure error (database unreachable, deadlock, serialization failure, SQLite
+        busy) is retried for as long as it lasts: dead-lettering would lose a good event.
+        """
         error = ""
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 await self._handle_batch([(rec, envelope)])
-                return
+                return True
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
+                transient = is_transient(exc)
                 log.warning(
-                    "handler failed (attempt %d/%d) for %s %s: %s",
+                    "handler failed (attempt %d, %s) for %s %s: %s",
                     attempt,
-                    self.max_attempts,
+                    "transient" if transient else f"of {self.max_attempts}",
                     envelope.type,
                     envelope.id,
                     error,
                 )
-                if attempt < self.max_attempts and not stop.is_set():
-                    await asyncio.sleep(
-                        min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-                    )
+                if stop.is_set():
+                    return False
+                if not transient and attempt >= self.max_attempts:
+                    break
+                delay = min(self.backoff_max, self.backoff_base * 2 ** min(attempt - 1, 16))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
         await self._dead_letter([(rec, "handler-failed", error)])
+        return True
 
     async def _invoke(self, session: AsyncSession, envelope: Envelope) -> None:
         handler = self.handlers[type(envelope.message)]
@@ -193,6 +228,37 @@ class ConsumerLoop:
                 dead_letter_record(rec, self.dead_letter_topic, self.group, reason, error)
             )
         await self.bus.publish(records)
+
+
+def _next_offsets(
+    records: Sequence[ConsumedRecord], left_over: set[tuple[str, int, int]]
+) -> dict[TopicPartition, int]:
+    """Per partition, the offset after the last record that is done, stopping at the first
+    record left over (records of a partition arrive in offset order)."""
+    offsets: dict[TopicPartition, int] = {}
+    blocked: set[TopicPartition] = set()
+    for rec in records:
+        tp = (rec.topic, rec.partition)
+        if tp in blocked:
+            continue
+        if (rec.topic, rec.partition, rec.offset) in left_over:
+            blocked.add(tp)
+            continue
+        offsets[tp] = max(offsets.get(tp, 0), rec.offset + 1)
+    return offsets
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Infrastructure trouble that passes by itself, as opposed to a handler's own error."""
+    if isinstance(exc, OperationalError | InterfaceError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        return code in {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+    return False
 
 
 def dead_letter_record(

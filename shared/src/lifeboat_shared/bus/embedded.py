@@ -18,9 +18,11 @@ import itertools
 import time
 import uuid
 from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from aiokafka.partitioner import murmur2
+from sqlalchemy.dialects import postgresql, sqlite
 
 from lifeboat_shared.bus.records import ConsumedRecord, Record, TopicPartition
 from lifeboat_shared.persistence.database import Database
@@ -119,14 +121,18 @@ class EmbeddedBus:
             existing = {
                 row.name: row.partitions for row in await session.execute(sa.select(topics_table))
             }
+            dialect = session.get_bind().dialect.name
             for topic in topics:
                 if topic in existing:
                     continue
+                # Services start together on a shared bus: whoever is second changes nothing.
                 await session.execute(
-                    sa.insert(topics_table).values(name=topic, partitions=self.partitions)
+                    _insert(dialect, topics_table)
+                    .values(name=topic, partitions=self.partitions)
+                    .on_conflict_do_nothing()
                 )
                 await session.execute(
-                    sa.insert(heads_table),
+                    _insert(dialect, heads_table).on_conflict_do_nothing(),
                     [
                         {"topic": topic, "partition": p, "next_offset": 0}
                         for p in range(self.partitions)
@@ -357,28 +363,31 @@ class EmbeddedConsumer:
         return out
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Store offsets; an upsert that only moves forward, safe when two members briefly
+        own the same partition during a rebalance."""
         if not offsets:
             return
         async with self._db.transaction() as session:
+            dialect = session.get_bind().dialect.name
+            greatest = sa.func.greatest if dialect == "postgresql" else sa.func.max
             for (topic, partition), offset in offsets.items():
-                where = (
-                    (offsets_table.c.group_id == self._group)
-                    & (offsets_table.c.topic == topic)
-                    & (offsets_table.c.partition == partition)
+                stmt = _insert(dialect, offsets_table).values(
+                    group_id=self._group, topic=topic, partition=partition, next_offset=offset
                 )
-                current = (
-                    await session.execute(sa.select(offsets_table.c.next_offset).where(where))
-                ).scalar()
-                if current is None:
-                    await session.execute(
-                        sa.insert(offsets_table).values(
-                            group_id=self._group,
-                            topic=topic,
-                            partition=partition,
-                            next_offset=offset,
-                        )
+                await session.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["group_id", "topic", "partition"],
+                        set_={
+                            "next_offset": greatest(
+                                offsets_table.c.next_offset, stmt.excluded.next_offset
+                            )
+                        },
                     )
-                elif offset > current:
-                    await session.execute(
-                        sa.update(offsets_table).where(where).values(next_offset=offset)
-                    )
+                )
+
+
+def _insert(dialect: str, table: sa.Table) -> Any:
+    """INSERT with ON CONFLICT support for the two engines the embedded bus runs on."""
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -88,7 +88,7 @@ class Database:
             await session.rollback()
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self._read_engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:

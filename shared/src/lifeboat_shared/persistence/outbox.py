@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lifeboat_shared.bus.interface import EventBus
 from lifeboat_shared.bus.records import Record
-from lifeboat_shared.contracts.envelope import Envelope, encode_envelope
+from lifeboat_shared.contracts.envelope import DEFAULT_MAX_RECORD_BYTES, Envelope, encode_envelope
 from lifeboat_shared.persistence.database import Database
 from lifeboat_shared.persistence.tables import outbox
 from lifeboat_shared.persistence.types import aware
@@ -30,14 +30,38 @@ from lifeboat_shared.telemetry.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_LAG
 log = logging.getLogger(__name__)
 
 
-async def add_to_outbox(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
-    """Stage events in the caller's transaction; they leave only if it commits."""
+_OUTBOX_WRITE_LOCK = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.lifeboat_outbox'))"
+)
+
+
+class EventTooLarge(ValueError):
+    """An event larger than any consumer accepts: refused when staged, not after commit."""
+
+
+async def add_to_outbox(
+    session: AsyncSession,
+    envelopes: Sequence[Envelope],
+    *,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> None:
+    """Stage events in the caller's transaction; they leave only if it commits.
+
+    On PostgreSQL the outbox is written under a transaction-scoped advisory lock, so outbox ids
+    are taken in commit order: the relay, which publishes in id order, then keeps the order in
+    which transactions committed (no later id can become visible before an earlier one).
+    """
     if not envelopes:
         return
     now = datetime.now(UTC)
     rows = []
     for envelope in envelopes:
         record = encode_envelope(envelope)
+        if len(record.value) > max_record_bytes:
+            raise EventTooLarge(
+                f"{envelope.type}: {len(record.value)} bytes is over the {max_record_bytes}-byte "
+                "limit of an event"
+            )
         rows.append(
             {
                 "event_id": envelope.id,
@@ -47,6 +71,12 @@ async def add_to_outbox(session: AsyncSession, envelopes: Sequence[Envelope]) ->
                 "headers": {k: v.decode() for k, v in record.headers},
                 "created_at": now,
             }
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            sa.text(
+                "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.lifeboat_outbox'))"
+            )
         )
     await session.execute(sa.insert(outbox), rows)
     session.info["lifeboat_outbox_dirty"] = True
@@ -180,17 +210,23 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
         """Relay until ``stop``; ``wake`` (set when a commit staged events) cuts the latency."""
         wake = wake or asyncio.Event()
-        async with self._leadership(stop):
-            while not stop.is_set():
-                try:
-                    await self._pipeline(stop, wake)
-                except Exception:
-                    log.exception("outbox relay failed; restarting it")
-                    await _wait_any(stop, None, 1.0)
-            # Drain what is committed before stopping, so a clean shutdown leaves nothing behind.
-            with contextlib.suppress(Exception):
-                while await self.relay_once():
-                    pass
+        while not stop.is_set():
+            try:
+                async with self._leadership(stop) as leader:
+                    while leader and not stop.is_set():
+                        try:
+                            await self._pipeline(stop, wake)
+                        except Exception:
+                            log.exception("outbox relay failed; restarting it")
+                            await _wait_any(stop, None, 1.0)
+                    # Drain what is committed, so a clean shutdown leaves nothing behind.
+                    with contextlib.suppress(Exception):
+                        while leader and await self.relay_once():
+                            pass
+                return
+            except Exception:  # e.g. PostgreSQL unreachable while taking leadership
+                log.exception("outbox relay could not take leadership; retrying")
+                await _wait_any(stop, None, 2.0)
 
     async def _maybe_cleanup(self) -> None:
         now = datetime.now(UTC)
@@ -212,27 +248,32 @@ class OutboxRelay:
         )
 
     @contextlib.asynccontextmanager
-    async def _leadership(self, stop: asyncio.Event):  # type: ignore[no-untyped-def]
-        """On PostgreSQL one relay per schema publishes (session advisory lock), keeping order."""
+    async def _leadership(self, stop: asyncio.Event) -> AsyncIterator[bool]:
+        """On PostgreSQL one relay per schema publishes (session advisory lock), keeping order.
+        Yields whether this relay leads (False only when stopped before it got the lock)."""
         if not self._db.is_postgres:
-            yield
+            yield True
             return
         async with self._db.engine.connect() as conn:
             key = sa.text("SELECT pg_try_advisory_lock(hashtext(current_schema() || :k))")
+            got = False
             while not stop.is_set():
-                got = (await conn.execute(key, {"k": self._leader_key})).scalar()
+                got = bool((await conn.execute(key, {"k": self._leader_key})).scalar())
                 await conn.commit()
                 if got:
                     break
                 await _wait_any(stop, None, 1.0)
             try:
-                yield
+                yield got
             finally:
-                with contextlib.suppress(Exception):
-                    await conn.execute(
-                        sa.text("SELECT pg_advisory_unlock(hashtext(current_schema() || :k))"),
-                        {"k": self._leader_key},
-                    )
+                if got:
+                    try:
+                        await conn.execute(
+                            sa.text("SELECT pg_advisory_unlock(hashtext(current_schema() || :k))"),
+                            {"k": self._leader_key},
+                        )
+                    except Exception:
+                        await conn.invalidate()  # never return a connection still holding it
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, timeout: float) -> None:

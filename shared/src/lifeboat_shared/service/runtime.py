@@ -34,6 +34,8 @@ class ServiceRuntime:
         self._owns_bus = bus is None
         self.bus: EventBus = bus or make_bus(self.settings, client_id=f"lifeboat-{spec.name}")
         self.stop_event = asyncio.Event()
+        self._relay_stop = asyncio.Event()
+        self._relay_task: asyncio.Task[None] | None = None
         self.consumer: ConsumerLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
@@ -54,7 +56,9 @@ class ServiceRuntime:
             await self.bus.start()
         await self.bus.ensure_topics(topics.ALL_TOPICS)
         relay = OutboxRelay(self.db, self.bus, leader_key=f"outbox-{self.spec.name}")
-        self._spawn(relay.run(self.stop_event, self.db.outbox_committed), "outbox-relay")
+        self._relay_task = self._spawn(
+            relay.run(self._relay_stop, self.db.outbox_committed), "outbox-relay"
+        )
         if self.spec.consumes and self.spec.handlers:
             self.consumer = ConsumerLoop(
                 bus=self.bus,
@@ -73,7 +77,7 @@ class ServiceRuntime:
         self.started = True
         log.info("service %s started (bus=%s)", self.spec.name, self.bus.name)
 
-    def _spawn(self, coro: object, name: str) -> None:
+    def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
         async def guarded() -> None:
             try:
                 await coro  # type: ignore[misc]
@@ -83,10 +87,18 @@ class ServiceRuntime:
                 log.exception("%s task %s crashed", self.spec.name, name)
                 raise
 
-        self._tasks.append(asyncio.create_task(guarded(), name=f"{self.spec.name}:{name}"))
+        task = asyncio.create_task(guarded(), name=f"{self.spec.name}:{name}")
+        self._tasks.append(task)
+        return task
 
     async def stop(self, timeout: float = 20.0) -> None:
+        # Consumer and background tasks first (their last transactions may stage events), then
+        # the relay, which drains the outbox before it returns.
         self.stop_event.set()
+        others = [t for t in self._tasks if t is not self._relay_task]
+        if others:
+            await asyncio.wait(others, timeout=timeout)
+        self._relay_stop.set()
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for task in pending:
