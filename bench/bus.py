@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -305,6 +306,8 @@ def main() -> None:
         BenchTickElapsed.topic = args.topic
         asyncio.run(consume(backend, args.group, args.expect))
         return
+    # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the servers started here are stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     work = Path(tempfile.mkdtemp(prefix="lbbench-"))
     os.chmod(work, 0o755)
     started: list[tuple[str, Path]] = []
