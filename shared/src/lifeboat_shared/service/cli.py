@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from lifeboat_shared.persistence.database import Database
 from lifeboat_shared.persistence.migrations import upgrade_to_head
@@ -15,8 +16,18 @@ from lifeboat_shared.service.app import create_app
 from lifeboat_shared.service.spec import ServiceSpec
 
 
-def service_cli(build: Callable[[], ServiceSpec]) -> typer.Typer:
+def service_cli(build_spec: Callable[[], ServiceSpec]) -> typer.Typer:
     app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+    def build() -> ServiceSpec:
+        """Settings errors (e.g. the dev token in production) as one clear line, no traceback."""
+        try:
+            return build_spec()
+        except ValidationError as exc:
+            for err in exc.errors():
+                field = ".".join(str(p) for p in err["loc"]) or "settings"
+                typer.echo(f"error: {field}: {err['msg']}", err=True)
+            raise typer.Exit(2) from None
 
     @app.command()
     def serve() -> None:
