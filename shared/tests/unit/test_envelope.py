@@ -18,14 +18,32 @@ from lifeboat_shared.contracts import (
     new_envelope,
     topics,
 )
-from lifeboat_shared.contracts.messages import ReplicateNow, RpoTickElapsed, SiteDeclaredDown
+from lifeboat_shared.contracts.messages import (
+    ReplicateNow,
+    ReplicationSpec,
+    RpoTickElapsed,
+    SiteDeclaredDown,
+    SiteRef,
+)
+
+SPEC = ReplicationSpec(
+    project_id="p-1",
+    source=SiteRef(site_id="site-a", cloud="site-a"),
+    target=SiteRef(site_id="site-b", cloud="site-b", data_endpoint="127.0.0.1:7410"),
+    volumes=["v-1"],
+)
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 def tick() -> RpoTickElapsed:
     return RpoTickElapsed(
-        group_id="g-1", project_id="p-1", tick_seq=7, rpo_seconds=60, due_at=datetime.now(UTC)
+        group_id="g-1",
+        project_id="p-1",
+        tick_seq=7,
+        rpo_seconds=60,
+        due_at=datetime.now(UTC),
+        spec=SPEC,
     )
 
 
@@ -102,4 +120,4 @@ def test_malformed_records_are_refused_with_a_reason(mutate, reason) -> None:  #
 
 def test_payload_validation_names_the_field() -> None:
     with pytest.raises(ValueError, match="group_id"):
-        ReplicateNow(group_id="", requested_by="me")
+        ReplicateNow(group_id="", request_id="r", requested_by="me", spec=SPEC)

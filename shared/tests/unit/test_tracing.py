@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from lifeboat_shared.contracts import decode_record, encode_envelope, new_envelope
-from lifeboat_shared.contracts.messages import ReplicateNow
+from lifeboat_shared.contracts.messages import ReplicateNow, ReplicationSpec, SiteRef
 from lifeboat_shared.telemetry.tracing import configure_tracing, consume_span, current_traceparent
 
 
@@ -23,7 +23,16 @@ def test_consumer_span_is_a_child_of_the_producer_span() -> None:
     tracer = trace.get_tracer("test")
     with tracer.start_as_current_span("POST /v1/replicate-now") as request_span:
         envelope = new_envelope(
-            ReplicateNow(group_id="g1", requested_by="op"),
+            ReplicateNow(
+                group_id="g1",
+                request_id="r1",
+                requested_by="op",
+                spec=ReplicationSpec(
+                    project_id="p1",
+                    source=SiteRef(site_id="a", cloud="a"),
+                    target=SiteRef(site_id="b", cloud="b"),
+                ),
+            ),
             source="/lifeboat/replicator",
             traceparent=current_traceparent(),
         )

@@ -1,6 +1,13 @@
 """Replicator settings: ``LIFEBOAT_REPLICATOR_*``, falling back to ``LIFEBOAT_*``."""
 
-from pydantic import Field
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from pathlib import Path
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from lifeboat_shared.settings import ServiceSettings
@@ -10,3 +17,63 @@ class ReplicatorSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LIFEBOAT_REPLICATOR_", extra="ignore")
 
     http_port: int = Field(default=8702, ge=0, le=65535)
+    clouds_yaml: Path | None = Field(
+        default=None, description="clouds.yaml with the sites' clouds (default: the usual search)"
+    )
+    state_dir: Path | None = Field(
+        default=None,
+        description="Hash manifests of replicated snapshots; default data_dir/replicator",
+    )
+    link_psk_file: Path | None = Field(
+        default=None,
+        description="32-byte pre-shared key of the data links (hex); required in production, "
+        "generated under data_dir in the embedded mode",
+    )
+    link_bandwidth_bytes_per_s: int | None = Field(
+        default=None, gt=0, description="Cap per site link (UC2d); groups may cap lower"
+    )
+    max_parallel_volumes: int = Field(default=4, ge=1, le=64)
+    max_cycle_attempts: int = Field(default=5, ge=1, le=100)
+    runner_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    lease_seconds: float = Field(
+        default=15, ge=1, le=3600, description="A killed runner's cycles resume after this"
+    )
+    link_retry_seconds: float = Field(
+        default=30.0, ge=0, le=3600, description="A transfer rides out link faults this long"
+    )
+    connector_host: str = Field(default_factory=socket.gethostname, min_length=1)
+    receiver_listen: str = Field(default="127.0.0.1:7410", pattern=r"^[^:]+:[0-9]{1,5}$")
+
+    @model_validator(mode="after")
+    def _link_key(self) -> ReplicatorSettings:
+        if self.mode != "embedded" and self.link_psk_file is None:
+            raise ValueError(
+                "link_psk_file: required outside the embedded mode "
+                "(LIFEBOAT_REPLICATOR_LINK_PSK_FILE)"
+            )
+        return self
+
+    def resolved_state_dir(self) -> Path:
+        return self.state_dir or (self.data_dir / "replicator")
+
+    def resolved_psk_file(self) -> Path:
+        """The link key; in the embedded mode created on first use (0600)."""
+        if self.link_psk_file is not None:
+            return self.link_psk_file
+        path = self.data_dir / "link.psk"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+        return path
+
+    def connector(self) -> dict[str, object]:
+        """This host as a Cinder attachment connector (what os-brick would report)."""
+        return {
+            "host": self.connector_host,
+            "initiator": f"iqn.2026-11.io.lifeboat:{self.connector_host}",
+            "multipath": False,
+            "platform": "x86_64",
+            "os_type": "linux",
+        }

@@ -1,15 +1,89 @@
-"""Replication cycles in and out of the database."""
+"""Cycles, consistency points and per-group state in and out of the database."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lifeboat_replicator.adapters.orm import consistency_points as cps
+from lifeboat_replicator.adapters.orm import group_state as gs
 from lifeboat_replicator.adapters.orm import replication_cycles as t
-from lifeboat_replicator.domain.model import CycleStatus, ReplicationCycle, Trigger
+from lifeboat_replicator.domain.model import (
+    Consistency,
+    ConsistencyPoint,
+    CycleStatus,
+    ReplicationCycle,
+    Stage,
+    VolumeProgress,
+)
 from lifeboat_shared.persistence.types import aware
+
+ACTIVE = [s.value for s in CycleStatus if s.active]
+
+
+def _opt(value: datetime | None) -> datetime | None:
+    return aware(value) if value is not None else None
+
+
+def _cycle(row: sa.Row[Any]) -> ReplicationCycle:
+    m = row._mapping
+    return ReplicationCycle(
+        id=m["id"],
+        group_id=m["group_id"],
+        project_id=m["project_id"],
+        trigger=m["trigger"],
+        trigger_event_id=m["trigger_event_id"],
+        requested_at=aware(m["requested_at"]),
+        spec=dict(m["spec"]),
+        tick_seq=m["tick_seq"],
+        full_resync=bool(m["full_resync"]),
+        status=CycleStatus(m["status"]),
+        stage=Stage(m["stage"]),
+        attempts=m["attempts"],
+        not_before=_opt(m["not_before"]),
+        consistency=Consistency(m["consistency"]) if m["consistency"] else None,
+        taken_at=_opt(m["taken_at"]),
+        volumes=[VolumeProgress.from_json(v) for v in m["volumes"]],
+        error=m["error"],
+        finished_at=_opt(m["finished_at"]),
+    )
+
+
+def _cycle_values(c: ReplicationCycle) -> dict[str, Any]:
+    return {
+        "status": c.status.value,
+        "stage": c.stage.value,
+        "attempts": c.attempts,
+        "not_before": c.not_before,
+        "consistency": c.consistency.value if c.consistency else None,
+        "taken_at": c.taken_at,
+        "volumes": [v.to_json() for v in c.volumes],
+        "error": c.error,
+        "finished_at": c.finished_at,
+        "full_resync": c.full_resync,
+    }
+
+
+def _cp(row: sa.Row[Any]) -> ConsistencyPoint:
+    m = row._mapping
+    return ConsistencyPoint(
+        id=m["id"],
+        group_id=m["group_id"],
+        project_id=m["project_id"],
+        source_site=m["source_site"],
+        target_site=m["target_site"],
+        consistency=Consistency(m["consistency"]),
+        taken_at=aware(m["taken_at"]),
+        created_at=aware(m["created_at"]),
+        cycle_id=m["cycle_id"],
+        members=tuple(VolumeProgress.from_json(v) for v in m["members"]),
+        member_groups=tuple(m["member_groups"]),
+        pruned=bool(m["pruned"]),
+    )
 
 
 class CycleRepository:
@@ -21,13 +95,83 @@ class CycleRepository:
             sa.insert(t).values(
                 id=cycle.id,
                 group_id=cycle.group_id,
-                trigger=cycle.trigger.value,
+                project_id=cycle.project_id,
+                trigger=cycle.trigger,
                 trigger_event_id=cycle.trigger_event_id,
                 tick_seq=cycle.tick_seq,
-                status=cycle.status.value,
+                spec=cycle.spec,
                 requested_at=cycle.requested_at,
+                **_cycle_values(cycle),
             )
         )
+
+    async def save(self, cycle: ReplicationCycle) -> None:
+        await self.session.execute(
+            sa.update(t).where(t.c.id == cycle.id).values(**_cycle_values(cycle))
+        )
+
+    async def get(self, cycle_id: str) -> ReplicationCycle | None:
+        row = (await self.session.execute(sa.select(t).where(t.c.id == cycle_id))).first()
+        return _cycle(row) if row else None
+
+    async def active_for_group(self, group_id: str) -> ReplicationCycle | None:
+        query = (
+            sa.select(t)
+            .where(t.c.group_id == group_id, t.c.status.in_(ACTIVE))
+            .order_by(t.c.requested_at)
+            .limit(1)
+        )
+        row = (await self.session.execute(query)).first()
+        return _cycle(row) if row else None
+
+    async def claim(self, owner: str, now: datetime, lease_until: datetime) -> list[str]:
+        """Take the lease of every runnable cycle (pending and due, or running with an expired
+        lease: its runner died). Returns their ids; at most one active cycle per group exists."""
+        runnable = sa.or_(
+            sa.and_(
+                t.c.status == CycleStatus.PENDING.value,
+                sa.or_(t.c.not_before.is_(None), t.c.not_before <= now),
+            ),
+            sa.and_(t.c.status == CycleStatus.RUNNING.value, t.c.lease_until < now),
+        )
+        free = sa.or_(t.c.lease_until.is_(None), t.c.lease_until < now, t.c.lease_owner == owner)
+        ids = [
+            r.id
+            for r in await self.session.execute(
+                sa.select(t.c.id).where(runnable, free).order_by(t.c.requested_at).limit(100)
+            )
+        ]
+        if ids:
+            await self.session.execute(
+                sa.update(t)
+                .where(t.c.id.in_(ids), runnable, free)
+                .values(
+                    lease_owner=owner, lease_until=lease_until, status=CycleStatus.RUNNING.value
+                )
+            )
+        return ids
+
+    async def renew(self, owner: str, lease_until: datetime) -> None:
+        await self.session.execute(
+            sa.update(t)
+            .where(t.c.lease_owner == owner, t.c.status == CycleStatus.RUNNING.value)
+            .values(lease_until=lease_until)
+        )
+
+    async def release(self, cycle_id: str) -> None:
+        await self.session.execute(
+            sa.update(t).where(t.c.id == cycle_id).values(lease_owner=None, lease_until=None)
+        )
+
+    async def set_status_for_group(
+        self, group_id: str, from_status: Sequence[CycleStatus], to: CycleStatus
+    ) -> int:
+        result = await self.session.execute(
+            sa.update(t)
+            .where(t.c.group_id == group_id, t.c.status.in_([s.value for s in from_status]))
+            .values(status=to.value, not_before=None)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def list(
         self, group_id: str | None = None, limit: int = 100
@@ -35,15 +179,111 @@ class CycleRepository:
         query = sa.select(t).order_by(t.c.requested_at.desc(), t.c.id).limit(limit)
         if group_id:
             query = query.where(t.c.group_id == group_id)
-        return [
-            ReplicationCycle(
-                id=r.id,
-                group_id=r.group_id,
-                trigger=Trigger(r.trigger),
-                trigger_event_id=r.trigger_event_id,
-                tick_seq=r.tick_seq,
-                status=CycleStatus(r.status),
-                requested_at=aware(r.requested_at),
+        return [_cycle(r) for r in await self.session.execute(query)]
+
+
+class ConsistencyPointRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, cp: ConsistencyPoint) -> None:
+        await self.session.execute(
+            sa.insert(cps).values(
+                id=cp.id,
+                group_id=cp.group_id,
+                project_id=cp.project_id,
+                cycle_id=cp.cycle_id,
+                source_site=cp.source_site,
+                target_site=cp.target_site,
+                consistency=cp.consistency.value,
+                taken_at=cp.taken_at,
+                created_at=cp.created_at,
+                members=[m.to_json() for m in cp.members],
+                member_groups=list(cp.member_groups),
+                pruned=cp.pruned,
             )
-            for r in await self.session.execute(query)
-        ]
+        )
+
+    async def get(self, cp_id: str) -> ConsistencyPoint | None:
+        row = (await self.session.execute(sa.select(cps).where(cps.c.id == cp_id))).first()
+        return _cp(row) if row else None
+
+    async def list(
+        self, group_id: str | None = None, *, include_pruned: bool = False, limit: int = 1000
+    ) -> Sequence[ConsistencyPoint]:
+        query = sa.select(cps).order_by(cps.c.taken_at.desc(), cps.c.id).limit(limit)
+        if group_id:
+            query = query.where(cps.c.group_id == group_id)
+        if not include_pruned:
+            query = query.where(cps.c.pruned.is_(False))
+        return [_cp(r) for r in await self.session.execute(query)]
+
+    async def newest(self, group_id: str) -> ConsistencyPoint | None:
+        found = await self.list(group_id, limit=1)
+        return found[0] if found else None
+
+    async def mark_pruned(self, cp_id: str) -> None:
+        await self.session.execute(sa.update(cps).where(cps.c.id == cp_id).values(pruned=True))
+
+
+class GroupStateRepository:
+    """Newest tick per group (stale ticks are dropped) and suspension."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _row(self, group_id: str) -> sa.Row[Any] | None:
+        return (await self.session.execute(sa.select(gs).where(gs.c.group_id == group_id))).first()
+
+    async def accept_tick(self, group_id: str, tick_seq: int) -> bool:
+        """Record the tick; False if an equal or newer tick was already seen."""
+        row = await self._row(group_id)
+        if row is None:
+            await self.session.execute(
+                sa.insert(gs).values(
+                    group_id=group_id, last_tick_seq=tick_seq, suspended=False, resync_next=False
+                )
+            )
+            return True
+        if tick_seq <= row.last_tick_seq:
+            return False
+        await self.session.execute(
+            sa.update(gs).where(gs.c.group_id == group_id).values(last_tick_seq=tick_seq)
+        )
+        return True
+
+    async def is_suspended(self, group_id: str) -> bool:
+        row = await self._row(group_id)
+        return bool(row and row.suspended)
+
+    async def set_suspended(self, group_id: str, suspended: bool) -> None:
+        if await self._row(group_id) is None:
+            await self.session.execute(
+                sa.insert(gs).values(
+                    group_id=group_id, last_tick_seq=0, suspended=suspended, resync_next=False
+                )
+            )
+        else:
+            await self.session.execute(
+                sa.update(gs).where(gs.c.group_id == group_id).values(suspended=suspended)
+            )
+
+    async def suspended_groups(self) -> set[str]:
+        rows = await self.session.execute(sa.select(gs.c.group_id).where(gs.c.suspended))
+        return {r.group_id for r in rows}
+
+    async def request_resync(self, group_id: str) -> None:
+        await self.set_suspended(group_id, await self.is_suspended(group_id))
+        await self.session.execute(
+            sa.update(gs).where(gs.c.group_id == group_id).values(resync_next=True)
+        )
+
+    async def take_resync(self, group_id: str) -> bool:
+        """True once after an operator asked for a full resync of the group."""
+        row = await self._row(group_id)
+        if row is None or not row.resync_next:
+            return False
+        await self.session.execute(
+            sa.update(gs).where(gs.c.group_id == group_id).values(resync_next=False)
+        )
+        return True

@@ -1,35 +1,119 @@
-"""Replication cycles: one attempt to produce a consistency point for a protection group.
+"""Replication cycles and consistency points. Pure Python: no infrastructure imports.
 
-The data path (quiesce, group snapshot, changed-block transfer, verify) arrives with the
-replicator issue; for now a cycle records that a consistency point was asked for, by which
-trigger, so the schedule can be followed end to end.
+A cycle is one attempt to produce a consistency point (CP) for a protection group or application
+set. It is a persisted state machine: each stage records what it achieved (snapshot ids, which
+volumes arrived) before the next starts, so a cycle interrupted by a crash, a suspension or a
+link fault continues from its last checkpoint and never redoes finished work.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 
 class CycleStatus(StrEnum):
-    PENDING = "pending"
+    PENDING = "pending"  # waiting for the runner (new, resumed, or backing off after a fault)
     RUNNING = "running"
+    PAUSED = "paused"  # the group or its site link is suspended (UC2e); resumes where it was
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    SKIPPED = "skipped"  # quiesce failed and the policy says skip the cycle
+
+    @property
+    def active(self) -> bool:
+        return self in (CycleStatus.PENDING, CycleStatus.RUNNING, CycleStatus.PAUSED)
 
 
-class Trigger(StrEnum):
-    RPO_TICK = "rpo-tick"
-    REPLICATE_NOW = "replicate-now"
+class Stage(StrEnum):
+    SNAPSHOT = "snapshot"  # quiesce + group snapshot + thaw
+    TRANSFER = "transfer"  # changed data to the replica volumes, fsync, verify
+    REPLICA_SNAPSHOT = "replica-snapshot"
+    COMMIT = "commit"
+    DONE = "done"
+
+
+class Consistency(StrEnum):
+    CRASH = "crash"
+    APPLICATION = "application"
+
+
+@dataclass
+class VolumeProgress:
+    """One member volume inside a cycle."""
+
+    volume_id: str
+    server_id: str | None
+    device: str | None
+    size_gib: int
+    bootable: bool
+    source_snapshot_id: str | None = None
+    replica_volume_id: str | None = None
+    replica_snapshot_id: str | None = None
+    transferred: bool = False
+    bytes_changed: int = 0
+    bytes_sent: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VolumeProgress:
+        return cls(**data)
 
 
 @dataclass
 class ReplicationCycle:
     id: str
     group_id: str
-    trigger: Trigger
+    project_id: str
+    trigger: str
     trigger_event_id: str
     requested_at: datetime
+    spec: dict[str, Any]
     tick_seq: int | None = None
+    full_resync: bool = False
     status: CycleStatus = CycleStatus.PENDING
+    stage: Stage = Stage.SNAPSHOT
+    attempts: int = 0
+    not_before: datetime | None = None
+    consistency: Consistency | None = None
+    taken_at: datetime | None = None
+    volumes: list[VolumeProgress] = field(default_factory=list)
+    error: str | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def bytes_sent(self) -> int:
+        return sum(v.bytes_sent for v in self.volumes)
+
+    @property
+    def bytes_changed(self) -> int:
+        return sum(v.bytes_changed for v in self.volumes)
+
+
+@dataclass(frozen=True)
+class ConsistencyPoint:
+    id: str
+    group_id: str
+    project_id: str
+    source_site: str
+    target_site: str
+    consistency: Consistency
+    taken_at: datetime
+    created_at: datetime
+    cycle_id: str
+    members: tuple[VolumeProgress, ...]
+    member_groups: tuple[str, ...] = ()
+    pruned: bool = False
+
+    @property
+    def bytes_sent(self) -> int:
+        return sum(m.bytes_sent for m in self.members)
+
+
+def next_backoff(attempts: int, *, base: float = 1.0, cap: float = 60.0) -> timedelta:
+    """Wait before the next attempt of a cycle that hit a transient fault (link down, 5xx)."""
+    return timedelta(seconds=min(cap, base * (2 ** max(0, attempts - 1))))

@@ -1,74 +1,169 @@
-"""REST API of the replicator: replication cycles and the replicate-now command."""
+"""REST API of the replicator: replication cycles and consistency points (read-only: cycles are
+asked for through the policy service's ticks and replicate-now)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel
 
-from lifeboat_replicator.adapters.repository import CycleRepository
-from lifeboat_shared.contracts.messages import ReplicateNow
-from lifeboat_shared.persistence.outbox import add_to_outbox
+from lifeboat_replicator.adapters.repository import ConsistencyPointRepository, CycleRepository
+from lifeboat_replicator.domain.model import ConsistencyPoint, ReplicationCycle, VolumeProgress
 from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 
 router = APIRouter(tags=["replication"])
+
+GroupQuery = Annotated[str | None, Query(max_length=64, description="Only this group")]
+
+
+class VolumeOut(BaseModel):
+    volume_id: str
+    server_id: str | None
+    device: str | None
+    size_gib: int
+    source_snapshot_id: str | None
+    replica_volume_id: str | None
+    replica_snapshot_id: str | None
+    transferred: bool
+    bytes_changed: int
+    bytes_sent: int
+
+    @classmethod
+    def of(cls, v: VolumeProgress) -> VolumeOut:
+        return cls.model_validate(v, from_attributes=True)
 
 
 class CycleOut(BaseModel):
     id: str
     group_id: str
+    project_id: str
     trigger: str
     trigger_event_id: str
     tick_seq: int | None
     status: str
+    stage: str
+    attempts: int
+    consistency: str | None
+    taken_at: datetime | None
     requested_at: datetime
+    finished_at: datetime | None
+    error: str | None
+    bytes_changed: int
+    bytes_sent: int
+    volumes: list[VolumeOut]
+
+    @classmethod
+    def of(cls, c: ReplicationCycle) -> CycleOut:
+        return cls(
+            id=c.id,
+            group_id=c.group_id,
+            project_id=c.project_id,
+            trigger=c.trigger,
+            trigger_event_id=c.trigger_event_id,
+            tick_seq=c.tick_seq,
+            status=c.status.value,
+            stage=c.stage.value,
+            attempts=c.attempts,
+            consistency=c.consistency.value if c.consistency else None,
+            taken_at=c.taken_at,
+            requested_at=c.requested_at,
+            finished_at=c.finished_at,
+            error=c.error,
+            bytes_changed=c.bytes_changed,
+            bytes_sent=c.bytes_sent,
+            volumes=[VolumeOut.of(v) for v in c.volumes],
+        )
 
 
-class ReplicateNowIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ConsistencyPointOut(BaseModel):
+    id: str
+    group_id: str
+    project_id: str
+    member_groups: list[str]
+    source_site: str
+    target_site: str
+    consistency: str
+    taken_at: datetime
+    created_at: datetime
+    cycle_id: str
+    bytes_sent: int
+    pruned: bool
+    members: list[VolumeOut]
 
-    group_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
-
-
-class CommandAccepted(BaseModel):
-    command_id: str
-    type: str
+    @classmethod
+    def of(cls, cp: ConsistencyPoint) -> ConsistencyPointOut:
+        return cls(
+            id=cp.id,
+            group_id=cp.group_id,
+            project_id=cp.project_id,
+            member_groups=list(cp.member_groups),
+            source_site=cp.source_site,
+            target_site=cp.target_site,
+            consistency=cp.consistency.value,
+            taken_at=cp.taken_at,
+            created_at=cp.created_at,
+            cycle_id=cp.cycle_id,
+            bytes_sent=cp.bytes_sent,
+            pruned=cp.pruned,
+            members=[VolumeOut.of(m) for m in cp.members],
+        )
 
 
 @router.get("/replication-cycles", summary="List replication cycles, newest first")
 async def list_cycles(
     runtime: RuntimeDep,
     _who: CurrentPrincipal,
-    group_id: Annotated[str | None, Query(max_length=64)] = None,
+    group_id: GroupQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[CycleOut]:
     async with runtime.db.read() as session:
         cycles = await CycleRepository(session).list(group_id, limit)
-    return [
-        CycleOut(
-            id=c.id,
-            group_id=c.group_id,
-            trigger=c.trigger.value,
-            trigger_event_id=c.trigger_event_id,
-            tick_seq=c.tick_seq,
-            status=c.status.value,
-            requested_at=c.requested_at,
-        )
-        for c in cycles
-    ]
+    return [CycleOut.of(c) for c in cycles]
 
 
-@router.post(
-    "/replicate-now",
-    status_code=status.HTTP_202_ACCEPTED,
-    summary="Ask for a consistency point now (a ReplicateNow command on the bus)",
+@router.get(
+    "/replication-cycles/{cycle_id}",
+    summary="Show one replication cycle with its per-volume progress",
+    responses={404: {"description": "No such cycle"}},
 )
-async def replicate_now(
-    body: ReplicateNowIn, runtime: RuntimeDep, who: CurrentPrincipal
-) -> CommandAccepted:
-    envelope = runtime.envelope(ReplicateNow(group_id=body.group_id, requested_by=who.user_id))
-    async with runtime.db.transaction() as session:
-        await add_to_outbox(session, [envelope])
-    return CommandAccepted(command_id=envelope.id, type=envelope.type)
+async def get_cycle(cycle_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> CycleOut:
+    async with runtime.db.read() as session:
+        cycle = await CycleRepository(session).get(cycle_id)
+    if cycle is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"cycle_id: no replication cycle {cycle_id}")
+    return CycleOut.of(cycle)
+
+
+@router.get(
+    "/consistency-points",
+    summary="List verified consistency points at DR sites, newest first",
+)
+async def list_consistency_points(
+    runtime: RuntimeDep,
+    _who: CurrentPrincipal,
+    group_id: GroupQuery = None,
+    include_pruned: Annotated[bool, Query(description="Also those retention removed")] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[ConsistencyPointOut]:
+    async with runtime.db.read() as session:
+        points = await ConsistencyPointRepository(session).list(
+            group_id, include_pruned=include_pruned, limit=limit
+        )
+    return [ConsistencyPointOut.of(p) for p in points]
+
+
+@router.get(
+    "/consistency-points/{cp_id}",
+    summary="Show one consistency point: its volumes and their replica snapshots",
+    responses={404: {"description": "No such consistency point"}},
+)
+async def get_consistency_point(
+    cp_id: str, runtime: RuntimeDep, _who: CurrentPrincipal
+) -> ConsistencyPointOut:
+    async with runtime.db.read() as session:
+        cp = await ConsistencyPointRepository(session).get(cp_id)
+    if cp is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"cp_id: no consistency point {cp_id}")
+    return ConsistencyPointOut.of(cp)

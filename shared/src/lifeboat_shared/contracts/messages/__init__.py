@@ -7,10 +7,27 @@ from lifeboat_shared.contracts.messages.orchestrator import (
     FailoverStepProgressed,
     StartFailover,
 )
-from lifeboat_shared.contracts.messages.policy import RpoTickElapsed
+from lifeboat_shared.contracts.messages.policy import (
+    ReplicationResumed,
+    ReplicationSuspended,
+    RpoBreached,
+    RpoTickElapsed,
+    SiteRegistered,
+)
+from lifeboat_shared.contracts.messages.protection import (
+    HookAction,
+    QuiesceHook,
+    QuiesceSpec,
+    ReplicationSpec,
+    RetentionSpec,
+    SiteRef,
+)
 from lifeboat_shared.contracts.messages.replicator import (
     ConsistencyPointCreated,
     ConsistencyPointFailed,
+    ConsistencyPointPruned,
+    CpMember,
+    QuiesceFailed,
     ReplicateNow,
 )
 from lifeboat_shared.contracts.messages.sites import SiteDeclaredDown, SiteDeclaredUp
@@ -21,12 +38,25 @@ __all__ = [
     "BubbleTestCompleted",
     "ConsistencyPointCreated",
     "ConsistencyPointFailed",
+    "ConsistencyPointPruned",
+    "CpMember",
     "FailoverCompleted",
     "FailoverStepProgressed",
+    "HookAction",
+    "QuiesceFailed",
+    "QuiesceHook",
+    "QuiesceSpec",
     "ReplicateNow",
+    "ReplicationResumed",
+    "ReplicationSpec",
+    "ReplicationSuspended",
+    "RetentionSpec",
+    "RpoBreached",
     "RpoTickElapsed",
     "SiteDeclaredDown",
     "SiteDeclaredUp",
+    "SiteRef",
+    "SiteRegistered",
     "StartFailover",
     "UsageRecorded",
 ]

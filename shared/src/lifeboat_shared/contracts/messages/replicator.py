@@ -2,39 +2,66 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat_shared.contracts import topics
 from lifeboat_shared.contracts.base import Command, Event, register
 from lifeboat_shared.contracts.messages._fields import Id, Timestamp
+from lifeboat_shared.contracts.messages.protection import ReplicationSpec, Trigger
 
 
 @register
 class ReplicateNow(Command):
-    """Take a consistency point for a group now, outside its schedule."""
+    """Take a consistency point for a group now, outside its schedule (UC4: a tenant asked, or a
+    protected VM was shut down / a volume detached)."""
 
     topic = topics.REPLICATOR_COMMANDS
 
     group_id: Id
+    request_id: Id = Field(description="Idempotency key of the request")
     requested_by: str = Field(min_length=1, max_length=255)
+    trigger: Trigger = "replicate-now"
+    full_resync: bool = False
+    spec: ReplicationSpec
 
     def partition_key(self) -> str:
         return self.group_id
 
 
+class CpMember(BaseModel):
+    """One protected volume inside a consistency point."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source_volume_id: Id
+    server_id: Id | None = None
+    device: str | None = Field(default=None, max_length=255)
+    size_gib: int = Field(ge=1)
+    source_snapshot_id: Id
+    replica_volume_id: Id
+    replica_snapshot_id: Id
+    bytes_changed: int = Field(ge=0)
+    bytes_sent: int = Field(ge=0)
+
+
 @register
 class ConsistencyPointCreated(Event):
-    """Every volume of the group arrived at the DR site and was verified."""
+    """Every volume of the group arrived at the DR site, was verified and snapshotted there."""
 
     topic = topics.REPLICATOR_EVENTS
 
     group_id: Id
     consistency_point_id: Id
+    project_id: Id
+    member_groups: list[Id] = Field(default_factory=list)
     source_site: Id
     target_site: Id
     consistency: Literal["crash", "application"]
-    taken_at: Timestamp
-    volume_count: int = Field(ge=1)
+    taken_at: Timestamp = Field(
+        description="The instant of the source snapshot: the recovery point"
+    )
+    created_at: Timestamp
+    members: list[CpMember] = Field(min_length=1)
     bytes_sent: int = Field(ge=0)
 
     def partition_key(self) -> str:
@@ -48,9 +75,43 @@ class ConsistencyPointFailed(Event):
     topic = topics.REPLICATOR_EVENTS
 
     group_id: Id
-    stage: Literal["quiesce", "snapshot", "transfer", "verify", "commit"]
+    project_id: Id | None = None
+    stage: Literal["quiesce", "snapshot", "transfer", "verify", "commit", "suspended"]
     reason: str = Field(min_length=1, max_length=2000)
     failed_at: Timestamp
+
+    def partition_key(self) -> str:
+        return self.group_id
+
+
+@register
+class QuiesceFailed(Event):
+    """Alert (UC2c): the guest agent or a hook could not freeze; the policy's rule was applied."""
+
+    topic = topics.REPLICATOR_EVENTS
+
+    group_id: Id
+    project_id: Id
+    cycle_id: Id
+    failed_servers: list[Id] = Field(default_factory=list)
+    rule: Literal["crash-consistent", "retry", "skip"]
+    outcome: Literal["fell-back-to-crash-consistent", "retried-ok", "cycle-skipped"]
+    reason: str = Field(min_length=1, max_length=2000)
+    at: Timestamp
+
+    def partition_key(self) -> str:
+        return self.group_id
+
+
+@register
+class ConsistencyPointPruned(Event):
+    """Retention removed a consistency point's snapshots at both sites."""
+
+    topic = topics.REPLICATOR_EVENTS
+
+    group_id: Id
+    consistency_point_id: Id
+    at: Timestamp
 
     def partition_key(self) -> str:
         return self.group_id

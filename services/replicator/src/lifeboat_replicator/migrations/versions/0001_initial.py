@@ -1,4 +1,7 @@
-"""Initial schema: outbox, inbox, replication cycles.
+"""Initial schema: outbox, inbox, replication cycles, consistency points, group state.
+
+The tables are spelled out here (not imported from adapters/orm.py) so this revision stays what
+it was when later revisions change the ORM.
 
 Revision ID: 0001
 Revises:
@@ -14,21 +17,66 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+metadata = sa.MetaData()
+
+replication_cycles = sa.Table(
+    "replication_cycles",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("group_id", sa.String(64), nullable=False, index=True),
+    sa.Column("project_id", sa.String(64), nullable=False),
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("trigger_event_id", sa.String(128), nullable=False, unique=True),
+    sa.Column("tick_seq", sa.Integer, nullable=True),
+    sa.Column("full_resync", sa.Boolean, nullable=False, default=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("stage", sa.String(32), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("not_before", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("consistency", sa.String(16), nullable=True),
+    sa.Column("taken_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("volumes", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+consistency_points = sa.Table(
+    "consistency_points",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("group_id", sa.String(64), nullable=False, index=True),
+    sa.Column("project_id", sa.String(64), nullable=False),
+    sa.Column("cycle_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("source_site", sa.String(128), nullable=False),
+    sa.Column("target_site", sa.String(128), nullable=False),
+    sa.Column("consistency", sa.String(16), nullable=False),
+    sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("members", sa.JSON, nullable=False),
+    sa.Column("member_groups", sa.JSON, nullable=False),
+    sa.Column("pruned", sa.Boolean, nullable=False, default=False),
+)
+
+# Per group: the newest tick seen (stale ticks are dropped) and whether it is suspended.
+group_state = sa.Table(
+    "group_state",
+    metadata,
+    sa.Column("group_id", sa.String(64), primary_key=True),
+    sa.Column("last_tick_seq", sa.Integer, nullable=False, default=0),
+    sa.Column("suspended", sa.Boolean, nullable=False, default=False),
+    sa.Column("resync_next", sa.Boolean, nullable=False, default=False),
+)
+
 
 def upgrade() -> None:
     create_messaging_tables(op)
-    op.create_table(
-        "replication_cycles",
-        sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column("group_id", sa.String(64), nullable=False, index=True),
-        sa.Column("trigger", sa.String(32), nullable=False),
-        sa.Column("trigger_event_id", sa.String(128), nullable=False, unique=True),
-        sa.Column("tick_seq", sa.Integer, nullable=True),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
-    )
+    metadata.create_all(op.get_bind())
 
 
 def downgrade() -> None:
-    op.drop_table("replication_cycles")
+    metadata.drop_all(op.get_bind())
     drop_messaging_tables(op)

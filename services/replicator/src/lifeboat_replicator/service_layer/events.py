@@ -1,0 +1,140 @@
+"""The events a cycle emits, with deterministic ids (a re-run commit can never emit twice)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from lifeboat_replicator.domain.model import ConsistencyPoint, ReplicationCycle
+from lifeboat_replicator.service_layer.quiesce import QuiesceAlert
+from lifeboat_shared.contracts.envelope import Envelope
+from lifeboat_shared.contracts.messages import (
+    ConsistencyPointCreated,
+    ConsistencyPointFailed,
+    ConsistencyPointPruned,
+    CpMember,
+    QuiesceFailed,
+    ReplicationSpec,
+    UsageRecorded,
+)
+from lifeboat_shared.service.runtime import ServiceRuntime
+
+GIB = 1024**3
+
+
+def cp_created(
+    runtime: ServiceRuntime,
+    cycle: ReplicationCycle,
+    cp: ConsistencyPoint,
+    spec: ReplicationSpec,
+    *,
+    previous: ConsistencyPoint | None,
+) -> list[Envelope]:
+    members = [
+        CpMember(
+            source_volume_id=m.volume_id,
+            server_id=m.server_id,
+            device=m.device,
+            size_gib=m.size_gib,
+            source_snapshot_id=m.source_snapshot_id or "",
+            replica_volume_id=m.replica_volume_id or "",
+            replica_snapshot_id=m.replica_snapshot_id or "",
+            bytes_changed=m.bytes_changed,
+            bytes_sent=m.bytes_sent,
+        )
+        for m in cp.members
+    ]
+    out = [
+        runtime.envelope(
+            ConsistencyPointCreated(
+                group_id=cp.group_id,
+                consistency_point_id=cp.id,
+                project_id=cp.project_id,
+                member_groups=list(cp.member_groups),
+                source_site=cp.source_site,
+                target_site=cp.target_site,
+                consistency=cp.consistency.value,
+                taken_at=cp.taken_at,
+                created_at=cp.created_at,
+                members=members,
+                bytes_sent=cp.bytes_sent,
+            ),
+            event_id=f"cp-created-{cycle.id}",
+        )
+    ]
+    out += _usage(runtime, cp, spec, previous)
+    return out
+
+
+def _usage(
+    runtime: ServiceRuntime,
+    cp: ConsistencyPoint,
+    spec: ReplicationSpec,
+    previous: ConsistencyPoint | None,
+) -> list[Envelope]:
+    """Usage per project: bytes sent now; storage and protected VMs since the previous CP."""
+    start = previous.created_at if previous else cp.created_at
+    hours = Decimal(max(0.0, (cp.created_at - start).total_seconds())) / Decimal(3600)
+    stored = sum(m.size_gib for m in cp.members) * GIB
+    servers = {m.server_id for m in cp.members if m.server_id}
+    rows = [("replicated_bytes", Decimal(cp.bytes_sent), cp.taken_at)]
+    if previous is not None:
+        rows.append(("stored_byte_hours", Decimal(stored) * hours, start))
+        rows.append(("protected_vm_hours", Decimal(len(servers)) * hours, start))
+    return [
+        runtime.envelope(
+            UsageRecorded(
+                usage_id=f"{metric}-{cp.id}",
+                project_id=cp.project_id,
+                group_id=cp.group_id,
+                site_id=spec.target.site_id,
+                metric=metric,  # type: ignore[arg-type]
+                quantity=quantity.quantize(Decimal("0.000001")),
+                period_start=period_start,
+                period_end=cp.created_at,
+            ),
+            event_id=f"usage-{metric}-{cp.id}",
+        )
+        for metric, quantity, period_start in rows
+    ]
+
+
+def cp_failed(runtime: ServiceRuntime, cycle: ReplicationCycle, stage: str) -> Envelope:
+    return runtime.envelope(
+        ConsistencyPointFailed(
+            group_id=cycle.group_id,
+            project_id=cycle.project_id,
+            stage=stage,  # type: ignore[arg-type]
+            reason=(cycle.error or "unknown")[:2000],
+            failed_at=cycle.finished_at or datetime.now(UTC),
+        ),
+        event_id=f"cp-failed-{cycle.id}",
+    )
+
+
+def quiesce_failed(
+    runtime: ServiceRuntime, cycle: ReplicationCycle, alert: QuiesceAlert
+) -> Envelope:
+    spec = ReplicationSpec.model_validate(cycle.spec)
+    return runtime.envelope(
+        QuiesceFailed(
+            group_id=cycle.group_id,
+            project_id=cycle.project_id,
+            cycle_id=cycle.id,
+            failed_servers=list(alert.failed_servers),
+            rule=spec.quiesce.on_failure,
+            outcome=alert.outcome,  # type: ignore[arg-type]
+            reason=alert.reason[:2000] or "quiesce failed",
+            at=datetime.now(UTC),
+        ),
+        event_id=f"quiesce-failed-{cycle.id}",
+    )
+
+
+def cp_pruned(runtime: ServiceRuntime, cp: ConsistencyPoint) -> Envelope:
+    return runtime.envelope(
+        ConsistencyPointPruned(
+            group_id=cp.group_id, consistency_point_id=cp.id, at=datetime.now(UTC)
+        ),
+        event_id=f"cp-pruned-{cp.id}",
+    )

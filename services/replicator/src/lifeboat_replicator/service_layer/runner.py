@@ -1,0 +1,244 @@
+"""The cycle runner: claims runnable cycles under a lease and drives them through their stages.
+
+A lease (owner + expiry, renewed while the runner lives) makes a cycle run in one place at a time;
+a runner killed mid-cycle leaves its lease to expire, and the next runner continues the cycle from
+its last checkpoint. Link faults put a cycle back to pending with backoff (it resumes by itself);
+other failures are retried a few times, then the cycle fails with ConsistencyPointFailed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import Counter, Histogram
+
+from lifeboat_replicator.adapters.repository import (
+    ConsistencyPointRepository,
+    CycleRepository,
+    GroupStateRepository,
+)
+from lifeboat_replicator.domain.model import (
+    ConsistencyPoint,
+    CycleStatus,
+    ReplicationCycle,
+    Stage,
+    next_backoff,
+)
+from lifeboat_replicator.domain.retention import points_to_prune
+from lifeboat_replicator.service_layer import events
+from lifeboat_replicator.service_layer.cycle import (
+    CycleDeps,
+    CycleFailed,
+    CyclePaused,
+    TransientFault,
+    prune,
+    replica_snapshot_stage,
+    snapshot_stage,
+    transfer_stage,
+)
+from lifeboat_shared.cloud.errors import CloudError, Conflict, NotFound, RateLimited, Unavailable
+from lifeboat_shared.contracts.messages import ReplicationSpec
+from lifeboat_shared.persistence.outbox import add_to_outbox
+from lifeboat_shared.service.runtime import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+CYCLES = Counter("lifeboat_replication_cycles", "Replication cycles ended", ["outcome"])
+CYCLE_SECONDS = Histogram(
+    "lifeboat_replication_cycle_seconds",
+    "Request to consistency point",
+    buckets=(1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
+)
+REPLICATED_BYTES = Counter("lifeboat_replicated_bytes", "Bytes sent to DR sites")
+
+
+class CycleRunner:
+    def __init__(
+        self, runtime: ServiceRuntime, deps: CycleDeps, *, max_attempts: int, lease_seconds: float
+    ) -> None:
+        self.runtime = runtime
+        self.db = runtime.db
+        self.deps = deps
+        self.max_attempts = max_attempts
+        self.lease = timedelta(seconds=lease_seconds)
+        self.owner = f"runner-{uuid.uuid4()}"
+        self.suspended: set[str] = set()
+        self.stopping = False
+        self._running: dict[str, asyncio.Task[None]] = {}
+        deps.is_suspended = self._is_suspended
+        deps.previous_cp = self._previous_cp
+
+    def _is_suspended(self, group_id: str) -> bool:
+        return self.stopping or group_id in self.suspended
+
+    async def _previous_cp(self, group_id: str) -> ConsistencyPoint | None:
+        async with self.db.read() as s:
+            return await ConsistencyPointRepository(s).newest(group_id)
+
+    async def run(self, stop: asyncio.Event, interval: float) -> None:
+        while not stop.is_set():
+            try:
+                await self.pass_once()
+            except Exception:
+                log.exception("cycle runner pass failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+        self.stopping = True
+        if self._running:
+            await asyncio.wait(list(self._running.values()), timeout=30)
+        for task in self._running.values():
+            task.cancel()
+
+    async def pass_once(self) -> None:
+        now = datetime.now(UTC)
+        async with self.db.transaction() as s:
+            self.suspended = await GroupStateRepository(s).suspended_groups()
+            await CycleRepository(s).renew(self.owner, now + self.lease)
+            claimed = await CycleRepository(s).claim(self.owner, now, now + self.lease)
+        for cycle_id in claimed:
+            if cycle_id not in self._running:
+                task = asyncio.create_task(self._execute(cycle_id), name=f"cycle-{cycle_id}")
+                self._running[cycle_id] = task
+                task.add_done_callback(lambda _t, c=cycle_id: self._running.pop(c, None))
+
+    async def _checkpoint(self, cycle: ReplicationCycle) -> None:
+        async with self.db.transaction() as s:
+            await CycleRepository(s).save(cycle)
+
+    async def _execute(self, cycle_id: str) -> None:
+        async with self.db.read() as s:
+            cycle = await CycleRepository(s).get(cycle_id)
+        if cycle is None or cycle.status != CycleStatus.RUNNING:
+            return
+        try:
+            await self._stages(cycle)
+        except CyclePaused:
+            cycle.status = CycleStatus.PENDING if self.stopping else CycleStatus.PAUSED
+            await self._release(cycle)
+        except (TransientFault, Unavailable, RateLimited) as exc:
+            await self._retry_later(cycle, str(exc), count=False)
+        except (CycleFailed, CloudError) as exc:
+            await self._failed_attempt(cycle, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or an unforeseen fault: count it, keep the reason
+            log.exception("cycle %s: unexpected error", cycle.id)
+            await self._failed_attempt(cycle, exc)
+
+    async def _stages(self, cycle: ReplicationCycle) -> None:
+        started = datetime.now(UTC)
+        if cycle.stage == Stage.SNAPSHOT:
+            outcome = await snapshot_stage(cycle, self.deps, self._checkpoint)
+            if outcome.alert is not None:
+                async with self.db.transaction() as s:
+                    await add_to_outbox(
+                        s, [events.quiesce_failed(self.runtime, cycle, outcome.alert)]
+                    )
+            if outcome.skipped:
+                cycle.status = CycleStatus.SKIPPED
+                cycle.error = outcome.alert.reason if outcome.alert else "quiesce failed"
+                await self._finish(cycle, failed_stage="quiesce")
+                return
+        if cycle.stage == Stage.TRANSFER:
+            await transfer_stage(cycle, self.deps, self._checkpoint)
+        if cycle.stage == Stage.REPLICA_SNAPSHOT:
+            await replica_snapshot_stage(cycle, self.deps, self._checkpoint)
+        if cycle.stage == Stage.COMMIT:
+            await self._commit(cycle)
+            CYCLE_SECONDS.observe((datetime.now(UTC) - cycle.requested_at).total_seconds())
+            log.info(
+                "group %s: consistency point from cycle %s in %.1f s",
+                cycle.group_id,
+                cycle.id,
+                (datetime.now(UTC) - started).total_seconds(),
+            )
+            await self._retention(cycle)
+
+    async def _commit(self, cycle: ReplicationCycle) -> None:
+        spec = ReplicationSpec.model_validate(cycle.spec)
+        now = datetime.now(UTC)
+        assert cycle.consistency is not None and cycle.taken_at is not None
+        cp = ConsistencyPoint(
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"lifeboat:cp:{cycle.id}")),
+            group_id=cycle.group_id,
+            project_id=cycle.project_id,
+            source_site=spec.source.site_id,
+            target_site=spec.target.site_id,
+            consistency=cycle.consistency,
+            taken_at=cycle.taken_at,
+            created_at=now,
+            cycle_id=cycle.id,
+            members=tuple(cycle.volumes),
+            member_groups=tuple(spec.member_groups),
+        )
+        async with self.db.transaction() as s:
+            previous = await ConsistencyPointRepository(s).newest(cycle.group_id)
+            await ConsistencyPointRepository(s).add(cp)
+            cycle.status = CycleStatus.SUCCEEDED
+            cycle.stage = Stage.DONE
+            cycle.finished_at = now
+            cycle.error = None
+            await CycleRepository(s).save(cycle)
+            await CycleRepository(s).release(cycle.id)
+            await add_to_outbox(
+                s, events.cp_created(self.runtime, cycle, cp, spec, previous=previous)
+            )
+        CYCLES.labels("succeeded").inc()
+        REPLICATED_BYTES.inc(cp.bytes_sent)
+
+    async def _retention(self, cycle: ReplicationCycle) -> None:
+        spec = ReplicationSpec.model_validate(cycle.spec)
+        async with self.db.read() as s:
+            points = list(await ConsistencyPointRepository(s).list(cycle.group_id))
+        doomed = points_to_prune(points, **spec.retention.model_dump())
+        try:
+            await prune(spec, self.deps, doomed)
+        except (CloudError, OSError) as exc:  # the next cycle's retention tries again
+            log.warning("group %s: retention failed: %s", cycle.group_id, exc)
+            return
+        if doomed:
+            async with self.db.transaction() as s:
+                for cp in doomed:
+                    await ConsistencyPointRepository(s).mark_pruned(cp.id)
+                await add_to_outbox(s, [events.cp_pruned(self.runtime, cp) for cp in doomed])
+
+    async def _release(self, cycle: ReplicationCycle) -> None:
+        async with self.db.transaction() as s:
+            await CycleRepository(s).save(cycle)
+            await CycleRepository(s).release(cycle.id)
+
+    async def _retry_later(self, cycle: ReplicationCycle, reason: str, *, count: bool) -> None:
+        if count:
+            cycle.attempts += 1
+        cycle.status = CycleStatus.PENDING
+        cycle.error = reason[:2000]
+        cycle.not_before = datetime.now(UTC) + next_backoff(max(1, cycle.attempts))
+        log.warning("cycle %s of group %s waits: %s", cycle.id, cycle.group_id, reason)
+        await self._release(cycle)
+
+    async def _failed_attempt(self, cycle: ReplicationCycle, exc: BaseException) -> None:
+        stage = exc.stage if isinstance(exc, CycleFailed) else cycle.stage.value
+        reason = exc.reason if isinstance(exc, CycleFailed) else f"{type(exc).__name__}: {exc}"
+        permanent = isinstance(exc, NotFound | Conflict) and cycle.stage == Stage.SNAPSHOT
+        if cycle.attempts + 1 < self.max_attempts and not permanent:
+            await self._retry_later(cycle, reason, count=True)
+            return
+        cycle.attempts += 1
+        cycle.status = CycleStatus.FAILED
+        cycle.error = reason[:2000]
+        await self._finish(cycle, failed_stage=stage)
+
+    async def _finish(self, cycle: ReplicationCycle, *, failed_stage: str) -> None:
+        cycle.finished_at = datetime.now(UTC)
+        async with self.db.transaction() as s:
+            await CycleRepository(s).save(cycle)
+            await CycleRepository(s).release(cycle.id)
+            await add_to_outbox(s, [events.cp_failed(self.runtime, cycle, failed_stage)])
+        CYCLES.labels(cycle.status.value).inc()
+        log.warning(
+            "cycle %s of group %s %s: %s", cycle.id, cycle.group_id, cycle.status, cycle.error
+        )

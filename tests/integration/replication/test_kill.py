@@ -1,0 +1,182 @@
+"""SIGKILL the replicator service mid-transfer, over real Kafka and PostgreSQL: the cycle resumes
+from its checkpoints and the receiver's journal - one CP, no duplicate volumes, identical bytes,
+nothing sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from cloudsim.testing import running_sites
+from lifeboat_shared.bus.factory import make_bus
+from lifeboat_shared.cloud import CloudDriver, SiteConfig
+from lifeboat_shared.contracts import encode_envelope, new_envelope
+from lifeboat_shared.contracts.messages import ReplicationSpec, RpoTickElapsed, SiteRef
+from lifeboat_shared.settings import LifeboatSettings
+from tests.integration.replication.harness import (
+    SOURCE,
+    TARGET,
+    CountingProxy,
+    free_port,
+    fresh_database,
+    make_vm,
+    receiver_process,
+    write_random,
+)
+from tests.integration.replication.test_protection import _digest
+from tests.support.services import ROOT
+
+
+@contextmanager
+def replicator_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lifeboat_replicator.entrypoints.cli", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, "ab"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def _get(url: str, **params: str) -> list[dict[str, object]]:
+    async with httpx.AsyncClient(timeout=10) as c:
+        r = await c.get(url, params=params, headers={"Authorization": "Bearer lifeboat-dev-token"})
+        r.raise_for_status()
+        return list(r.json())
+
+
+async def _wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "replicator exited"
+        try:
+            async with httpx.AsyncClient(timeout=2) as c:
+                if (await c.get(f"{base}/readyz")).status_code == 200:
+                    return
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.2)
+    raise AssertionError("replicator did not become ready")
+
+
+async def test_sigkill_replicator_mid_transfer(
+    tmp_path: Path, postgres_url: str, kafka_bootstrap: str
+) -> None:
+    data_dir = tmp_path / "lb"
+    data_dir.mkdir()
+    database = await fresh_database(postgres_url)
+    with (
+        running_sites([SOURCE, TARGET], tmp_path / "sites") as sites,
+        receiver_process(data_dir, sites.clouds_yaml) as (_rx, addr),
+    ):
+        host, _, port = addr.rpartition(":")
+        proxy = CountingProxy((host, int(port)))
+        driver = CloudDriver([SiteConfig(name=SOURCE, cloud=SOURCE, clouds_yaml=sites.clouds_yaml)])
+        source = await driver.project(SOURCE)
+        server, vols = await make_vm(source, "db", 2)
+        with sites.sites[SOURCE].admin() as a:
+            for v in vols:
+                write_random(a.get(f"/volumes/{v}").json()["path"], 24)
+        http_port = free_port()
+        base = f"http://127.0.0.1:{http_port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEBOAT_", "OS_"))}
+        env.update(
+            LIFEBOAT_DATA_DIR=str(data_dir),
+            LIFEBOAT_BUS="kafka",
+            LIFEBOAT_KAFKA_BOOTSTRAP=kafka_bootstrap,
+            LIFEBOAT_DATABASE_URL=database,
+            LIFEBOAT_TOPIC_PARTITIONS="3",
+            LIFEBOAT_JSON_LOGS="false",
+            LIFEBOAT_REPLICATOR_HTTP_PORT=str(http_port),
+            LIFEBOAT_REPLICATOR_CLOUDS_YAML=str(sites.clouds_yaml),
+            LIFEBOAT_REPLICATOR_RUNNER_INTERVAL_SECONDS="0.1",
+            LIFEBOAT_REPLICATOR_LEASE_SECONDS="3",
+        )
+        group = f"g-{uuid.uuid4().hex[:10]}"
+        spec = ReplicationSpec(
+            project_id="demo",
+            source=SiteRef(site_id=SOURCE, cloud=SOURCE),
+            target=SiteRef(site_id=TARGET, cloud=TARGET, data_endpoint=proxy.endpoint),
+            servers=[server],
+            bandwidth_bytes_per_s=12 * 1024 * 1024,
+        )
+        log = data_dir / "replicator.log"
+        try:
+            with replicator_process(env, log) as first:
+                await _wait_up(base, first)
+                bus = make_bus(
+                    LifeboatSettings(bus="kafka", kafka_bootstrap=kafka_bootstrap), client_id="t"
+                )
+                await bus.start()
+                tick = RpoTickElapsed(
+                    group_id=group,
+                    project_id="demo",
+                    tick_seq=1,
+                    rpo_seconds=60,
+                    due_at=datetime.now(UTC),
+                    spec=spec,
+                )
+                await bus.publish([encode_envelope(new_envelope(tick, source="/tests"))])
+                await bus.stop()
+                deadline = time.monotonic() + 60
+                while proxy.bytes_up < 12 * 1024 * 1024:
+                    assert time.monotonic() < deadline, "the transfer did not start"
+                    assert first.poll() is None, log.read_text()[-3000:]
+                    await asyncio.sleep(0.05)
+                first.send_signal(signal.SIGKILL)
+                first.wait()
+            with replicator_process(env, log) as second:
+                await _wait_up(base, second)
+                deadline = time.monotonic() + 90
+                cps: list[dict[str, object]] = []
+                while not cps:
+                    assert time.monotonic() < deadline, log.read_text()[-3000:]
+                    cps = await _get(f"{base}/v1/consistency-points", group_id=group)
+                    await asyncio.sleep(0.2)
+                await asyncio.sleep(1.0)  # a duplicate would show up now
+                cps = await _get(f"{base}/v1/consistency-points", group_id=group)
+                cycles = await _get(f"{base}/v1/replication-cycles", group_id=group)
+        finally:
+            await driver.aclose()
+            proxy.close()
+        assert len(cps) == 1 and len(cycles) == 1
+        (cp,) = cps
+        members = cp["members"]
+        assert isinstance(members, list)
+        changed = sum(int(m["bytes_changed"]) for m in members)
+        assert changed >= 48 * 1024 * 1024
+        assert proxy.bytes_up <= 1.1 * changed, (proxy.bytes_up, changed)
+        with sites.sites[TARGET].admin() as dr, sites.sites[SOURCE].admin() as src:
+            for m in members:
+                a = src.get(f"/snapshots/{m['source_snapshot_id']}").json()["path"]
+                b = dr.get(f"/snapshots/{m['replica_snapshot_id']}").json()["path"]
+                assert _digest(a) == _digest(b)
+        target = CloudDriver([SiteConfig(name=TARGET, cloud=TARGET, clouds_yaml=sites.clouds_yaml)])
+        source2 = CloudDriver(
+            [SiteConfig(name=SOURCE, cloud=SOURCE, clouds_yaml=sites.clouds_yaml)]
+        )
+        try:
+            dr_vols = await (await target.project(TARGET)).block_storage.list_volumes()
+            src_vols = await (await source2.project(SOURCE)).block_storage.list_volumes()
+        finally:
+            await target.aclose()
+            await source2.aclose()
+        assert len(dr_vols) == 2, "one replica per protected volume, no duplicates"
+        assert len(src_vols) == 2, "temporary read volumes were all cleaned up"

@@ -1,0 +1,214 @@
+"""Protection end to end: ticks -> quiesce -> group snapshot -> changed blocks over an encrypted
+link to a receiver process -> replica snapshots -> verified consistency points, between two real
+cloudsim sites over openstacksdk, on the embedded default (SQLite + embedded bus) and on Kafka +
+PostgreSQL. Consistency is judged by cloudsim's checker, bytes by comparing the files."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from lifeboat_shared.contracts.messages import QuiesceSpec, RetentionSpec
+from tests.integration.replication.harness import (
+    SOURCE,
+    TARGET,
+    Protection,
+    make_vm,
+    protection,
+    write_random,
+)
+
+
+def _digest(path: str) -> str:
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_cp(p: Protection, cp: dict[str, Any]) -> dict[str, Any]:
+    """cloudsim's consistency checker over the CP's replica snapshots at the DR site, and the
+    replica bytes against the source snapshot bytes."""
+    with p.admin(TARGET) as dr, p.admin(SOURCE) as src:
+        snaps = {m["volume_id"]: m["replica_snapshot_id"] for m in cp["members"]}
+        report = dr.post("/check", json={"snapshots": snaps})
+        assert report.status_code == 200, report.text
+        for m in cp["members"]:
+            a = src.get(f"/snapshots/{m['source_snapshot_id']}").json()["path"]
+            b = dr.get(f"/snapshots/{m['replica_snapshot_id']}").json()["path"]
+            assert _digest(a) == _digest(b), f"replica of {m['volume_id']} differs from source"
+        return dict(report.json())
+
+
+def gid() -> str:
+    return f"g-{uuid.uuid4().hex[:10]}"
+
+
+async def test_vm_with_guest_agent_gets_application_consistent_cps(tmp_path: Path) -> None:
+    async with protection(tmp_path) as p:
+        server, vols = await make_vm(p.source, "db", 4)
+        with p.admin() as a:
+            a.post("/workloads", json={"servers": [server], "rate_per_s": 300}).raise_for_status()
+        group = gid()
+        spec = p.spec(
+            servers=[server],
+            quiesce=QuiesceSpec(method="guest-agent"),
+            retention=RetentionSpec(keep_last=1),
+        )
+        cps = []
+        for n in (1, 2):
+            await asyncio.sleep(0.5)  # the workload writes on
+            await p.tick(group, spec)
+            cp = (await p.wait_cps(group, n, timeout=60) if n == 1 else await _next(p, group, cps))[
+                -1
+            ]
+            assert cp["consistency"] == "application"
+            assert sorted(m["volume_id"] for m in cp["members"]) == sorted(vols)
+            report = check_cp(p, cp)
+            assert report["crash_consistent"] and report["application_consistent"], report
+            assert report["ends_at_quiesce_mark"] and not report["violations"], report
+            assert report["records_found"] > 0
+            cps.append(cp)
+        assert cps[1]["taken_at"] > cps[0]["taken_at"]
+        # the second CP sent only what changed, not the volumes again
+        assert 0 < cps[1]["bytes_sent"] < cps[0]["bytes_sent"]
+        # replica volumes were created once, not per cycle
+        assert {m["replica_volume_id"] for m in cps[0]["members"]} == {
+            m["replica_volume_id"] for m in cps[1]["members"]
+        }
+        created = await p.outbox("ConsistencyPointCreated")
+        assert sorted(e["consistency_point_id"] for e in created) == sorted(c["id"] for c in cps)
+        usage = await p.outbox("UsageRecorded")
+        assert {u["metric"] for u in usage} >= {"replicated_bytes", "stored_byte_hours"}
+        # retention keeps the newest CP only: the first one's snapshots go at both sites
+        for _ in range(100):
+            if await p.outbox("ConsistencyPointPruned"):
+                break
+            await asyncio.sleep(0.1)
+        (pruned,) = await p.outbox("ConsistencyPointPruned")
+        assert pruned["consistency_point_id"] == cps[0]["id"]
+        assert [c["id"] for c in await p.cps(group)] == [cps[1]["id"]]
+        left = {s.id for s in await p.source.block_storage.list_snapshots()}
+        assert left == {m["source_snapshot_id"] for m in cps[1]["members"]}
+
+
+async def _next(p: Protection, group: str, seen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Wait for a CP newer than those seen (retention may already have pruned older ones)."""
+    known = {c["id"] for c in seen}
+    for _ in range(600):
+        fresh = [c for c in await p.cps(group) if c["id"] not in known]
+        if fresh:
+            return fresh
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no new CP; cycles: {await p.cycles(group)}")
+
+
+async def test_quiesce_failing_on_one_of_three_vms_applies_the_rule_with_an_alert(
+    tmp_path: Path,
+) -> None:
+    async with protection(tmp_path) as p:
+        vms = [await make_vm(p.source, f"web-{i}", 1) for i in range(3)]
+        servers = [s for s, _ in vms]
+        with p.admin() as a:
+            a.put(f"/servers/{servers[1]}/guest", json={"fail_quiesce": True}).raise_for_status()
+        # rule 1: fall back to crash-consistent, and say so
+        fallback = gid()
+        await p.tick(
+            fallback,
+            p.spec(servers=servers, quiesce=QuiesceSpec(method="guest-agent")),
+        )
+        (cp,) = await p.wait_cps(fallback, 1)
+        assert cp["consistency"] == "crash" and len(cp["members"]) == 3
+        assert check_cp(p, cp)["crash_consistent"]
+        # rule 2: skip the cycle (after one retry), and say so
+        skip = gid()
+        await p.tick(
+            skip,
+            p.spec(
+                servers=servers,
+                quiesce=QuiesceSpec(method="guest-agent", on_failure="retry", retries=1),
+            ),
+        )
+        done = await p.wait_cycle(skip, lambda c: c["status"] in ("skipped", "succeeded"))
+        assert done["status"] == "skipped" and "quiesce" in (done["error"] or "").lower()
+        assert await p.cps(skip) == []
+        alerts = {a["group_id"]: a for a in await p.outbox("QuiesceFailed")}
+        assert alerts[fallback]["failed_servers"] == [servers[1]]
+        assert alerts[fallback]["outcome"] == "fell-back-to-crash-consistent"
+        assert alerts[skip]["outcome"] == "cycle-skipped" and alerts[skip]["rule"] == "retry"
+        failed = [e for e in await p.outbox("ConsistencyPointFailed") if e["group_id"] == skip]
+        assert failed and failed[0]["stage"] == "quiesce"
+        # nothing half-done: the per-VM snapshots of the refused attempts were removed
+        left = {s.id for s in await p.source.block_storage.list_snapshots()}
+        assert left == {m["source_snapshot_id"] for m in cp["members"]}
+
+
+async def test_suspend_mid_transfer_then_resume_sends_nothing_twice(tmp_path: Path) -> None:
+    async with protection(tmp_path) as p:
+        server, (vol,) = await make_vm(p.source, "bulk", 1)
+        with p.admin() as a:
+            path = a.get(f"/volumes/{vol}").json()["path"]
+        write_random(path, 48)  # 48 MiB of incompressible data to move
+        group = gid()
+        spec = p.spec(servers=[server], bandwidth_bytes_per_s=16 * 1024 * 1024)
+        await p.tick(group, spec)
+        await p.wait_cycle(group, lambda c: c["stage"] == "transfer")
+        await asyncio.sleep(1.2)
+        await p.suspend(group)
+        paused = await p.wait_cycle(group, lambda c: c["status"] == "paused")
+        assert paused["stage"] == "transfer"
+        sent_before = p.proxy.bytes_up
+        await asyncio.sleep(1.0)
+        assert p.proxy.bytes_up == sent_before, "a suspended group kept sending"
+        assert await p.cps(group) == []
+        await p.resume(group)
+        (cp,) = await p.wait_cps(group, 1, timeout=90)
+        changed = cp["members"][0]["bytes_changed"]
+        assert changed >= 48 * 1024 * 1024
+        assert p.proxy.bytes_up <= 1.1 * changed, (p.proxy.bytes_up, changed)
+        check_cp(p, cp)
+
+
+async def test_link_partition_mid_transfer_resumes_by_itself(tmp_path: Path) -> None:
+    async with protection(tmp_path) as p:
+        server, (vol,) = await make_vm(p.source, "bulk", 1)
+        with p.admin() as a:
+            path = a.get(f"/volumes/{vol}").json()["path"]
+        write_random(path, 32)
+        group = gid()
+        await p.tick(group, p.spec(servers=[server], bandwidth_bytes_per_s=16 * 1024 * 1024))
+        await p.wait_cycle(group, lambda c: c["stage"] == "transfer")
+        await asyncio.sleep(0.8)
+        p.proxy.cut()
+        await asyncio.sleep(2.0)
+        p.proxy.restore()
+        (cp,) = await p.wait_cps(group, 1, timeout=90)
+        check_cp(p, cp)
+        cycles = await p.cycles(group)
+        assert len(cycles) == 1 and cycles[0]["status"] == "succeeded"
+
+
+async def test_wrong_link_key_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    other_key = tmp_path / "other.psk"
+    other_key.write_text(uuid.uuid4().hex + uuid.uuid4().hex + "\n")
+    async with protection(
+        tmp_path, receiver_env={"LIFEBOAT_REPLICATOR_LINK_PSK_FILE": str(other_key)}
+    ) as p:
+        server, _ = await make_vm(p.source, "x", 1)
+        group = gid()
+        await p.tick(group, p.spec(servers=[server]))
+        failed = await p.wait_cycle(
+            group, lambda c: c["status"] == "failed" or "auth" in (c["error"] or "").lower()
+        )
+        assert "auth" in (failed["error"] or "").lower(), failed
+        assert await p.cps(group) == []
+        with p.admin(TARGET) as dr:
+            for v in failed["volumes"]:
+                if v["replica_volume_id"]:
+                    info = dr.get(f"/volumes/{v['replica_volume_id']}").json()
+                    assert info["allocated_bytes"] == 0
