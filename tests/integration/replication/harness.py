@@ -352,9 +352,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_random(path: str, mib: int, *, stride_mib: int = 2) -> None:
-    """`mib` MiB of incompressible data, one MiB every `stride_mib` MiB."""
+def write_random(path: str, mib: int, *, stride_mib: int = 2, offset_mib: int = 0) -> None:
+    """`mib` MiB of incompressible data, one MiB every `stride_mib` MiB from `offset_mib`."""
     with open(path, "r+b") as f:
         for i in range(mib):
-            f.seek(i * stride_mib * 1024 * 1024)
+            f.seek((offset_mib + i * stride_mib) * 1024 * 1024)
             f.write(os.urandom(1024 * 1024))

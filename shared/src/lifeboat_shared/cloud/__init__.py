@@ -4,6 +4,7 @@ Import from here; nothing above this package should import openstacksdk or keyst
 """
 
 from lifeboat_shared.cloud import errors, models
+from lifeboat_shared.cloud.backups import Backup
 from lifeboat_shared.cloud.connection import SiteConfig
 from lifeboat_shared.cloud.driver import CloudDriver, CloudProject
 from lifeboat_shared.cloud.errors import (
@@ -26,6 +27,7 @@ from lifeboat_shared.cloud.tags import LifeboatTag
 
 __all__ = [
     "AuthFailed",
+    "Backup",
     "BadRequest",
     "CloudDriver",
     "CloudDriverSettings",

@@ -1,5 +1,6 @@
-"""Cinder: volumes and snapshots (groups and the attachments API are mixed in from
-volume_groups.py and attachments.py, so `project.block_storage` is one facade).
+"""Cinder: volumes and snapshots (groups, the attachments API, backups, changed extents and
+extend are mixed in from volume_groups.py, attachments.py, backups.py and volume_extras.py, so
+`project.block_storage` is one facade).
 """
 
 from __future__ import annotations
@@ -9,15 +10,17 @@ from typing import Any
 
 from lifeboat_shared.cloud import convert, models, rawlist
 from lifeboat_shared.cloud.attachments import AttachmentsAPI
+from lifeboat_shared.cloud.backups import BackupsAPI
 from lifeboat_shared.cloud.errors import InvalidInput, NotFound
 from lifeboat_shared.cloud.findcreate import find_or_create
 from lifeboat_shared.cloud.tags import LifeboatTag
+from lifeboat_shared.cloud.volume_extras import VolumeExtrasAPI
 from lifeboat_shared.cloud.volume_groups import VolumeGroupsAPI
 
 _VOLUME_FAILED = ("error", "error_restoring", "error_extending", "error_managing")
 
 
-class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI):
+class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI, BackupsAPI, VolumeExtrasAPI):
     """Cinder operations of one (site, project): volumes and snapshots here, groups and the
     attachments API in their own modules."""
 

@@ -10,3 +10,7 @@ app.command()(receiver)
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -126,6 +126,9 @@ async def snapshot_stage(
     cycle.taken_at = min(taken)  # the recovery point: conservative when VMs froze one by one
     cycle.stage = Stage.TRANSFER
     await checkpoint(cycle)
+    if result.images_key:  # Nova's images only pointed at the snapshots we now hold
+        for server_id in spec.servers:
+            await site.delete_server_image(cycle_id=result.images_key, server_id=server_id)
     return SnapshotOutcome(skipped=False, alert=result.alert)
 
 

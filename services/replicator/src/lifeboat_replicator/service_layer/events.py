@@ -88,7 +88,7 @@ def _usage(
                 project_id=cp.project_id,
                 group_id=cp.group_id,
                 site_id=spec.target.site_id,
-                metric=metric,  # type: ignore[arg-type]
+                metric=metric,
                 quantity=quantity.quantize(Decimal("0.000001")),
                 period_start=period_start,
                 period_end=cp.created_at,
@@ -104,7 +104,7 @@ def cp_failed(runtime: ServiceRuntime, cycle: ReplicationCycle, stage: str) -> E
         ConsistencyPointFailed(
             group_id=cycle.group_id,
             project_id=cycle.project_id,
-            stage=stage,  # type: ignore[arg-type]
+            stage=stage,
             reason=(cycle.error or "unknown")[:2000],
             failed_at=cycle.finished_at or datetime.now(UTC),
         ),
@@ -123,7 +123,7 @@ def quiesce_failed(
             cycle_id=cycle.id,
             failed_servers=list(alert.failed_servers),
             rule=spec.quiesce.on_failure,
-            outcome=alert.outcome,  # type: ignore[arg-type]
+            outcome=alert.outcome,
             reason=alert.reason[:2000] or "quiesce failed",
             at=datetime.now(UTC),
         ),

@@ -40,6 +40,7 @@ class SnapshotResult:
     snapshots: dict[str, str] | None  # None: the cycle is skipped
     consistency: Consistency
     alert: QuiesceAlert | None
+    images_key: str | None = None  # guest-agent: the tag under which Nova's images were made
 
 
 async def take_snapshots(
@@ -83,7 +84,8 @@ async def take_snapshots(
         alert = None
         if failures:
             alert = QuiesceAlert(tuple(sorted(failed_servers)), "retried-ok", "; ".join(failures))
-        return SnapshotResult(snaps, consistency, alert)
+        images = key if quiesce.method == "guest-agent" else None
+        return SnapshotResult(snaps, consistency, alert, images)
     reason = "; ".join(failures)[:1900]
     if quiesce.on_failure == "crash-consistent":
         snaps = await site.snapshot_group(
@@ -113,6 +115,8 @@ async def _guest_agent(
     except QuiesceRefused:
         # Half a set of per-VM snapshots is no consistency point: drop them before the rule runs.
         await site.delete_snapshots(list(snaps.values()))
+        for server_id in servers:
+            await site.delete_server_image(cycle_id=key, server_id=server_id)
         raise
     return snaps
 

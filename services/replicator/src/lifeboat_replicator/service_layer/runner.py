@@ -103,7 +103,10 @@ class CycleRunner:
             if cycle_id not in self._running:
                 task = asyncio.create_task(self._execute(cycle_id), name=f"cycle-{cycle_id}")
                 self._running[cycle_id] = task
-                task.add_done_callback(lambda _t, c=cycle_id: self._running.pop(c, None))
+                task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._running = {k: t for k, t in self._running.items() if t is not task}
 
     async def _checkpoint(self, cycle: ReplicationCycle) -> None:
         async with self.db.transaction() as s:
