@@ -231,10 +231,9 @@ async def test_wrong_link_key_is_refused_and_nothing_is_written(tmp_path: Path) 
         server, _ = await make_vm(p.source, "x", 1)
         group = gid()
         await p.tick(group, p.spec(servers=[server]))
-        failed = await p.wait_cycle(
-            group, lambda c: c["status"] == "failed" or "auth" in (c["error"] or "").lower()
-        )
-        assert "auth" in (failed["error"] or "").lower(), failed
+        failed = await p.wait_cycle(group, lambda c: c["status"] in ("failed", "succeeded"))
+        assert failed["status"] == "failed" and failed["attempts"] == 1, failed
+        assert "authentication" in (failed["error"] or ""), failed
         assert await p.cps(group) == []
         with p.admin(TARGET) as dr:
             for v in failed["volumes"]:

@@ -239,9 +239,11 @@ class ProtectedSite:
             name=f"lifeboat-read-{snapshot_id[:8]}",
             snapshot_id=snapshot_id,
             tag=tag,
+            wait=False,  # a retry may find it still attached by the crashed attempt
         )
         try:
             await cinder_access.drop_attachments(self.project, vol.id)
+            await bs.wait_for_volume(vol.id, "available")
             async with cinder_access.attached_path(
                 self.project, vol.id, self.connector, mode="ro"
             ) as path:

@@ -23,6 +23,7 @@ from lifeboat_replicator.adapters.clouds import SiteClouds
 from lifeboat_replicator.adapters.protected_site import ProtectedSite
 from lifeboat_replicator.adapters.recovery_site import RecoverySite
 from lifeboat_replicator.datamover import (
+    AuthenticationFailed,
     LinkDown,
     LinkSecurity,
     TokenBucket,
@@ -50,10 +51,13 @@ class TransientFault(Exception):
 
 
 class CycleFailed(Exception):
-    def __init__(self, stage: str, reason: str) -> None:
+    """``permanent``: retrying cannot help (a peer without the link key): fail at once."""
+
+    def __init__(self, stage: str, reason: str, *, permanent: bool = False) -> None:
         super().__init__(reason)
         self.stage = stage
         self.reason = reason
+        self.permanent = permanent
 
 
 @dataclass
@@ -201,6 +205,12 @@ async def transfer_stage(cycle: ReplicationCycle, deps: CycleDeps, checkpoint: C
                     )
                 except LinkDown as exc:
                     raise TransientFault(f"link to {spec.target.site_id}: {exc}") from exc
+                except AuthenticationFailed as exc:
+                    raise CycleFailed(
+                        "transfer",
+                        f"authentication with the receiver of {spec.target.site_id} failed: {exc}",
+                        permanent=True,
+                    ) from exc
                 except TransferError as exc:
                     raise CycleFailed("transfer", f"volume {vol.volume_id}: {exc}") from exc
             async with lock:

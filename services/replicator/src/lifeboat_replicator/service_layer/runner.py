@@ -226,7 +226,9 @@ class CycleRunner:
     async def _failed_attempt(self, cycle: ReplicationCycle, exc: BaseException) -> None:
         stage = exc.stage if isinstance(exc, CycleFailed) else cycle.stage.value
         reason = exc.reason if isinstance(exc, CycleFailed) else f"{type(exc).__name__}: {exc}"
-        permanent = isinstance(exc, NotFound | Conflict) and cycle.stage == Stage.SNAPSHOT
+        permanent = (isinstance(exc, NotFound | Conflict) and cycle.stage == Stage.SNAPSHOT) or (
+            isinstance(exc, CycleFailed) and exc.permanent
+        )
         if cycle.attempts + 1 < self.max_attempts and not permanent:
             await self._retry_later(cycle, reason, count=True)
             return

@@ -1,0 +1,253 @@
+"""What to send: changed extents -> ordered chunks, and the hash-compare passes that find them.
+
+The plan is a deterministic function of its inputs (extents, or source vs. base manifest), which
+is what makes resume by chunk sequence number safe: a resumed sender rebuilds the same plan and
+skips the chunks the receiver's journal says are durable (and checks the chain digest over them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+from array import array
+from collections.abc import Callable, Iterable, Sequence
+
+from .blocks import (
+    BLOCK,
+    GROUP,
+    GROUP_BLOCKS,
+    DataMap,
+    Extent,
+    aligned_buffer,
+    device_size,
+    hash64,
+    read_exact,
+    zero_hash,
+)
+from .manifest import Manifest, block_count, group_count
+
+Chunk = list[tuple[int, int]]
+MAX_RANGES_PER_CHUNK = 1024
+WINDOW = 4 * 1024 * 1024  # read window of the hashing passes (multiple of GROUP)
+
+
+def normalize(extents: Iterable[Extent], size: int) -> list[tuple[int, int]]:
+    """Sorted, merged, clipped to the volume; ValueError naming a bad extent."""
+    items: list[tuple[int, int]] = []
+    for e in extents:
+        if e.offset < 0 or e.length < 0:
+            raise ValueError(f"extents: negative offset/length in {e}")
+        if e.offset >= size or e.length == 0:
+            continue
+        items.append((e.offset, min(e.offset + e.length, size)))
+    items.sort()
+    merged: list[tuple[int, int]] = []
+    for a, b in items:
+        if merged and a <= merged[-1][1]:
+            if b > merged[-1][1]:
+                merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return [(a, b - a) for a, b in merged]
+
+
+def chunk_plan(
+    ranges: Sequence[tuple[int, int]], chunk_size: int, dmap: DataMap | None = None
+) -> list[Chunk]:
+    """Pack ranges into chunks of at most chunk_size *data* bytes and MAX_RANGES_PER_CHUNK ranges.
+
+    With the source's DataMap, holes cost no budget (they travel as ZERO pieces of a few bytes),
+    so a 90%-sparse volume needs ~10x fewer chunks, frames and syscalls than its size suggests.
+    """
+    runs: Iterable[tuple[int, int, bool]]
+    if dmap is None:
+        runs = ((off, ln, True) for off, ln in ranges)
+    else:
+        runs = (run for off, ln in ranges for run in dmap.split(off, ln))
+    chunks: list[Chunk] = []
+    cur: Chunk = []
+    room = chunk_size
+    for off, ln, is_data in runs:
+        while ln > 0:
+            if len(cur) >= MAX_RANGES_PER_CHUNK or (room == 0 and is_data):
+                chunks.append(cur)
+                cur, room = [], chunk_size
+            take = min(ln, room) if is_data else ln
+            if cur and cur[-1][0] + cur[-1][1] == off:
+                cur[-1] = (cur[-1][0], cur[-1][1] + take)  # contiguous: one range, split later
+            else:
+                cur.append((off, take))
+            off += take
+            ln -= take
+            if is_data:
+                room -= take
+    if cur:
+        chunks.append(cur)
+    return chunks
+
+
+def plan_digest(chunks: Sequence[Chunk]) -> str:
+    h = hashlib.sha256()
+    for i, c in enumerate(chunks):
+        h.update(f"{i}:".encode())
+        for off, ln in c:
+            h.update(f"{off},{ln};".encode())
+    return h.hexdigest()
+
+
+def blocks_to_ranges(blocks: Iterable[int], size: int) -> list[tuple[int, int]]:
+    """Block indices (sorted) -> merged byte ranges."""
+    out: list[tuple[int, int]] = []
+    for b in blocks:
+        a = b * BLOCK
+        e = min(a + BLOCK, size)
+        if out and out[-1][0] + out[-1][1] == a:
+            out[-1] = (out[-1][0], e - out[-1][0])
+        else:
+            out.append((a, e - a))
+    return out
+
+
+def _zero_hashes(size: int, n: int, unit: int) -> array[int]:
+    arr = array("Q", [zero_hash(unit)]) * n
+    if n and size % unit:
+        arr[-1] = zero_hash(size % unit)
+    return arr
+
+
+def hash_source(
+    fd: int,
+    size: int,
+    dmap: DataMap,
+    with_blocks: bool,
+    visit: Callable[[int, int, memoryview], None] | None = None,
+) -> tuple[array[int], array[int] | None, int]:
+    """Group hashes (and block hashes if asked) of the whole source; holes are not read.
+
+    `visit(group, group hash, group data)` is called for every group read, while it is mapped.
+    Returns (groups, blocks or None, bytes read).
+    """
+    groups = _zero_hashes(size, group_count(size), GROUP)
+    blocks = _zero_hashes(size, block_count(size), BLOCK) if with_blocks else None
+    _, buf = aligned_buffer(WINDOW)
+    read = 0
+    mappable = min(size, device_size(fd))
+    for a, b in _group_aligned(dmap, size):
+        for w in range(a, b, WINDOW):
+            n = min(WINDOW, b - w)
+            # Map the page cache instead of copying it out (0.12 vs 0.21 s/GiB measured); the
+            # tail past the end of the file (reads as zeros) goes through read_exact.
+            mm = None
+            if w + n <= mappable:
+                mm = mmap.mmap(fd, n, access=mmap.ACCESS_READ, offset=w)
+                mm.madvise(mmap.MADV_SEQUENTIAL)
+                mv = memoryview(mm)
+            else:
+                mv = buf
+                read_exact(fd, mv[:n], w)
+            try:
+                _hash_window(mv, n, w, groups, blocks, visit)
+            finally:
+                if mm is not None:
+                    mv.release()
+                    mm.close()
+            read += n
+    return groups, blocks, read
+
+
+def _hash_window(
+    mv: memoryview,
+    n: int,
+    w: int,
+    groups: array[int],
+    blocks: array[int] | None,
+    visit: Callable[[int, int, memoryview], None] | None,
+) -> None:
+    g0 = w // GROUP
+    for i in range(0, n, GROUP):
+        view = mv[i : min(i + GROUP, n)]
+        gh = groups[g0 + i // GROUP] = hash64(view)
+        if visit is not None:
+            visit(g0 + i // GROUP, gh, view)
+        if blocks is not None:
+            b0 = (w + i) // BLOCK
+            for j in range(0, len(view), BLOCK):
+                blocks[b0 + j // BLOCK] = hash64(view[j : j + BLOCK])
+
+
+def _group_aligned(dmap: DataMap, size: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in dmap.ranges:
+        ga = a // GROUP * GROUP
+        gb = min(-(-b // GROUP) * GROUP, size)
+        if out and ga <= out[-1][1]:
+            out[-1] = (out[-1][0], max(gb, out[-1][1]))
+        else:
+            out.append((ga, gb))
+    return out
+
+
+def group_block_hashes(fd: int, size: int, group: int, view: memoryview) -> list[int]:
+    """Block hashes of one group (reads it into `view`, a GROUP-sized buffer)."""
+    a = group * GROUP
+    n = min(GROUP, size - a)
+    read_exact(fd, view[:n], a)
+    return [hash64(view[j : min(j + BLOCK, n)]) for j in range(0, n, BLOCK)]
+
+
+def diff_against_manifest(
+    fd: int, size: int, dmap: DataMap, base: Manifest
+) -> tuple[list[int], Manifest, int]:
+    """Blocks that differ from `base` (what the target holds), the source's manifest, bytes read.
+
+    One pass: block hashes are computed right away, from the mapped window, for the groups whose
+    hash differs (measured: re-reading those groups afterwards cost ~20 us each). Groups that are
+    holes in the source were not read; where the base says otherwise their blocks hash as zeros.
+    """
+    blocks = array("Q", base.blocks)
+    changed: list[int] = []
+    seen = bytearray(len(base.groups))
+
+    def visit(g: int, gh: int, view: memoryview) -> None:
+        seen[g] = 1
+        if gh == base.groups[g]:
+            return
+        b0 = g * GROUP_BLOCKS
+        old = base.blocks
+        for j in range(0, len(view), BLOCK):
+            h = hash64(view[j : j + BLOCK])
+            k = b0 + j // BLOCK
+            blocks[k] = h
+            if h != old[k]:
+                changed.append(k)
+
+    groups, _, read = hash_source(fd, size, dmap, False, visit)
+    for g in range(len(groups)):
+        if not seen[g] and groups[g] != base.groups[g]:  # a hole now, data in the base
+            b0 = g * GROUP_BLOCKS
+            for k in range(b0, min(b0 + GROUP_BLOCKS, len(blocks))):
+                blocks[k] = zero_hash(min(BLOCK, size - k * BLOCK))
+                if blocks[k] != base.blocks[k]:
+                    changed.append(k)
+    changed.sort()
+    return changed, Manifest(size, blocks, groups), read
+
+
+def update_manifest(
+    fd: int, size: int, base: Manifest, ranges: Sequence[tuple[int, int]]
+) -> tuple[Manifest, int]:
+    """Base manifest with the groups touched by `ranges` rehashed from the source."""
+    new = Manifest(size, array("Q", base.blocks), array("Q", base.groups))
+    touched: set[int] = set()
+    for off, ln in ranges:
+        touched.update(range(off // GROUP, (off + ln - 1) // GROUP + 1))
+    _, mv = aligned_buffer(GROUP)
+    read = 0
+    for g in sorted(touched):
+        hs = group_block_hashes(fd, size, g, mv)
+        n = min(GROUP, size - g * GROUP)
+        read += n
+        new.groups[g] = hash64(mv[:n])
+        for j, h in enumerate(hs):
+            new.blocks[g * GROUP_BLOCKS + j] = h
+    return new, read

@@ -1,0 +1,364 @@
+"""The sending side: plan, connect, (re)synchronise with the receiver's journal, stream, verify.
+
+`send_volume` is synchronous on purpose (the caller runs several in threads); inside, one extra
+thread reads the receiver's ACK/DONE/REJECT frames so acknowledgements never stall the stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import protocol as P
+from .acks import AckReader, rejection
+from .blocks import DEFAULT_CHUNK, MAX_CHUNK, MIN_CHUNK, TABLE_ROOM, DataMap, Extent, aligned_buffer
+from .channel import HDR, TAG, Channel, client_handshake
+from .chunker import ChunkBuilder
+from .errors import IntegrityError, LinkDown, ProtocolError
+from .manifest import Manifest
+from .plan import Chunk, chunk_plan, hash_source, normalize, plan_digest, update_manifest
+from .security import LinkSecurity
+from .seed import seed_plan
+from .throttle import TokenBucket
+
+
+@dataclass
+class TransferStats:
+    transfer_id: str
+    bytes_read: int
+    bytes_changed: int
+    bytes_on_wire: int
+    bytes_written: int
+    chunks_sent: int
+    chunks_skipped_resume: int
+    resumed_from_offset: int
+    seconds: float
+
+
+@dataclass
+class _Job:
+    """Everything one send needs, built once and reused across reconnects."""
+
+    transfer_id: str
+    target: str
+    size: int
+    mode: str
+    fd: int
+    dmap: DataMap
+    chunk_size: int
+    chunks: list[Chunk] | None  # None in seed mode until the receiver answered
+    params_hash: str
+    compress: bool
+    new_manifest: Manifest | None = None
+    seed_blocks: bool = False
+
+
+def send_volume(
+    *,
+    address: tuple[str, int],
+    security: LinkSecurity,
+    transfer_id: str,
+    source: Path,
+    target: str,
+    size: int,
+    extents: Sequence[Extent] | None,
+    base_manifest: Path | None = None,
+    write_manifest: Path | None = None,
+    throttles: Sequence[TokenBucket] = (),
+    bind_address: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    connect_timeout: float = 10.0,
+    retry_for: float = 0.0,
+    chunk_size: int = DEFAULT_CHUNK,
+    compress: bool = True,
+    io_timeout: float = 120.0,
+) -> TransferStats:
+    """Replicate `source` (size bytes) into the receiver's `target`; see README for the modes.
+
+    extents given: send exactly those byte ranges. extents None: hash-compare, against
+    base_manifest if given, else against the target as the receiver hashes it (seeding).
+    Raises ValueError for bad arguments, TransferError subclasses for transfer failures.
+    """
+    if not P.valid_transfer_id(transfer_id):
+        raise ValueError(
+            f"transfer_id {transfer_id!r}: use 1-128 of [A-Za-z0-9._-], not starting with . or -"
+        )
+    if not MIN_CHUNK <= chunk_size <= MAX_CHUNK or chunk_size % 4096:
+        raise ValueError(f"chunk_size must be a multiple of 4096 in [{MIN_CHUNK}, {MAX_CHUNK}]")
+    if size < 0:
+        raise ValueError("size must be >= 0")
+    started = time.monotonic()
+    try:
+        fd = os.open(source, os.O_RDONLY)
+    except OSError as exc:
+        raise ValueError(f"source {source}: cannot open: {exc.strerror}") from exc
+    try:
+        stats = TransferStats(transfer_id, 0, 0, 0, 0, 0, 0, 0, 0.0)
+        job = _prepare(
+            fd,
+            size,
+            transfer_id,
+            target,
+            extents,
+            base_manifest,
+            write_manifest,
+            chunk_size,
+            compress,
+            stats,
+        )
+        deadline: float | None = None
+        delay = 0.2
+        while True:
+            before = stats.bytes_written, stats.chunks_sent
+            try:
+                _attempt(
+                    job,
+                    address,
+                    security,
+                    throttles,
+                    bind_address,
+                    progress,
+                    connect_timeout,
+                    io_timeout,
+                    stats,
+                )
+                break
+            except LinkDown as exc:
+                if retry_for <= 0:
+                    raise
+                now = time.monotonic()
+                if deadline is None or (stats.bytes_written, stats.chunks_sent) != before:
+                    deadline, delay = now + retry_for, 0.2  # progress was made: a fresh window
+                if now >= deadline:
+                    raise LinkDown(f"{exc} (gave up after retrying for {retry_for:g} s)") from exc
+                time.sleep(min(delay, max(0.0, deadline - now)))
+                delay = min(delay * 2, 2.0)
+        if write_manifest is not None:
+            stats.bytes_read += _write_manifest(job, base_manifest, write_manifest)
+        stats.seconds = time.monotonic() - started
+        return stats
+    finally:
+        os.close(fd)
+
+
+def _prepare(
+    fd: int,
+    size: int,
+    tid: str,
+    target: str,
+    extents: Sequence[Extent] | None,
+    base_manifest: Path | None,
+    write_manifest: Path | None,
+    chunk_size: int,
+    compress: bool,
+    stats: TransferStats,
+) -> _Job:
+    dmap = DataMap(fd, size)
+    if extents is not None:
+        mode = "extents"
+        chunks: list[Chunk] | None = chunk_plan(normalize(extents, size), chunk_size, dmap)
+        new_manifest = None
+    elif base_manifest is not None:
+        mode = "manifest"
+        from .plan import blocks_to_ranges, diff_against_manifest
+
+        base = Manifest.load(base_manifest, size)
+        changed, new_manifest, read = diff_against_manifest(fd, size, dmap, base)
+        stats.bytes_read += read
+        chunks = chunk_plan(blocks_to_ranges(changed, size), chunk_size, dmap)
+    else:
+        mode = "seed"
+        chunks, new_manifest = None, None
+    plan_id = plan_digest(chunks) if chunks is not None else "seed"
+    params = hashlib.sha256(
+        P.dumps({"t": target, "s": size, "m": mode, "c": chunk_size, "p": plan_id})
+    ).hexdigest()
+    job = _Job(
+        tid, target, size, mode, fd, dmap, chunk_size, chunks, params, compress, new_manifest
+    )
+    job.seed_blocks = mode == "seed" and write_manifest is not None
+    return job
+
+
+def _connect(
+    address: tuple[str, int], security: LinkSecurity, bind: str | None, timeout: float
+) -> socket.socket:
+    try:
+        sock = socket.create_connection(
+            address, timeout=timeout, source_address=(bind, 0) if bind else None
+        )
+    except OSError as exc:
+        raise LinkDown(f"cannot connect to {address[0]}:{address[1]}: {exc}") from exc
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if security.tls_client is not None:
+        try:
+            sock = security.tls_client.wrap_socket(sock, server_hostname=address[0])
+        except OSError as exc:
+            sock.close()
+            from .errors import AuthenticationFailed
+
+            raise AuthenticationFailed(
+                f"TLS handshake with {address[0]}:{address[1]} failed: {exc}"
+            ) from exc
+    return sock
+
+
+def _attempt(
+    job: _Job,
+    address: tuple[str, int],
+    security: LinkSecurity,
+    throttles: Sequence[TokenBucket],
+    bind: str | None,
+    progress: Callable[[int, int], None] | None,
+    connect_timeout: float,
+    io_timeout: float,
+    stats: TransferStats,
+) -> None:
+    sock = _connect(address, security, bind, connect_timeout)
+    ch: Channel | None = None
+    try:
+        ch = client_handshake(sock, security)
+        sock.settimeout(io_timeout)
+        ch.send(
+            P.HELLO,
+            P.dumps(
+                {
+                    "transfer_id": job.transfer_id,
+                    "target": job.target,
+                    "size": job.size,
+                    "mode": job.mode,
+                    "params_hash": job.params_hash,
+                    "chunk_size": job.chunk_size,
+                }
+            ),
+        )
+        ftype, _, body = ch.recv()
+        msg = P.loads(body)
+        if ftype == P.REJECT:
+            raise rejection(msg)
+        if ftype != P.WELCOME:
+            raise ProtocolError(f"expected WELCOME, got frame type {ftype}")
+        if msg.get("status") == "complete":
+            if job.chunks is None:
+                job.chunks = []
+            return
+        if job.mode == "seed":
+            job.chunks, job.new_manifest, read = seed_plan(
+                ch, job.fd, job.size, job.dmap, job.chunk_size, job.seed_blocks
+            )
+            stats.bytes_read += read
+        assert job.chunks is not None
+        _stream(
+            job,
+            ch,
+            throttles,
+            progress,
+            int(msg.get("next_seq", 0)),
+            bytes.fromhex(str(msg.get("digest", "00" * 16))),
+            stats,
+        )
+    finally:
+        stats.bytes_on_wire += ch.bytes_sent if ch is not None else 0
+        if ch is not None:
+            ch.close()
+        else:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def _stream(
+    job: _Job,
+    ch: Channel,
+    throttles: Sequence[TokenBucket],
+    progress: Callable[[int, int], None] | None,
+    resume_seq: int,
+    resume_digest: bytes,
+    stats: TransferStats,
+) -> None:
+    chunks = job.chunks
+    assert chunks is not None
+    builder = ChunkBuilder(job.fd, job.dmap, job.chunk_size, job.compress)
+    cum: list[int] = []
+    acc = 0
+    for c in chunks:
+        acc += sum(ln for _, ln in c)
+        cum.append(acc)
+    stats.bytes_changed = acc
+    if resume_seq > len(chunks):
+        raise IntegrityError(
+            f"receiver journal is at chunk {resume_seq} but the plan has {len(chunks)}"
+        )
+    digest = P.ZERO_DIGEST
+    for seq in range(resume_seq):  # rebuild the chain over what the receiver already holds
+        prep = builder.build(seq, chunks[seq], for_wire=False)
+        digest = P.chain(digest, seq, prep.table, prep.payload_hash)
+    if digest != resume_digest:
+        raise IntegrityError(
+            f"transfer {job.transfer_id}: the receiver's journal does not match this source up to "
+            f"chunk {resume_seq} (source changed?); use a new transfer_id"
+        )
+    stats.chunks_skipped_resume = resume_seq
+    stats.resumed_from_offset = (
+        chunks[resume_seq - 1][-1][0] + chunks[resume_seq - 1][-1][1] if resume_seq else 0
+    )
+    acks = AckReader(ch, acc, progress)
+    acks.range_done = cum
+    acks.next_seq = resume_seq
+    acks.start()
+    _, out = aligned_buffer(HDR + TABLE_ROOM + job.chunk_size + TAG)
+    pace: Callable[[int], None] | None = None
+    if throttles:
+
+        def pace(n: int) -> None:
+            for bucket in throttles:
+                bucket.take(n)
+
+    for seq in range(resume_seq, len(chunks)):
+        if acks.error is not None:
+            raise acks.error
+        prep = builder.build(seq, chunks[seq])
+        digest = P.chain(digest, seq, prep.table, prep.payload_hash)
+        if pace is not None:
+            pace(len(prep.prefix) + ch.overhead())
+        ch.send(P.DATA, prep.prefix, prep.flags)
+        if len(prep.payload):
+            ch.send_payload(P.PAYLOAD, prep.flags, prep.payload, out, pace)
+        stats.chunks_sent += 1
+    acks.end_sent.set()
+    ch.send(P.END, P.END_BODY.pack(len(chunks), digest))
+    stats.bytes_read += builder.bytes_read
+    if not acks.finished.wait(timeout=ch.sock.gettimeout() or 120.0):
+        raise LinkDown("receiver did not confirm the end of the transfer in time")
+    stats.bytes_written += acks.bytes_written
+    if acks.error is not None:
+        raise acks.error
+    if acks.done_digest != digest:
+        raise IntegrityError(
+            f"transfer {job.transfer_id}: final digest mismatch between sender and receiver"
+        )
+    if progress is not None:
+        progress(acc, acc)
+
+
+def _write_manifest(job: _Job, base_manifest: Path | None, path: Path) -> int:
+    """Save the manifest of what the target now holds; returns bytes read to build it."""
+    if job.new_manifest is not None:
+        job.new_manifest.save(path)
+        return 0
+    if base_manifest is not None and job.chunks is not None:
+        ranges = [r for c in job.chunks for r in c]
+        new, read = update_manifest(
+            job.fd, job.size, Manifest.load(base_manifest, job.size), ranges
+        )
+    else:
+        groups, blocks, read = hash_source(job.fd, job.size, job.dmap, with_blocks=True)
+        assert blocks is not None
+        new = Manifest(job.size, blocks, groups)
+    new.save(path)
+    return read
