@@ -79,10 +79,10 @@ async def test_bad_input_gets_a_clear_error_naming_the_field(tmp_path: Path) -> 
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://p", headers=AUTH) as c:
-            good = {"name": "db", "project_id": "p1", "rpo_seconds": 60, "target_site": "b"}
-            bad = await c.post("/v1/protection-groups", json={**good, "rpo_seconds": -5})
+            good = await _group_body(c, "db", rpo_seconds=60)
+            bad = await c.post("/v1/protection-groups", json={**good, "members": {"servers": [""]}})
             assert bad.status_code == 422
-            assert bad.json()["detail"][0]["loc"] == ["body", "rpo_seconds"]
+            assert bad.json()["detail"][0]["loc"][:3] == ["body", "members", "servers"]
             extra = await c.post("/v1/protection-groups", json={**good, "colour": "red"})
             assert extra.status_code == 422 and extra.json()["detail"][0]["loc"][-1] == "colour"
             assert (await c.post("/v1/protection-groups", json=good)).status_code == 201
@@ -92,6 +92,23 @@ async def test_bad_input_gets_a_clear_error_naming_the_field(tmp_path: Path) -> 
             assert missing.status_code == 404 and missing.json()["detail"].startswith("group_id:")
             # nothing half-done: exactly one group exists
             assert len((await c.get("/v1/protection-groups")).json()) == 1
+
+
+async def _group_body(c: httpx.AsyncClient, name: str, rpo_seconds: int) -> dict[str, object]:
+    """Register the two sites (idempotent PUT) and a policy, then the body of a group using them."""
+    for site_id, role in (("a", "protected"), ("b", "recovery")):
+        site = {"cloud": f"cloud-{site_id}", "role": role}
+        assert (await c.put(f"/v1/sites/{site_id}", json=site)).status_code in (200, 201)
+    policy = await c.post("/v1/policies", json={"name": f"rpo-{name}", "rpo_seconds": rpo_seconds})
+    assert policy.status_code == 201, policy.text
+    return {
+        "name": name,
+        "project_id": "p1",
+        "source_site": "a",
+        "target_site": "b",
+        "policy_id": policy.json()["id"],
+        "members": {"servers": [f"server-{name}"]},
+    }
 
 
 async def test_migrations_give_each_service_its_own_postgres_schema(postgres_url: str) -> None:
@@ -143,12 +160,7 @@ async def test_rpo_tick_travels_from_policy_to_replicator_over_kafka_and_postgre
             transport=httpx.ASGITransport(app=replicator_app), base_url="http://r", headers=AUTH
         )
         async with p, r:
-            body = {
-                "name": f"app-{uuid.uuid4().hex[:6]}",
-                "project_id": "p1",
-                "rpo_seconds": 1,
-                "target_site": "b",
-            }
+            body = await _group_body(p, f"app-{uuid.uuid4().hex[:6]}", rpo_seconds=1)
             created = await p.post("/v1/protection-groups", json=body)
             assert created.status_code == 201, created.text
             group_id = created.json()["id"]

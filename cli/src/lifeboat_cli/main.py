@@ -9,8 +9,15 @@ from typing import Annotated
 import typer
 
 from lifeboat_cli.up import run_up
+from lifeboat_cli.verbs import app_sets, cps, groups, links, policies, sites
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.add_typer(sites.app, name="site")
+app.add_typer(policies.app, name="policy")
+app.add_typer(groups.app, name="group")
+app.add_typer(links.app, name="link")
+app.add_typer(app_sets.app, name="app-set")
+app.add_typer(cps.app, name="cp")
 
 
 @app.command()

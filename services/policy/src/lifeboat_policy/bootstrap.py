@@ -5,35 +5,72 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from lifeboat_policy import metrics
+from lifeboat_policy.adapters.repository import GroupRepository
 from lifeboat_policy.entrypoints.api import router
-from lifeboat_policy.service_layer.handlers import emit_due_ticks
+from lifeboat_policy.service_layer.handlers import HANDLERS
+from lifeboat_policy.service_layer.scheduler import emit_breaches, emit_due_ticks
 from lifeboat_policy.settings import PolicySettings
+from lifeboat_shared.contracts import topics
 from lifeboat_shared.service import ServiceRuntime, ServiceSpec
 
 log = logging.getLogger(__name__)
 
 
+async def scheduler_pass(runtime: ServiceRuntime, budget: int) -> int:
+    """Emit due ticks in batches until none is due or ``budget`` ticks went out."""
+    sent = 0
+    while sent < budget:
+        want = min(500, budget - sent)
+        batch = await emit_due_ticks(runtime, limit=want)
+        for tick in batch:
+            metrics.TICK_LATENESS.observe((tick.emitted_at - tick.due_at).total_seconds())
+        metrics.TICKS_EMITTED.inc(len(batch))
+        sent += len(batch)
+        if len(batch) < want:
+            break
+    return sent
+
+
 async def rpo_scheduler(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
-    """Emit RPO ticks for due groups until stopped."""
-    assert isinstance(runtime.settings, PolicySettings)
-    interval = runtime.settings.scheduler_interval_seconds
+    """Emit RPO ticks for due units, check breaches and refresh the RPO gauge, until stopped."""
+    settings = runtime.settings
+    assert isinstance(settings, PolicySettings)
+    if not settings.scheduler_enabled:
+        return
+    interval = settings.scheduler_interval_seconds
+    budget = max(1, int(settings.max_ticks_per_second * interval))
+    last_check = 0.0
     while not stop.is_set():
         try:
-            await emit_due_ticks(runtime)
+            await scheduler_pass(runtime, budget)
+            if time.monotonic() - last_check >= settings.breach_check_interval_seconds:
+                last_check = time.monotonic()
+                metrics.BREACHES.inc(len(await emit_breaches(runtime, datetime.now(UTC))))
+                await refresh_gauge(runtime)
         except Exception:
             log.exception("RPO scheduler pass failed; retrying")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
+async def refresh_gauge(runtime: ServiceRuntime) -> None:
+    async with runtime.db.read() as session:
+        metrics.ACHIEVED_RPO.update(await GroupRepository(session).rpo_snapshot())
+
+
 def build(settings: PolicySettings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="policy",
         settings=settings or PolicySettings(),
-        description="Protection groups and policies; emits RPO ticks.",
+        description="Sites, policies, protection groups and application sets; emits RPO ticks.",
         migrations=str(Path(__file__).parent / "migrations"),
         routers=[router],
+        consumes=[topics.REPLICATOR_EVENTS],
+        handlers=HANDLERS,
         background=[rpo_scheduler],
     )

@@ -10,5 +10,15 @@ class PolicySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LIFEBOAT_POLICY_", extra="ignore")
 
     http_port: int = Field(default=8701, ge=0, le=65535)
+    scheduler_enabled: bool = Field(
+        default=True, description="Run the RPO scheduler (tests drive it by hand when off)"
+    )
     scheduler_interval_seconds: float = Field(default=1.0, gt=0, le=60)
-    min_rpo_seconds: int = Field(default=1, ge=1)
+    max_ticks_per_second: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Cap on ticks emitted per second: a backlog (restart, mass creation) drains "
+        "oldest first at this rate instead of hitting the replicator at once",
+    )
+    breach_check_interval_seconds: float = Field(default=5.0, gt=0, le=3600)

@@ -1,33 +1,183 @@
-"""Protection groups and their RPO schedule. Pure Python: no infrastructure imports."""
+"""Sites, policies, protection groups and application sets. Pure Python: no infrastructure.
+
+The replication settings a group needs travel inside each tick as a ``ReplicationSpec`` (see the
+shared contracts); this module owns how one is put together from a group (or a set of groups),
+its policy and its two sites.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from lifeboat_policy.domain.schedule import Cadence
+
+SiteRole = Literal["protected", "recovery", "both"]
+
+
+@dataclass
+class Site:
+    """One OpenStack deployment: the single source of truth for its identity (see README)."""
+
+    site_id: str
+    cloud: str
+    role: SiteRole
+    data_endpoint: str | None
+    region: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def can_protect(self) -> bool:
+        return self.role in ("protected", "both")
+
+    @property
+    def can_recover(self) -> bool:
+        return self.role in ("recovery", "both")
+
+
+@dataclass
+class Policy:
+    """How a group is protected. ``spec`` holds the validated settings as plain JSON: quiesce,
+    retention, bandwidth_bytes_per_s, bind_address, encryption_required, replicate_on."""
+
+    id: str
+    name: str
+    rpo_seconds: int | None
+    cron: str | None
+    rpo_target_seconds: int
+    """The RPO the policy promises: ``rpo_seconds``, or the longest gap of the cron schedule."""
+    spec: dict[str, Any]
+    created_at: datetime
+
+    @property
+    def cadence(self) -> Cadence:
+        return Cadence(rpo_seconds=self.rpo_seconds, cron=self.cron)
+
+
+@dataclass
+class StatelessTemplate:
+    """A VM with nothing to replicate (UC3, UC8): kept for the orchestrator to re-create."""
+
+    name: str
+    image: str
+    flavor: str
+    user_data: str | None = None
+
+
+@dataclass
+class Members:
+    servers: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    stateless: list[StatelessTemplate] = field(default_factory=list)
+
+
+@dataclass
+class CpSummary:
+    id: str
+    taken_at: datetime
+    created_at: datetime
+
+
+@dataclass
+class Failure:
+    stage: str
+    reason: str
+    at: datetime
 
 
 @dataclass
 class ProtectionGroup:
-    """VMs and volumes of one application, protected together under one policy."""
+    """VMs and volumes of one application, protected together under one policy (UC1-UC5)."""
 
     id: str
     project_id: str
     name: str
-    rpo_seconds: int
+    source_site: str
+    target_site: str
+    policy_id: str
+    rpo_target_seconds: int
+    members: Members
+    created_at: datetime
+    app_set_id: str | None = None
+    suspended: bool = False
+    newest_cp: CpSummary | None = None
+    last_failure: Failure | None = None
+    breach_open: bool = False
+    breach_episode: int = 0
+
+
+@dataclass
+class AppSet:
+    """Several groups that share one consistency point (UC3); all on one site link."""
+
+    id: str
+    project_id: str
+    name: str
+    source_site: str
     target_site: str
     created_at: datetime
-    next_tick_at: datetime
+
+
+def strictest(policies: Sequence[Policy]) -> Policy:
+    """The policy with the smallest RPO target: an application set ticks at its pace."""
+    return min(policies, key=lambda p: (p.rpo_target_seconds, p.id))
+
+
+def spec_payload(
+    *,
+    project_id: str,
+    source: Site,
+    target: Site,
+    groups: Sequence[ProtectionGroup],
+    policies: Sequence[Policy],
+    member_groups: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The ``ReplicationSpec`` of a group, or of an application set of groups, as plain data.
+
+    For a set: the union of the members; quiesce and retention of the strictest policy; the
+    longest of each retention tier; the tightest bandwidth cap; encryption if any policy asks.
+    """
+    lead = strictest(policies).spec
+    servers = sorted({s for g in groups for s in g.members.servers})
+    volumes = sorted({v for g in groups for v in g.members.volumes})
+    caps = [p.spec["bandwidth_bytes_per_s"] for p in policies if p.spec["bandwidth_bytes_per_s"]]
+    retention = dict(lead["retention"])
+    for tier in ("keep_last", "hourly", "daily", "weekly"):
+        retention[tier] = max(p.spec["retention"][tier] for p in policies)
+    return {
+        "project_id": project_id,
+        "source": _site_ref(source),
+        "target": _site_ref(target),
+        "servers": servers,
+        "volumes": volumes,
+        "member_groups": list(member_groups),
+        "quiesce": lead["quiesce"],
+        "retention": retention,
+        "bandwidth_bytes_per_s": min(caps) if caps else None,
+        "bind_address": lead["bind_address"],
+        "encryption_required": any(p.spec["encryption_required"] for p in policies),
+    }
+
+
+def _site_ref(site: Site) -> dict[str, Any]:
+    return {"site_id": site.site_id, "cloud": site.cloud, "data_endpoint": site.data_endpoint}
+
+
+@dataclass
+class TickUnit:
+    """What the scheduler ticks: a group on its own, or an application set (``kind``)."""
+
+    unit_id: str
+    kind: Literal["group", "set"]
+    created_at: datetime
+    next_due_at: datetime | None
+    paused: bool = False
     last_tick_seq: int = 0
-
-    def take_due_tick(self, now: datetime) -> int | None:
-        """If a consistency point is due, advance the schedule and return the tick's sequence.
-
-        Missed intervals (the service was down) collapse into one tick: replicating twice in a
-        row gains nothing, and the next tick is then one RPO interval from now.
-        """
-        if now < self.next_tick_at:
-            return None
-        self.last_tick_seq += 1
-        interval = timedelta(seconds=self.rpo_seconds)
-        self.next_tick_at = max(self.next_tick_at + interval, now + interval / 2)
-        return self.last_tick_seq
+    last_tick_at: datetime | None = None
+    lead_seconds: float | None = None
+    newest_cp_taken_at: datetime | None = None
+    pending_trigger: str | None = None
+    """Why the next tick is due early ("resume"), reported in the tick's ``trigger``."""

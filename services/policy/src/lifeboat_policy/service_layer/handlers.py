@@ -1,72 +1,81 @@
-"""Use cases of the policy service. Each runs in one transaction with its outbox events."""
+"""Handlers of the replicator's events. They run in the consumer's transaction (inbox), so an
+event redelivered after a crash finds itself already handled and changes nothing twice.
+
+A consistency point moves the group's (or set's) schedule: the next tick is due one RPO after
+its recovery point, minus the cycle's expected duration (see ``domain.schedule``). A CP of an
+application set updates every member group's achieved RPO.
+"""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from lifeboat_policy.adapters.repository import ProtectionGroupRepository
-from lifeboat_policy.domain.model import ProtectionGroup
-from lifeboat_shared.contracts.messages import RpoTickElapsed
-from lifeboat_shared.persistence.database import Database
-from lifeboat_shared.persistence.outbox import add_to_outbox
-from lifeboat_shared.service.runtime import ServiceRuntime
+from lifeboat_policy.adapters.repository import GroupRepository, TickUnitRepository
+from lifeboat_policy.domain import schedule
+from lifeboat_policy.domain.model import CpSummary, Failure
+from lifeboat_policy.service_layer.units import load_contexts
+from lifeboat_shared.bus.handlers import HandlerContext, Handlers
+from lifeboat_shared.contracts.base import Message
+from lifeboat_shared.contracts.messages import ConsistencyPointCreated, ConsistencyPointFailed
 
 
-class GroupNameTaken(Exception):
-    pass
-
-
-async def create_protection_group(
-    db: Database, *, project_id: str, name: str, rpo_seconds: int, target_site: str
-) -> ProtectionGroup:
+async def on_cp_created(message: Message, ctx: HandlerContext) -> None:
+    assert isinstance(message, ConsistencyPointCreated)
     now = datetime.now(UTC)
-    group = ProtectionGroup(
-        id=str(uuid.uuid4()),
-        project_id=project_id,
-        name=name,
-        rpo_seconds=rpo_seconds,
-        target_site=target_site,
-        created_at=now,
-        # The first consistency point (the seed) is due at once.
-        next_tick_at=now,
-    )
-    async with db.transaction() as session:
-        repo = ProtectionGroupRepository(session)
-        if await repo.find_by_name(project_id, name):
-            raise GroupNameTaken(f"name: a protection group named {name!r} already exists")
-        await repo.add(group)
-    return group
-
-
-async def emit_due_ticks(runtime: ServiceRuntime, now: datetime | None = None) -> int:
-    """Advance every due group's schedule and stage its RPO tick, in one transaction.
-
-    The tick's event id is derived from (group, sequence), so re-running after a crash can never
-    publish two different ticks for the same interval.
-    """
-    now = now or datetime.now(UTC)
-    async with runtime.db.transaction() as session:
-        repo = ProtectionGroupRepository(session)
-        envelopes = []
-        for group in await repo.due(now):
-            seq = group.take_due_tick(now)
-            if seq is None:
-                continue
-            await repo.save_schedule(group)
-            tick = RpoTickElapsed(
-                group_id=group.id,
-                project_id=group.project_id,
-                tick_seq=seq,
-                rpo_seconds=group.rpo_seconds,
-                due_at=now,
+    targets = sorted({message.group_id, *message.member_groups})
+    groups = GroupRepository(ctx.session)
+    for group in await groups.many(targets, for_update=True):
+        if group.newest_cp is not None and group.newest_cp.taken_at >= message.taken_at:
+            continue  # an older CP arriving late moves nothing back
+        group.newest_cp = CpSummary(
+            message.consistency_point_id, message.taken_at, message.created_at
+        )
+        age = (now - message.taken_at).total_seconds()
+        if group.breach_open and age <= group.rpo_target_seconds:
+            group.breach_open = False  # the breach episode ends
+        await groups.save_cp(group)
+    repo = TickUnitRepository(ctx.session)
+    units = await repo.many(targets, for_update=True)
+    contexts = await load_contexts(ctx.session, units)
+    for unit in units:
+        if unit.newest_cp_taken_at is not None and unit.newest_cp_taken_at >= message.taken_at:
+            continue
+        unit.newest_cp_taken_at = message.taken_at
+        unit.lead_seconds = schedule.update_lead(
+            unit.lead_seconds, message.taken_at, message.created_at
+        )
+        context = contexts.get(unit.unit_id)
+        if context is not None and not context.paused and not unit.paused:
+            unit.next_due_at = schedule.due_after_cp(
+                unit.unit_id, context.cadence, message.taken_at, unit.lead_seconds, now
             )
-            envelopes.append(runtime.envelope(tick, event_id=f"rpo-tick-{group.id}-{seq}"))
-        await add_to_outbox(session, envelopes)
-    return len(envelopes)
+        await repo.save(unit)
 
 
-async def list_groups(db: Database, project_id: str | None) -> Sequence[ProtectionGroup]:
-    async with db.read() as session:
-        return await ProtectionGroupRepository(session).list(project_id)
+async def on_cp_failed(message: Message, ctx: HandlerContext) -> None:
+    assert isinstance(message, ConsistencyPointFailed)
+    groups = GroupRepository(ctx.session)
+    affected = await groups.many([message.group_id], for_update=True)
+    affected += await groups.query(app_set_ids=[message.group_id])
+    for group in affected:
+        group.last_failure = Failure(message.stage, message.reason, message.failed_at)
+        await groups.save_failure(group)
+    if message.stage == "suspended":
+        return  # the replicator refused because the group is suspended: no retry
+    repo = TickUnitRepository(ctx.session)
+    units = await repo.many([message.group_id], for_update=True)
+    contexts = await load_contexts(ctx.session, units)
+    for unit in units:
+        context = contexts.get(unit.unit_id)
+        if context is None or context.paused or unit.paused:
+            continue
+        unit.next_due_at = schedule.due_after_failure(
+            context.cadence, max(message.failed_at, datetime.now(UTC)), unit.next_due_at
+        )
+        await repo.save(unit)
+
+
+HANDLERS: Handlers = {
+    ConsistencyPointCreated: on_cp_created,
+    ConsistencyPointFailed: on_cp_failed,
+}

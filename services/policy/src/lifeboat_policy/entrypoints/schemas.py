@@ -1,0 +1,273 @@
+"""Request and response bodies of the REST API. Every field is validated here, so a bad value
+is refused with a 422 whose ``loc`` names it before any use case runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from croniter import croniter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyAddress,
+    ValidationInfo,
+    field_validator,
+)
+
+from lifeboat_shared.contracts.messages import QuiesceSpec, RetentionSpec
+
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+MAX_RPO = 31 * 24 * 3600
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# sites ------------------------------------------------------------------------------------------
+class SiteUpdate(_In):
+    cloud: str = Field(min_length=1, max_length=255, description="Cloud name in clouds.yaml")
+    role: Literal["protected", "recovery", "both"]
+    data_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}$",
+        description="host:port of the site's replication receiver",
+    )
+    region: str | None = Field(default=None, max_length=255)
+
+    @field_validator("data_endpoint")
+    @classmethod
+    def _port(cls, value: str | None) -> str | None:
+        if value is not None and not 0 < int(value.rsplit(":", 1)[1]) < 65536:
+            raise ValueError("port must be 1..65535")
+        return value
+
+
+class SiteCreate(SiteUpdate):
+    site_id: Id
+
+
+class SiteOut(BaseModel):
+    site_id: str
+    cloud: str
+    role: str
+    data_endpoint: str | None
+    region: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# policies ---------------------------------------------------------------------------------------
+class ReplicateOn(_In):
+    """UC4: take a CP when a protected VM shuts down or a volume is detached."""
+
+    detach: bool = False
+    shutdown: bool = False
+
+
+class PolicyCreate(_In):
+    name: Name
+    rpo_seconds: int | None = Field(default=None, ge=1, le=MAX_RPO, description="RPO target")
+    cron: str | None = Field(
+        default=None,
+        max_length=255,
+        validate_default=True,
+        description="Cron schedule in UTC instead of an RPO (e.g. '0 2 * * 0': weekly, UC5)",
+    )
+    retention: RetentionSpec = RetentionSpec()
+    quiesce: QuiesceSpec = QuiesceSpec()
+    bandwidth_bytes_per_s: int | None = Field(default=None, gt=0, description="UC2d cap")
+    bind_address: IPvAnyAddress | None = Field(default=None, description="UC5a data link")
+    encryption_required: bool = True
+    replicate_on: ReplicateOn = ReplicateOn()
+
+    @field_validator("cron")
+    @classmethod
+    def _one_cadence(cls, value: str | None, info: ValidationInfo) -> str | None:
+        rpo = info.data.get("rpo_seconds")
+        if value is not None and rpo is not None:
+            raise ValueError("give either rpo_seconds or cron, not both")
+        if value is None and rpo is None and "rpo_seconds" in info.data:
+            raise ValueError("give rpo_seconds or cron")
+        if value is not None:
+            if not croniter.is_valid(value):
+                raise ValueError(f"not a valid cron expression: {value!r}")
+            it = croniter(value, datetime.now(UTC))
+            if it.get_next(datetime) == it.get_next(datetime):
+                raise ValueError("the schedule never fires")
+        return value
+
+    @field_validator("quiesce")
+    @classmethod
+    def _hook(cls, value: QuiesceSpec) -> QuiesceSpec:
+        if value.method == "hook" and value.hook is None:
+            raise ValueError("hook: required when method is 'hook'")
+        if value.method != "hook" and value.hook is not None:
+            raise ValueError("hook: only with method 'hook'")
+        if value.on_failure == "retry" and value.retries < 1:
+            raise ValueError("retries: at least 1 when on_failure is 'retry'")
+        if value.hook is not None:
+            for name in ("pre_freeze", "post_thaw"):
+                action = getattr(value.hook, name)
+                if action.kind == "webhook" and (action.url is None or action.command):
+                    raise ValueError(f"hook.{name}: a webhook needs url (and no command)")
+                if action.kind == "command" and (not action.command or action.url):
+                    raise ValueError(f"hook.{name}: a command needs command (and no url)")
+        return value
+
+    def spec(self) -> dict[str, Any]:
+        data = self.model_dump(
+            mode="json",
+            include={
+                "retention",
+                "quiesce",
+                "bandwidth_bytes_per_s",
+                "bind_address",
+                "encryption_required",
+                "replicate_on",
+            },
+        )
+        return data
+
+
+class PolicyOut(BaseModel):
+    id: str
+    name: str
+    rpo_seconds: int | None
+    cron: str | None
+    rpo_target_seconds: int
+    retention: dict[str, Any]
+    quiesce: dict[str, Any]
+    bandwidth_bytes_per_s: int | None
+    bind_address: str | None
+    encryption_required: bool
+    replicate_on: dict[str, bool]
+    created_at: datetime
+
+
+# groups -----------------------------------------------------------------------------------------
+class StatelessIn(_In):
+    name: Name
+    image: str = Field(min_length=1, max_length=255)
+    flavor: str = Field(min_length=1, max_length=255)
+    user_data: str | None = Field(default=None, max_length=65536)
+
+
+class MembersIn(_In):
+    servers: list[Id] = Field(default_factory=list, max_length=1000)
+    volumes: list[Id] = Field(default_factory=list, max_length=1000)
+    stateless: list[StatelessIn] = Field(default_factory=list, max_length=1000)
+
+    @field_validator("servers", "volumes")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists an id twice")
+        return value
+
+
+class GroupCreate(_In):
+    name: Name = Field(description="Unique within the project")
+    project_id: Id = Field(description="OpenStack project that owns the protected resources")
+    source_site: Id = Field(description="Registered site the group runs on")
+    target_site: Id = Field(description="Registered DR site it replicates to (UC3a)")
+    policy_id: Id
+    members: MembersIn
+
+    @field_validator("members")
+    @classmethod
+    def _not_empty(cls, value: MembersIn) -> MembersIn:
+        if not (value.servers or value.volumes or value.stateless):
+            raise ValueError("a group needs at least one server, volume or stateless template")
+        return value
+
+
+class GroupOut(BaseModel):
+    id: str
+    name: str
+    project_id: str
+    source_site: str
+    target_site: str
+    policy_id: str
+    rpo_target_seconds: int
+    members: dict[str, Any]
+    app_set_id: str | None
+    suspended: bool
+    created_at: datetime
+
+
+class FailureOut(BaseModel):
+    stage: str
+    reason: str
+    at: datetime
+
+
+class GroupStatus(BaseModel):
+    group_id: str
+    rpo_target_seconds: int
+    achieved_rpo_seconds: float | None = Field(
+        description="Now minus the recovery point of the newest verified CP; null before one"
+    )
+    newest_cp_id: str | None
+    newest_cp_taken_at: datetime | None
+    breached: bool
+    suspended: bool
+    suspended_by: Literal["group", "site-link", "app-set-member"] | None
+    ticks_as: str = Field(description="The group, or the application set it replicates with")
+    last_tick_seq: int
+    next_due_at: datetime | None
+    last_failure: FailureOut | None
+
+
+class ReplicateNowIn(_In):
+    trigger: Literal["replicate-now", "detach", "shutdown"] = "replicate-now"
+    full_resync: bool = False
+
+
+class ReplicateNowAccepted(BaseModel):
+    request_id: str
+    group_id: str
+    replicates: str = Field(description="The unit replicated: the group or its application set")
+    duplicate: bool = Field(description="True when this Idempotency-Key was seen before")
+
+
+class SuspendIn(_In):
+    pass
+
+
+class ResumeIn(_In):
+    full_resync: bool = Field(default=False, description="Resend everything (operator's word)")
+
+
+class LinkChange(BaseModel):
+    source: str
+    target: str
+    suspended: bool
+    groups_notified: list[str]
+
+
+# application sets -------------------------------------------------------------------------------
+class AppSetCreate(_In):
+    name: Name
+    project_id: Id
+    group_ids: list[Id] = Field(min_length=1, max_length=1000)
+
+    @field_validator("group_ids")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a group twice")
+        return value
+
+
+class AppSetOut(BaseModel):
+    id: str
+    name: str
+    project_id: str
+    source_site: str
+    target_site: str
+    group_ids: list[str]
+    created_at: datetime

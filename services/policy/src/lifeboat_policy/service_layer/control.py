@@ -1,0 +1,177 @@
+"""Operator and tenant actions on replication: suspend/resume (UC2e) and replicate-now (UC4).
+
+Suspending stops ticks (the unit's ``next_due_at`` is cleared) and tells the replicator
+(ReplicationSuspended), which tracks changes and keeps the DR site ready; resuming makes a tick
+due at once and tells the replicator whether the operator asked for a full resync.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from lifeboat_policy.adapters.catalog import CatalogRepository
+from lifeboat_policy.adapters.repository import GroupRepository, TickUnitRepository
+from lifeboat_policy.domain.model import ProtectionGroup
+from lifeboat_policy.service_layer.errors import Conflict, Invalid, NotFound
+from lifeboat_policy.service_layer.units import load_contexts, refresh_units
+from lifeboat_shared.contracts.envelope import Envelope
+from lifeboat_shared.contracts.messages import (
+    ReplicateNow,
+    ReplicationResumed,
+    ReplicationSuspended,
+)
+from lifeboat_shared.contracts.messages.protection import Trigger
+from lifeboat_shared.persistence.outbox import add_to_outbox
+from lifeboat_shared.service.runtime import ServiceRuntime
+
+
+def unit_of(group: ProtectionGroup) -> str:
+    """A group in an application set is replicated with its set."""
+    return group.app_set_id or group.id
+
+
+async def set_group_suspended(
+    runtime: ServiceRuntime, group_id: str, *, suspended: bool, by: str, full_resync: bool = False
+) -> tuple[ProtectionGroup, bool]:
+    """Suspend or resume one group; returns (group, changed). Repeating is a no-op."""
+    now = datetime.now(UTC)
+    async with runtime.db.transaction() as session:
+        groups = GroupRepository(session)
+        group = await groups.get(group_id, for_update=True)
+        if group is None:
+            raise NotFound("group_id", f"no protection group {group_id}")
+        if group.suspended == suspended:
+            return group, False
+        group.suspended = suspended
+        await groups.set_suspended(group_id, suspended)
+        link_down = await CatalogRepository(session).link_suspended(
+            group.source_site, group.target_site
+        )
+        await refresh_units(
+            session, [unit_of(group)], now, due_now=None if suspended or link_down else "resume"
+        )
+        event = _event(group, "group", suspended=suspended, by=by, at=now, resync=full_resync)
+        await add_to_outbox(session, [runtime.envelope(event)])
+    return group, True
+
+
+async def set_link_suspended(
+    runtime: ServiceRuntime,
+    source: str,
+    target: str,
+    *,
+    suspended: bool,
+    by: str,
+    full_resync: bool = False,
+) -> list[str]:
+    """Suspend or resume every group on a site link; returns the groups it told the replicator
+    about (a group suspended on its own stays suspended when its link resumes)."""
+    now = datetime.now(UTC)
+    async with runtime.db.transaction() as session:
+        catalog = CatalogRepository(session)
+        for field, site in (("source", source), ("target", target)):
+            if await catalog.get_site(site) is None:
+                raise NotFound(field, f"no registered site {site!r}")
+        if source == target:
+            raise Invalid("target", "must differ from source")
+        if await catalog.link_suspended(source, target) == suspended:
+            return []
+        await catalog.set_link(source, target, suspended=suspended, by=by, at=now)
+        groups = [g for g in await GroupRepository(session).query(link=(source, target))]
+        affected = [g for g in groups if not g.suspended]
+        await refresh_units(
+            session,
+            sorted({unit_of(g) for g in groups}),
+            now,
+            due_now=None if suspended else "resume",
+        )
+        events: list[Envelope] = [
+            runtime.envelope(
+                _event(g, "site-link", suspended=suspended, by=by, at=now, resync=full_resync)
+            )
+            for g in affected
+        ]
+        await add_to_outbox(session, events)
+    return [g.id for g in affected]
+
+
+def _event(
+    group: ProtectionGroup,
+    scope: str,
+    *,
+    suspended: bool,
+    by: str,
+    at: datetime,
+    resync: bool,
+) -> ReplicationSuspended | ReplicationResumed:
+    if suspended:
+        return ReplicationSuspended(
+            group_id=group.id,
+            scope=scope,
+            source_site=group.source_site,
+            target_site=group.target_site,
+            requested_by=by,
+            at=at,
+        )
+    return ReplicationResumed(
+        group_id=group.id,
+        scope=scope,
+        requested_by=by,
+        full_resync=resync,
+        at=at,
+    )
+
+
+async def replicate_now(
+    runtime: ServiceRuntime,
+    group_id: str,
+    *,
+    by: str,
+    request_id: str | None,
+    trigger: Trigger = "replicate-now",
+    full_resync: bool = False,
+) -> tuple[str, str, bool]:
+    """Ask the replicator for a CP now (UC4). Returns (request_id, unit_id, accepted_now).
+
+    The same request id twice yields one command: the second call finds the first request and
+    stages nothing. A group in an application set is replicated with its whole set.
+    """
+    now = datetime.now(UTC)
+    request_id = request_id or str(uuid.uuid4())
+    async with runtime.db.transaction() as session:
+        catalog = CatalogRepository(session)
+        group = await GroupRepository(session).get(group_id)
+        if group is None:
+            raise NotFound("group_id", f"no protection group {group_id}")
+        earlier = await catalog.find_request(request_id)
+        if earlier is not None:
+            if earlier[0] != group_id:
+                raise Conflict(
+                    "Idempotency-Key", f"key {request_id!r} was used for group {earlier[0]}"
+                )
+            return request_id, earlier[1], False
+        if trigger in ("detach", "shutdown"):
+            policy = await catalog.get_policy(group.policy_id)
+            assert policy is not None
+            if not policy.spec["replicate_on"][trigger]:
+                raise Conflict("trigger", f"policy {policy.name!r} does not replicate on {trigger}")
+        unit_id = unit_of(group)
+        unit = await TickUnitRepository(session).get(unit_id)
+        contexts = await load_contexts(session, [unit] if unit else [])
+        context = contexts.get(unit_id)
+        if context is None or context.paused:
+            raise Conflict("group_id", f"group {group_id} is suspended; resume it first")
+        command = ReplicateNow(
+            group_id=unit_id,
+            request_id=request_id,
+            requested_by=by,
+            trigger=trigger,
+            full_resync=full_resync,
+            spec=context.spec(),
+        )
+        await catalog.add_request(request_id, group_id, unit_id, trigger, now)
+        await add_to_outbox(
+            session, [runtime.envelope(command, event_id=f"replicate-now-{request_id}")]
+        )
+    return request_id, unit_id, True
