@@ -32,10 +32,13 @@ def up(
         float, typer.Option(help="Stop after this many seconds (0: run until Ctrl-C)")
     ] = 0,
     rpo: Annotated[int, typer.Option(min=1, help="RPO of the demo protection group, seconds")] = 5,
+    volumes: Annotated[int, typer.Option(min=1, max=8, help="Volumes of the demo VM")] = 3,
     json_output: Annotated[bool, typer.Option("--json", help="Events as JSON lines")] = False,
 ) -> None:
-    """Start all five services in one process on the embedded default (no servers needed)."""
-    raise typer.Exit(asyncio.run(run_up(data_dir, port_base, duration, rpo, json_output)))
+    """Run Lifeboat on the embedded default (no servers needed): two cloudsim sites, the five
+    services in one process, and a protected multi-volume VM getting verified consistency points
+    at the DR site."""
+    raise typer.Exit(asyncio.run(run_up(data_dir, port_base, duration, rpo, json_output, volumes)))
 
 
 @app.command()

@@ -28,15 +28,14 @@ from lifeboat_shared.telemetry.logging import configure_logging
 from lifeboat_verifier.bootstrap import build as build_verifier
 from lifeboat_verifier.settings import VerifierSettings
 
-SERVICES: tuple[tuple[str, Callable[[Path, int], ServiceSpec]], ...] = (
-    ("policy", lambda d, p: build_policy(PolicySettings(data_dir=d, http_port=p))),
-    ("replicator", lambda d, p: build_replicator(ReplicatorSettings(data_dir=d, http_port=p))),
-    (
-        "orchestrator",
-        lambda d, p: build_orchestrator(OrchestratorSettings(data_dir=d, http_port=p)),
-    ),
-    ("verifier", lambda d, p: build_verifier(VerifierSettings(data_dir=d, http_port=p))),
-    ("billing", lambda d, p: build_billing(BillingSettings(data_dir=d, http_port=p))),
+Builder = Callable[..., ServiceSpec]
+
+SERVICES: tuple[tuple[str, Builder], ...] = (
+    ("policy", lambda **kw: build_policy(PolicySettings(**kw))),
+    ("replicator", lambda **kw: build_replicator(ReplicatorSettings(**kw))),
+    ("orchestrator", lambda **kw: build_orchestrator(OrchestratorSettings(**kw))),
+    ("verifier", lambda **kw: build_verifier(VerifierSettings(**kw))),
+    ("billing", lambda **kw: build_billing(BillingSettings(**kw))),
 )
 
 
@@ -69,7 +68,14 @@ class RunningService:
 
 
 class Stack:
-    def __init__(self, data_dir: Path, *, port_base: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port_base: int,
+        host: str = "127.0.0.1",
+        overrides: dict[str, dict[str, object]] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.settings = LifeboatSettings(data_dir=data_dir)
         self.bus: EventBus = make_bus(self.settings, client_id="lifeboat-up")
@@ -78,7 +84,7 @@ class Stack:
         self.services: list[RunningService] = []
         for i, (name, build) in enumerate(SERVICES):
             port = port_base + i + 1 if port_base else 0
-            spec = build(data_dir, port)
+            spec = build(data_dir=data_dir, http_port=port, **(overrides or {}).get(name, {}))
             app = create_app(spec, bus=self.bus, configure_logs=False)
             config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
             self.services.append(

@@ -1,4 +1,11 @@
-"""`lifeboat up`: the embedded default, with an event travelling end to end in plain sight."""
+"""`lifeboat up`: the embedded default, protecting a multi-volume VM in plain sight.
+
+Two cloudsim sites start on localhost; a VM with a guest agent and a running workload is
+protected on site-a; the policy's RPO ticks travel the embedded bus to the replicator, which
+quiesces the VM, snapshots its volumes, sends the changed blocks (zstd + AES-GCM) to site-b's
+receiver, snapshots the replicas and records a verified consistency point; each CP is then
+checked at site-b by cloudsim's consistency checker.
+"""
 
 from __future__ import annotations
 
@@ -7,51 +14,86 @@ import contextlib
 import json
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
 from rich.table import Table
 
+from lifeboat_cli.demo import (
+    SOURCE,
+    TARGET,
+    DemoWorld,
+    check_at_dr,
+    demo_world,
+    make_demo_vm,
+    protect,
+)
 from lifeboat_cli.stack import Stack, StackStartError
-
-DEMO_GROUP = "demo-app"
 
 
 async def run_up(
-    data_dir: Path, port_base: int, duration: float, rpo_seconds: int, as_json: bool
+    data_dir: Path,
+    port_base: int,
+    duration: float,
+    rpo_seconds: int,
+    as_json: bool,
+    volumes: int = 3,
 ) -> int:
     console = Console(stderr=as_json)
-    stack = Stack(data_dir, port_base=port_base)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        with console.status("starting policy, replicator, orchestrator, verifier, billing..."):
-            await stack.start()
-    except StackStartError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        return 1
-    try:
-        _print_services(console, stack, data_dir)
-        urls = {s.name: s.url for s in stack.services}
-        headers = {"Authorization": f"Bearer {stack.token}"}
-        async with httpx.AsyncClient(headers=headers, timeout=10) as client:
-            group = await _ensure_demo_group(client, urls["policy"], rpo_seconds)
-            console.print(
-                f"[bold]protection group[/] {group['name']} ({group['id']}), RPO {rpo_seconds}s: "
-                "policy emits an RPO tick each interval; the replicator handles it."
-            )
-            await _follow_ticks(client, urls, str(group["id"]), stop, duration, console, as_json)
-    finally:
-        with console.status("stopping (finishing messages in hand, draining outboxes)..."):
-            await stack.stop()
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    with contextlib.ExitStack() as world_stack:
+        try:
+            with console.status(
+                "starting cloudsim sites site-a and site-b, and site-b's receiver..."
+            ):
+                world = world_stack.enter_context(demo_world(data_dir))
+        except (RuntimeError, TimeoutError) as exc:
+            console.print(f"[red]error:[/] {exc}")
+            return 1
+        stack = Stack(
+            data_dir,
+            port_base=port_base,
+            overrides={"replicator": {"clouds_yaml": world.sites.clouds_yaml}},
+        )
+        try:
+            with console.status("starting policy, replicator, orchestrator, verifier, billing..."):
+                await stack.start()
+        except StackStartError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            return 1
+        try:
+            _print_services(console, stack, data_dir, world)
+            urls = {s.name: s.url for s in stack.services}
+            headers = {"Authorization": f"Bearer {stack.token}"}
+            async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+                server_id, vols = await make_demo_vm(world, volumes)
+                console.print(
+                    f"[bold]VM demo-db[/] on {SOURCE}: {len(vols)} volumes, guest agent, "
+                    "a workload writing ordered records across them"
+                )
+                group = await protect(client, urls["policy"], world, server_id, rpo_seconds)
+                console.print(
+                    f"[bold]protection group[/] {group['name']} ({group['id']}): "
+                    f"RPO {rpo_seconds} s, guest-agent quiesce, {SOURCE} -> {TARGET}"
+                )
+                await _follow(
+                    client, urls, world, str(group["id"]), stop, duration, console, as_json
+                )
+        finally:
+            with console.status("stopping (finishing work in hand, draining outboxes)..."):
+                await stack.stop()
     console.print("[green]stopped cleanly[/]")
     return 0
 
 
-def _print_services(console: Console, stack: Stack, data_dir: Path) -> None:
+def _print_services(console: Console, stack: Stack, data_dir: Path, world: DemoWorld) -> None:
     table = Table(title="Lifeboat on the embedded default (SQLite + embedded event log)")
     table.add_column("service")
     table.add_column("API")
@@ -59,32 +101,21 @@ def _print_services(console: Console, stack: Stack, data_dir: Path) -> None:
     for svc in stack.services:
         table.add_row(svc.name, svc.url, f"{svc.url}/v1/docs")
     console.print(table)
+    console.print(
+        f"sites: {SOURCE} (protected), {TARGET} (recovery; receiver {world.receiver}); "
+        f"clouds.yaml {world.sites.clouds_yaml}"
+    )
     console.print(f"data: {data_dir.resolve()}   token: Authorization: Bearer {stack.token}")
 
 
-async def _ensure_demo_group(client: httpx.AsyncClient, policy: str, rpo: int) -> dict[str, object]:
-    """Find or create the demo group, so `lifeboat up` can be run again on the same data."""
-    existing = await client.get(f"{policy}/v1/protection-groups", params={"project_id": "demo"})
-    existing.raise_for_status()
-    for group in existing.json():
-        if group["name"] == DEMO_GROUP:
-            return dict(group)
-    created = await client.post(
-        f"{policy}/v1/protection-groups",
-        json={
-            "name": DEMO_GROUP,
-            "project_id": "demo",
-            "rpo_seconds": rpo,
-            "target_site": "site-b",
-        },
-    )
-    created.raise_for_status()
-    return dict(created.json())
+def _mib(n: int) -> str:
+    return f"{n / 1048576:.2f} MiB"
 
 
-async def _follow_ticks(
+async def _follow(
     client: httpx.AsyncClient,
     urls: dict[str, str],
+    world: DemoWorld,
     group_id: str,
     stop: asyncio.Event,
     duration: float,
@@ -95,20 +126,56 @@ async def _follow_ticks(
     deadline = time.monotonic() + duration if duration > 0 else float("inf")
     while not stop.is_set() and time.monotonic() < deadline:
         response = await client.get(
-            f"{urls['replicator']}/v1/replication-cycles", params={"group_id": group_id}
+            f"{urls['replicator']}/v1/consistency-points", params={"group_id": group_id}
         )
         response.raise_for_status()
-        for cycle in reversed(response.json()):
-            if cycle["id"] in seen:
+        for cp in reversed(response.json()):
+            if cp["id"] in seen:
                 continue
-            seen.add(cycle["id"])
-            if as_json:
-                print(json.dumps({"event": "replication-cycle", **cycle}), flush=True)
-            else:
-                console.print(
-                    f"  policy --[cyan]RpoTickElapsed #{cycle['tick_seq']}[/]--> bus --> "
-                    f"replicator: cycle {cycle['id'][:8]} [yellow]{cycle['status']}[/] "
-                    f"(event {cycle['trigger_event_id']})"
-                )
+            seen.add(cp["id"])
+            _report(
+                cp, len(seen), await asyncio.to_thread(check_at_dr, world, cp), console, as_json
+            )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=0.5)
+
+
+def _report(
+    cp: dict[str, Any], n: int, check: dict[str, Any], console: Console, as_json: bool
+) -> None:
+    taken = datetime.fromisoformat(cp["taken_at"])
+    changed = sum(int(m["bytes_changed"]) for m in cp["members"])
+    rpo = (datetime.now(UTC) - taken).total_seconds()
+    if as_json:
+        event = {
+            "event": "consistency-point",
+            "n": n,
+            "achieved_rpo_seconds": round(rpo, 3),
+            "bytes_changed": changed,
+            "check": {
+                k: check[k]
+                for k in (
+                    "crash_consistent",
+                    "application_consistent",
+                    "ends_at_quiesce_mark",
+                    "records_found",
+                    "violations",
+                )
+            },
+            **cp,
+        }
+        print(json.dumps(event), flush=True)
+        return
+    verdict = (
+        "[green]consistent[/]"
+        if check["crash_consistent"] and not check["violations"]
+        else "[red]INCONSISTENT[/]"
+    )
+    app = " application-consistent" if check["application_consistent"] else ""
+    console.print(
+        f"  CP {n}: [cyan]{cp['consistency']}[/] {len(cp['members'])} volumes, "
+        f"recovery point {taken:%H:%M:%S.%f}"[:-3]
+        + f", sent {_mib(int(cp['bytes_sent']))} of {_mib(changed)} changed, "
+        f"achieved RPO {rpo:.1f} s; checked at {TARGET}: {verdict}{app}, "
+        f"{check['records_found']} records"
+    )

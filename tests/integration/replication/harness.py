@@ -9,7 +9,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ from asgi_lifespan import LifespanManager
 
 from cloudsim.testing import SiteSet, running_sites
 from lifeboat_replicator.bootstrap import build
+from lifeboat_replicator.entrypoints.receiver import spawned_receiver
 from lifeboat_replicator.settings import ReplicatorSettings
 from lifeboat_shared.cloud import CloudDriver, CloudProject, SiteConfig
 from lifeboat_shared.contracts import encode_envelope, new_envelope
@@ -39,7 +39,6 @@ from lifeboat_shared.contracts.messages import (
 from lifeboat_shared.persistence.tables import outbox
 from lifeboat_shared.service.app import create_app
 from lifeboat_shared.service.runtime import ServiceRuntime
-from tests.support.services import ROOT
 
 TOKEN = "test-token-" + uuid.uuid4().hex
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -124,40 +123,10 @@ class CountingProxy:
 def receiver_process(
     data_dir: Path, clouds_yaml: Path, site: str = TARGET, extra_env: dict[str, str] | None = None
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEBOAT_", "OS_"))}
-    env.update(
-        LIFEBOAT_DATA_DIR=str(data_dir),
-        LIFEBOAT_REPLICATOR_CLOUDS_YAML=str(clouds_yaml),
-        LIFEBOAT_JSON_LOGS="false",
-        **(extra_env or {}),
-    )
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "lifeboat_replicator.entrypoints.cli", "receiver"),
-            *("--site", site, "--listen", "127.0.0.1:0"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=open(data_dir / f"receiver-{site}.log", "a"),  # noqa: SIM115
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.startswith("listening on "):
-            raise RuntimeError(
-                f"receiver did not start: {line!r}; see {data_dir}/receiver-{site}.log"
-            )
-        yield proc, line.split()[-1]
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with spawned_receiver(
+        site, data_dir=data_dir, clouds_yaml=clouds_yaml, extra_env=extra_env
+    ) as running:
+        yield running
 
 
 @dataclass

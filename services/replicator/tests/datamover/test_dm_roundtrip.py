@@ -219,3 +219,14 @@ def test_manifest_delta_carries_new_holes_and_zeros(site: Site, tmp_path: Path) 
     assert same(src, site.targets / "vol-h")
     assert st.bytes_changed == 1 * MiB + 4096
     assert st.bytes_on_wire < 64 * 1024  # zeros and holes travel as ZERO pieces
+
+
+def test_back_to_back_transfers_to_one_target(site: Site, tmp_path: Path) -> None:
+    """The next transfer may start while the receiver still closes the previous session."""
+    src = tmp_path / "src"
+    write_random(src, 1 * MiB)
+    for i in range(12):
+        send_volume(
+            address=site.address, security=site.security, transfer_id=f"b2b-{i}", source=src,
+            target="vol-b2b", size=1 * MiB, extents=[Extent(i * 4096, 4096)],
+        )  # fmt: skip

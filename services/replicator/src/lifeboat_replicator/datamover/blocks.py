@@ -179,10 +179,13 @@ def punch_hole(fd: int, offset: int, length: int) -> None:
     Falls back to writing zeros, but only over ranges that hold data (a hole already reads zero),
     so a sparse replica stays sparse.
     """
+    present = data_ranges(fd, offset, offset + length)
+    if not present:
+        return  # already a hole (one lseek; a punch on ext4 costs a journal transaction)
     fn = _fallocate()
     if fn is not None and fn(fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, offset, length) == 0:
         return
-    for a, b in data_ranges(fd, offset, offset + length):
+    for a, b in present:
         pos = a
         while pos < b:
             n = min(GROUP, b - pos)

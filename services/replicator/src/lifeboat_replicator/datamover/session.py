@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
@@ -43,34 +44,51 @@ class Settings:
 
 
 class Registry:
-    """Which transfer ids and targets are being written; a reconnect preempts its stale session."""
+    """Which transfer ids and targets are being written; a reconnect preempts its stale session.
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
+    Another transfer on a busy target waits up to `target_wait` seconds: a sender that just got
+    DONE may start the next transfer to the same target while the previous session is still
+    closing its descriptors.
+    """
+
+    def __init__(self, target_wait: float = 10.0) -> None:
+        self.cond = threading.Condition()
         self.by_id: dict[str, Session] = {}
         self.by_target: dict[str, str] = {}
+        self.target_wait = target_wait
 
     def claim(self, s: Session, tid: str, target: str) -> None:
-        for _ in range(2):
-            with self.lock:
+        deadline = time.monotonic() + self.target_wait
+        preempted = False
+        while True:
+            with self.cond:
                 old = self.by_id.get(tid)
                 owner = self.by_target.get(target)
                 if old is None and owner in (None, tid):
                     self.by_id[tid] = s
                     self.by_target[target] = tid
                     return
-            if old is None:
-                raise TargetRejected(f"target {target!r} is being written by transfer {owner!r}")
+                if old is None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TargetRejected(
+                            f"target {target!r} is being written by transfer {owner!r}"
+                        )
+                    self.cond.wait(left)
+                    continue
+            if preempted:
+                raise TargetRejected(f"transfer {tid!r} is still active on another connection")
             old.abort()  # the sender reconnected: the old connection is dead or dying
             old.finished.wait(10.0)
-        raise TargetRejected(f"transfer {tid!r} is still active on another connection")
+            preempted = True
 
     def release(self, s: Session, tid: str, target: str) -> None:
-        with self.lock:
+        with self.cond:
             if self.by_id.get(tid) is s:
                 del self.by_id[tid]
                 if self.by_target.get(target) == tid:
                     del self.by_target[target]
+            self.cond.notify_all()
 
 
 class Session:

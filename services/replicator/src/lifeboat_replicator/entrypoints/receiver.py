@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -84,3 +87,49 @@ def receiver(
         finally:
             asyncio.run_coroutine_threadsafe(driver.aclose(), loop).result(timeout=30)
     sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def spawned_receiver(
+    site: str,
+    *,
+    data_dir: Path,
+    clouds_yaml: Path,
+    cloud: str | None = None,
+    listen: str = "127.0.0.1:0",
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Run a receiver as its own process (as in production: the DR end is another host), wait
+    for it to listen, yield (process, "host:port"); SIGTERM it on exit. Used by `lifeboat up` and
+    the tests."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEBOAT_", "OS_"))}
+    env.update(
+        LIFEBOAT_DATA_DIR=str(data_dir),
+        LIFEBOAT_REPLICATOR_CLOUDS_YAML=str(clouds_yaml),
+        LIFEBOAT_JSON_LOGS="false",
+        **(extra_env or {}),
+    )
+    log = data_dir / f"receiver-{site}.log"
+    args = ["receiver", "--site", site, "--cloud", cloud or site, "--listen", listen]
+    with log.open("a") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lifeboat_replicator.entrypoints.cli", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"the receiver for {site} did not start; see {log}")
+        yield proc, line.split()[-1]
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
