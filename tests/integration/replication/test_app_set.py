@@ -25,6 +25,7 @@ async def test_application_set_cps_are_consistent_prefixes(
         "kafka_bootstrap": kafka_bootstrap,
         "database_url": await fresh_database(postgres_url),
         "topic_partitions": 3,
+        "max_parallel_volumes": 16,
     }
     async with protection(tmp_path, bus=bus) as p:
         servers: list[str] = []
@@ -32,7 +33,7 @@ async def test_application_set_cps_are_consistent_prefixes(
             for i in range(8):
                 pair = [(await make_vm(p.source, f"app{i}-{tier}", 1))[0] for tier in ("db", "web")]
                 servers += pair
-                started = admin.post("/workloads", json={"servers": pair, "rate_per_s": 150})
+                started = admin.post("/workloads", json={"servers": pair, "rate_per_s": 50})
                 started.raise_for_status()
         app_set = f"set-{uuid.uuid4().hex[:8]}"
         spec = p.spec(

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
 
 import xxhash
 
+from lifeboat_shared.cloud import CloudDriver, SiteConfig
 from lifeboat_shared.contracts.messages import QuiesceSpec, RetentionSpec
 from tests.integration.replication.harness import (
     SOURCE,
@@ -240,3 +242,31 @@ async def test_wrong_link_key_is_refused_and_nothing_is_written(tmp_path: Path) 
                 if v["replica_volume_id"]:
                     info = dr.get(f"/volumes/{v['replica_volume_id']}").json()
                     assert info["allocated_bytes"] == 0
+
+
+async def test_seeded_replica_gets_only_the_differences(tmp_path: Path) -> None:
+    """UC5c: the DR copy starts from a volume restored at the DR site (a shipped disk); hashes
+    prove what it already holds and only the differences travel. Replicating back for reprotect
+    is the same path with the sites swapped and the original volume as the seed."""
+    async with protection(tmp_path) as p:
+        server, (vol,) = await make_vm(p.source, "seeded", 1)
+        dr_driver = CloudDriver(
+            [SiteConfig(name=TARGET, cloud=TARGET, clouds_yaml=p.sites.clouds_yaml)]
+        )
+        try:
+            dr = await dr_driver.project(TARGET)
+            seed = (await dr.block_storage.create_volume(1, name="shipped-disk")).id
+        finally:
+            await dr_driver.aclose()
+        with p.admin(SOURCE) as src, p.admin(TARGET) as dst:
+            src_path = src.get(f"/volumes/{vol}").json()["path"]
+            write_random(src_path, 24)
+            shutil.copyfile(src_path, dst.get(f"/volumes/{seed}").json()["path"])  # the shipment
+        write_random(src_path, 2, offset_mib=101)  # written after the disk was shipped
+        group = gid()
+        await p.tick(group, p.spec(servers=[server], seed_volumes={vol: seed}))
+        (cp,) = await p.wait_cps(group, 1)
+        (member,) = cp["members"]
+        assert member["replica_volume_id"] == seed
+        assert p.proxy.bytes_up < 3.5 * 1024 * 1024, p.proxy.bytes_up  # 2 MiB + hash manifests
+        check_cp(p, cp)

@@ -56,6 +56,17 @@ class RecoverySite:
             await bs.extend_volume(found.id, size_gib)
         return found.id
 
+    async def check_seed_volume(self, volume_id: str, size_gib: int) -> str:
+        """A seed (UC5c: restored from a backup or a shipped disk; or the original volume when
+        replicating back): it must exist, be detached and be at least the source's size."""
+        bs = self.project.block_storage
+        vol = await bs.get_volume(volume_id)
+        if vol.status != "available":
+            raise InvalidInput(f"seed volume {volume_id} is {vol.status}, not available")
+        if vol.size_gb < size_gib:
+            await bs.extend_volume(vol.id, size_gib)
+        return vol.id
+
     async def snapshot_replicas(
         self, *, cycle_id: str, replica_volume_ids: Sequence[str]
     ) -> dict[str, str]:

@@ -6,12 +6,15 @@ the data stream, and turns a REJECT into the TransferError subclass the caller e
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
 from . import protocol as P
 from .channel import Channel, Idle
 from .errors import IntegrityError, LinkDown, ProtocolError, TargetRejected, TransferError
+
+log = logging.getLogger(__name__)
 
 
 class AckReader(threading.Thread):
@@ -44,7 +47,10 @@ class AckReader(threading.Thread):
                     self.next_seq, self.bytes_written = P.ACK_BODY.unpack(body)
                     if self.progress is not None and self.next_seq > 0:
                         done = self.range_done[min(self.next_seq, len(self.range_done)) - 1]
-                        self.progress(done, self.total)
+                        try:
+                            self.progress(done, self.total)
+                        except Exception:  # the caller's callback must not break the transfer
+                            log.exception("data mover: progress callback failed")
                 elif ftype == P.DONE:
                     self.done_digest = bytes(body[:16])
                     return

@@ -20,9 +20,18 @@ from .acks import AckReader, rejection
 from .blocks import DEFAULT_CHUNK, MAX_CHUNK, MIN_CHUNK, TABLE_ROOM, DataMap, Extent, aligned_buffer
 from .channel import HDR, TAG, Channel, client_handshake
 from .chunker import ChunkBuilder
-from .errors import IntegrityError, LinkDown, ProtocolError
+from .errors import AuthenticationFailed, IntegrityError, LinkDown, ProtocolError
 from .manifest import Manifest
-from .plan import Chunk, chunk_plan, hash_source, normalize, plan_digest, update_manifest
+from .plan import (
+    Chunk,
+    blocks_to_ranges,
+    chunk_plan,
+    diff_against_manifest,
+    hash_source,
+    normalize,
+    plan_digest,
+    update_manifest,
+)
 from .security import LinkSecurity
 from .seed import seed_plan
 from .throttle import TokenBucket
@@ -166,8 +175,6 @@ def _prepare(
         new_manifest = None
     elif base_manifest is not None:
         mode = "manifest"
-        from .plan import blocks_to_ranges, diff_against_manifest
-
         base = Manifest.load(base_manifest, size)
         changed, new_manifest, read = diff_against_manifest(fd, size, dmap, base)
         stats.bytes_read += read
@@ -201,8 +208,6 @@ def _connect(
             sock = security.tls_client.wrap_socket(sock, server_hostname=address[0])
         except OSError as exc:
             sock.close()
-            from .errors import AuthenticationFailed
-
             raise AuthenticationFailed(
                 f"TLS handshake with {address[0]}:{address[1]} failed: {exc}"
             ) from exc
@@ -319,20 +324,22 @@ def _stream(
             for bucket in throttles:
                 bucket.take(n)
 
-    for seq in range(resume_seq, len(chunks)):
-        if acks.error is not None:
-            raise acks.error
-        prep = builder.build(seq, chunks[seq])
-        digest = P.chain(digest, seq, prep.table, prep.payload_hash)
-        if pace is not None:
-            pace(len(prep.prefix) + ch.overhead())
-        ch.send(P.DATA, prep.prefix, prep.flags)
-        if len(prep.payload):
-            ch.send_payload(P.PAYLOAD, prep.flags, prep.payload, out, pace)
-        stats.chunks_sent += 1
+    try:
+        for seq in range(resume_seq, len(chunks)):
+            if acks.error is not None:
+                raise acks.error
+            prep = builder.build(seq, chunks[seq])
+            digest = P.chain(digest, seq, prep.table, prep.payload_hash)
+            if pace is not None:
+                pace(len(prep.prefix) + ch.overhead())
+            ch.send(P.DATA, prep.prefix, prep.flags)
+            if len(prep.payload):
+                ch.send_payload(P.PAYLOAD, prep.flags, prep.payload, out, pace)
+            stats.chunks_sent += 1
+    finally:
+        stats.bytes_read += builder.bytes_read
     acks.end_sent.set()
     ch.send(P.END, P.END_BODY.pack(len(chunks), digest))
-    stats.bytes_read += builder.bytes_read
     if not acks.finished.wait(timeout=ch.sock.gettimeout() or 120.0):
         raise LinkDown("receiver did not confirm the end of the transfer in time")
     stats.bytes_written += acks.bytes_written

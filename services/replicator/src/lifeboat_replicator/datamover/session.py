@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,22 +166,17 @@ class Session:
                 P.dumps({"status": "complete", "next_seq": entry.next_seq, "digest": entry.digest}),
             )
             return
-        try:
-            ctx = self.s.resolve_target(target, size)
-            path = ctx.__enter__()
-        except TargetRejected as exc:
-            self._reject("target", str(exc))
-            return
-        except (OSError, ValueError) as exc:
-            self._reject("target", f"target {target!r} cannot be opened: {exc}")
-            return
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except OSError as exc:
-            ctx.__exit__(None, None, None)
-            self._reject("target", f"target {target!r} cannot be opened: {exc.strerror}")
-            return
-        try:
+        with ExitStack() as stack:
+            try:
+                path = stack.enter_context(self.s.resolve_target(target, size))
+                fd = os.open(path, os.O_RDWR)
+            except TargetRejected as exc:
+                self._reject("target", str(exc))
+                return
+            except Exception as exc:  # the resolver is pluggable (Cinder...): refuse, say why
+                self._reject("target", f"target {target!r} cannot be opened: {exc}")
+                return
+            stack.callback(os.close, fd)
             if device_size(fd) < size:
                 self._reject(
                     "target", f"target {target!r} is smaller than the volume ({size} bytes)"
@@ -200,9 +195,6 @@ class Session:
             if mode == "seed":
                 answer_seed(ch, fd, size)
             self._receive(ch, fd, size, chunk, entry)
-        finally:
-            os.close(fd)
-            ctx.__exit__(None, None, None)
 
     def _receive(self, ch: Channel, fd: int, size: int, chunk: int, entry: JournalEntry) -> None:
         w = Writer(

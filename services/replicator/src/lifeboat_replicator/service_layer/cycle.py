@@ -157,6 +157,9 @@ async def transfer_stage(cycle: ReplicationCycle, deps: CycleDeps, checkpoint: C
     async def one(vol: VolumeProgress) -> None:
         async with gate:
             assert vol.source_snapshot_id is not None
+            seed = spec.seed_volumes.get(vol.volume_id)
+            if vol.replica_volume_id is None and seed is not None:
+                vol.replica_volume_id = await target.check_seed_volume(seed, vol.size_gib)
             if vol.replica_volume_id is None:
                 vol.replica_volume_id = await target.ensure_replica_volume(
                     group_key=cycle.group_id,
@@ -168,14 +171,13 @@ async def transfer_stage(cycle: ReplicationCycle, deps: CycleDeps, checkpoint: C
             base = bases.get(vol.volume_id)
             base_snap = base.source_snapshot_id if base else None
             extents = None
-            if base is not None or not cycle.full_resync:
+            if base is not None or (previous is None and seed is None and not cycle.full_resync):
+                # The site's diff since the last CP; for the first copy into a new, empty
+                # replica, every allocated extent. A seed or a replica of unknown content
+                # (full resync, a volume new to the group) is compared by hashes instead.
                 extents = await source.changed_extents(
                     vol.volume_id, base_snap, vol.source_snapshot_id
                 )
-            if base is None and previous is None and extents is not None:
-                pass  # first copy into a new, empty replica: the allocated extents are enough
-            elif base is None and extents is not None:
-                extents = None  # a replica of unknown content: compare hashes instead
             manifests = deps.state_dir / "manifests"
             manifests.mkdir(parents=True, exist_ok=True)
             base_manifest = manifests / f"{vol.replica_volume_id}-{base_snap}.xxh3"

@@ -77,6 +77,12 @@ class ReplicationSpec(_Frozen):
     )
     quiesce: QuiesceSpec = QuiesceSpec()
     retention: RetentionSpec = RetentionSpec()
+    seed_volumes: dict[Id, Id] = Field(
+        default_factory=dict,
+        description="Source volume -> an existing volume at the target to start from (UC5c "
+        "seeding from a backup or shipped disk; reprotect's reverse direction): verified by "
+        "hashes, only differences sent",
+    )
     bandwidth_bytes_per_s: int | None = Field(default=None, gt=0)
     bind_address: IPvAnyAddress | None = None
     encryption_required: bool = True
