@@ -38,7 +38,11 @@ def test_next_due_is_one_rpo_after_the_recovery_point_minus_the_cycle() -> None:
     lead = schedule.update_lead(None, T0, T0 + timedelta(seconds=40))
     assert lead == 40
     due = schedule.due_after_cp("g", RPO, T0, lead, now=T0 + timedelta(seconds=40))
-    assert due == T0 + timedelta(seconds=260)
+    # ticked a little earlier than the average cycle needs (x1.25 + 0.5 s)
+    assert due == T0 + timedelta(seconds=300 - 40 * 1.25 - 0.5)
+    # measured from the tick when the CP answers it: queueing and the snapshot count too
+    ticked = T0 - timedelta(seconds=3)
+    assert schedule.update_lead(None, T0, T0 + timedelta(seconds=40), ticked) == 43
     # The lead is an EWMA and is clamped to half the RPO.
     lead = schedule.update_lead(lead, T0, T0 + timedelta(seconds=1000))
     assert lead == pytest.approx(0.7 * 40 + 0.3 * 1000)

@@ -85,13 +85,26 @@ def next_cron_fire(expr: str, after: datetime, unit_id: str) -> datetime:
     return fire + spread * jitter_fraction(unit_id)
 
 
+LEAD_MARGIN = 1.25  # cycles vary: tick a little earlier than the average needs
+LEAD_SLACK_SECONDS = 0.5
+
+
 def clamp_lead(lead_seconds: float, interval: timedelta) -> timedelta:
-    return min(timedelta(seconds=max(0.0, lead_seconds)), interval / 2)
+    lead = max(0.0, lead_seconds) * LEAD_MARGIN + LEAD_SLACK_SECONDS
+    return min(timedelta(seconds=lead), interval / 2)
 
 
-def update_lead(previous: float | None, taken_at: datetime, created_at: datetime) -> float:
-    """EWMA of the cycle duration (``created_at - taken_at``) of recent consistency points."""
-    sample = max(0.0, (created_at - taken_at).total_seconds())
+def update_lead(
+    previous: float | None,
+    taken_at: datetime,
+    created_at: datetime,
+    ticked_at: datetime | None = None,
+) -> float:
+    """EWMA of how long a tick takes to become a CP: ``created_at`` minus the tick's time when
+    this CP answers the unit's last tick (bus, queueing and the snapshot included), else minus
+    ``taken_at``. The achieved RPO just before a CP lands is ``rpo - lead + that time``."""
+    start = ticked_at if ticked_at is not None and ticked_at <= taken_at else taken_at
+    sample = max(0.0, (created_at - start).total_seconds())
     if previous is None:
         return sample
     return (1 - EWMA_ALPHA) * previous + EWMA_ALPHA * sample

@@ -42,7 +42,7 @@ async def on_cp_created(message: Message, ctx: HandlerContext) -> None:
             continue
         unit.newest_cp_taken_at = message.taken_at
         unit.lead_seconds = schedule.update_lead(
-            unit.lead_seconds, message.taken_at, message.created_at
+            unit.lead_seconds, message.taken_at, message.created_at, unit.last_tick_at
         )
         context = contexts.get(unit.unit_id)
         if context is not None and not context.paused and not unit.paused:
