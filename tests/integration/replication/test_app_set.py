@@ -10,6 +10,8 @@ import random
 import uuid
 from pathlib import Path
 
+import pytest
+
 from lifeboat_shared.contracts.messages import RetentionSpec
 from tests.integration.replication.harness import fresh_database, make_vm, protection
 from tests.integration.replication.test_protection import check_cp
@@ -17,6 +19,7 @@ from tests.integration.replication.test_protection import check_cp
 CUT_POINTS = int(os.environ.get("LIFEBOAT_TEST_CUT_POINTS", "100"))
 
 
+@pytest.mark.timeout(900)
 async def test_application_set_cps_are_consistent_prefixes(
     tmp_path: Path, postgres_url: str, kafka_bootstrap: str
 ) -> None:
