@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lifeboat_replicator.datamover import DirectoryTargets, LinkSecurity, Receiver
 
@@ -105,14 +106,9 @@ class Site:
 
 
 @contextlib.contextmanager
-def running_receiver(root: Path, security: LinkSecurity, **kw: object) -> Iterator[Receiver]:
-    rcv = Receiver(
-        listen=("127.0.0.1", 0),
-        security=security,
-        state_dir=root / "state",
-        resolve_target=DirectoryTargets(root / "targets"),
-        **kw,  # type: ignore[arg-type]
-    )
+def running_receiver(root: Path, security: LinkSecurity, **kw: Any) -> Iterator[Receiver]:
+    kw.setdefault("resolve_target", DirectoryTargets(root / "targets"))
+    rcv = Receiver(listen=("127.0.0.1", 0), security=security, state_dir=root / "state", **kw)
     t = threading.Thread(target=rcv.serve_forever, daemon=True)
     t.start()
     try:

@@ -230,3 +230,65 @@ def test_back_to_back_transfers_to_one_target(site: Site, tmp_path: Path) -> Non
             address=site.address, security=site.security, transfer_id=f"b2b-{i}", source=src,
             target="vol-b2b", size=1 * MiB, extents=[Extent(i * 4096, 4096)],
         )  # fmt: skip
+
+
+def test_pluggable_resolver_errors_are_refusals(tmp_path: Path) -> None:
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+
+    from dm_support import running_receiver
+
+    from lifeboat_replicator.datamover import LinkSecurity
+
+    small = tmp_path / "small"
+    small.write_bytes(bytes(4096))
+
+    @contextmanager
+    def resolver(name: str, size: int) -> Iterator[Path]:
+        if name == "broken":
+            raise RuntimeError("attachment of volume broken failed: 503 from Cinder")
+        yield small
+
+    sec = LinkSecurity(psk=os.urandom(32))
+    src = tmp_path / "src"
+    write_random(src, 64 * 1024)
+    root = tmp_path / "dr"
+    with running_receiver(root, sec, resolve_target=resolver) as rcv:
+        for name, pattern in [("broken", "503 from Cinder"), ("tiny", "smaller than the volume")]:
+            with pytest.raises(TargetRejected, match=pattern):
+                send_volume(
+                    address=("127.0.0.1", rcv.port), security=sec, transfer_id=f"r-{name}",
+                    source=src, target=name, size=64 * 1024, extents=None,
+                )  # fmt: skip
+    assert small.read_bytes() == bytes(4096)
+
+
+def test_odd_sized_volume_all_modes(site: Site, tmp_path: Path) -> None:
+    size = 5 * MiB + 777  # partial last block and group; unaligned pieces take the buffered path
+    src = tmp_path / "src"
+    write_random(src, size)
+    m1 = tmp_path / "m1"
+    send_volume(
+        address=site.address, security=site.security, transfer_id="odd-1", source=src,
+        target="vol-odd", size=size, extents=[Extent(0, size)], write_manifest=m1,
+    )  # fmt: skip
+    assert same(src, site.targets / "vol-odd")
+    fd = os.open(src, os.O_WRONLY)
+    os.pwrite(fd, b"tail", size - 4)
+    os.pwrite(fd, b"middle", 3 * MiB + 1)
+    os.close(fd)
+    st = send_volume(
+        address=site.address, security=site.security, transfer_id="odd-2", source=src,
+        target="vol-odd", size=size, extents=None, base_manifest=m1,
+    )  # fmt: skip
+    assert same(src, site.targets / "vol-odd")
+    assert st.bytes_changed == 4096 + 777
+    fd = os.open(src, os.O_WRONLY)
+    os.pwrite(fd, b"seed", 100)
+    os.close(fd)
+    st = send_volume(
+        address=site.address, security=site.security, transfer_id="odd-3", source=src,
+        target="vol-odd", size=size, extents=None,
+    )  # fmt: skip
+    assert same(src, site.targets / "vol-odd")
+    assert st.bytes_changed == 4096

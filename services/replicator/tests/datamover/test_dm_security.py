@@ -16,12 +16,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from dm_support import MiB, Site, running_receiver, same, write_random
+from dm_support import MiB, Site, running_receiver, same, scribble, write_random
 
 from lifeboat_replicator.datamover import (
     AuthenticationFailed,
     Extent,
     LinkSecurity,
+    TokenBucket,
     TransferError,
     send_volume,
 )
@@ -155,6 +156,15 @@ def test_mutual_tls(tmp_path: Path) -> None:
                 source=src, target=f"vol-{label}", size=4 * MiB, extents=[Extent(0, 4 * MiB)],
             )  # fmt: skip
             assert st.bytes_written == 4 * MiB
+            assert same(src, root / "targets" / f"vol-{label}")
+            # hash-compare (seed) over the same link: hash frames, then a small delta
+            scribble(src, 3, seed=len(label))
+            st = send_volume(
+                address=("127.0.0.1", rcv.port), security=tx_sec, transfer_id=f"tls-s-{label}",
+                source=src, target=f"vol-{label}", size=4 * MiB, extents=None,
+                throttles=[TokenBucket(1e9)],
+            )  # fmt: skip
+            assert st.bytes_changed == 3 * 4096
             assert same(src, root / "targets" / f"vol-{label}")
             with pytest.raises(TransferError) as err:
                 send_volume(

@@ -29,10 +29,9 @@ GROUP = BLOCK * GROUP_BLOCKS
 DEFAULT_CHUNK = 4 * 1024 * 1024  # see README "Performance": best of 1/2/4/8 MiB with O_DIRECT
 MAX_CHUNK = 16 * 1024 * 1024
 MIN_CHUNK = GROUP
-# Room in front of a chunk's payload for the frame header, sub-header and piece table, so the
-# plaintext (table + payload) is contiguous for one AES-GCM call without copying the payload.
-TABLE_ROOM = 64 * 1024
-MAX_PIECES = (TABLE_ROOM - 64) // 13
+# Room in a frame beyond a chunk's payload: piece tables, hash lists (a 16 MiB chunk of 4 KiB
+# fragments has at most 8192 pieces = 104 KiB of table).
+FRAME_ROOM = 1024 * 1024
 
 hash64 = xxhash.xxh3_64_intdigest
 _ZERO = bytes(GROUP)

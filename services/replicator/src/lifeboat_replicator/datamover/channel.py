@@ -21,7 +21,7 @@ from collections.abc import Callable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .blocks import GROUP, MAX_CHUNK, TABLE_ROOM, aligned_buffer
+from .blocks import FRAME_ROOM, MAX_CHUNK, aligned_buffer
 from .errors import AuthenticationFailed, IntegrityError, LinkDown, ProtocolError
 from .security import (
     MAGIC,
@@ -38,7 +38,7 @@ HEADER = struct.Struct("<BBHI")
 PACE_SLICE = 256 * 1024
 HDR = HEADER.size
 TAG = 16
-MAX_BODY = TABLE_ROOM + MAX_CHUNK + GROUP
+MAX_BODY = MAX_CHUNK + FRAME_ROOM
 _PREAMBLE = struct.Struct(f"<4sBB{NONCE_LEN}s")
 _REPLY = struct.Struct(f"<4sBB{NONCE_LEN}s{PROOF_LEN}s")
 _NONCE = struct.Struct("<4xQ")

@@ -1,20 +1,21 @@
 """Turn one planned chunk (byte ranges) into a DATA frame's plaintext, in a reused buffer.
 
-Layout in the buffer: [HDR room | DATA_HEAD | piece table][payload at TABLE_ROOM ...]. The payload
-is read straight into its final place (page-aligned), so the plaintext handed to AES-GCM is one
-contiguous view and the raw data is never copied in user space except when compressed. Holes (by
+The payload is read straight into a reused page-aligned buffer and handed to AES-GCM as a view
+(the DATA_HEAD + piece table travel in their own small DATA frame), so raw data is never copied
+in user space except when compressed or compacted around zero windows. Holes (by
 SEEK_DATA) and all-zero 64 KiB windows become ZERO pieces that carry no payload.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
 
 import zstandard
 
 from .blocks import (
     GROUP,
-    TABLE_ROOM,
     DataMap,
     aligned_buffer,
     hash64,
@@ -43,7 +44,7 @@ class ChunkBuilder:
     def __init__(self, fd: int, dmap: DataMap, chunk_size: int, compress: bool) -> None:
         self.fd = fd
         self.dmap = dmap
-        self.buf, self.mv = aligned_buffer(TABLE_ROOM + chunk_size)
+        self.buf, self.mv = aligned_buffer(chunk_size)
         self._zc = zstandard.ZstdCompressor(level=1) if compress else None
         self.bytes_read = 0
         self.incompressible_streak = 0
@@ -51,7 +52,7 @@ class ChunkBuilder:
     def build(self, seq: int, chunk: Chunk, for_wire: bool = True) -> Prepared:
         mv = self.mv
         pieces: list[list[int]] = []  # [offset, length, kind]
-        w = TABLE_ROOM
+        w = 0
         total = 0
 
         def add(off: int, ln: int, kind: int) -> None:
@@ -85,8 +86,8 @@ class ChunkBuilder:
                         add(pos, wl, PIECE_DATA)
                         w += wl
                     pos = stop
-        n_raw = w - TABLE_ROOM
-        payload = mv[TABLE_ROOM:w]
+        n_raw = w
+        payload = mv[:w]
         h = hash64(payload) if n_raw else 0
         table = b"".join(PIECE.pack(p[0], p[1], p[2]) for p in pieces)
         flags = 0
@@ -95,7 +96,7 @@ class ChunkBuilder:
             n_wire, flags = self._maybe_compress(payload, n_raw)
         head = DATA_HEAD.pack(seq, len(pieces), n_raw, n_wire, h)
         data_bytes = sum(p[1] for p in pieces if p[2] == PIECE_DATA)
-        payload = mv[TABLE_ROOM : TABLE_ROOM + n_wire]
+        payload = mv[:n_wire]
         return Prepared(head + table, payload, flags, table, h, total, data_bytes)
 
     def _maybe_compress(self, payload: memoryview, n_raw: int) -> tuple[int, int]:
@@ -114,5 +115,55 @@ class ChunkBuilder:
         if len(packed) >= n_raw:
             return n_raw, 0
         self.incompressible_streak = 0
-        self.mv[TABLE_ROOM : TABLE_ROOM + len(packed)] = packed
+        self.mv[: len(packed)] = packed
         return len(packed), F_ZSTD
+
+
+class Prefetcher(threading.Thread):
+    """Builds chunk n+1 (read, zero probe, hash, compression test) while chunk n is encrypted
+    and sent: preadv, AES-GCM and send all release the GIL, so the two overlap on 2 cores.
+
+    Two builders (two buffers) alternate; a builder's buffer is reused only after the consumer
+    called `done(item)` for the chunk it held. Errors are handed to the consumer in order.
+    """
+
+    def __init__(self, builders: list[ChunkBuilder], chunks: list[Chunk], start: int) -> None:
+        super().__init__(daemon=True, name="dm-prefetch")
+        self.builders, self.chunks, self.first = builders, chunks, start
+        self.ready: queue.Queue[tuple[int, Prepared, int] | BaseException] = queue.Queue(1)
+        self.free = [threading.Semaphore(1) for _ in builders]
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        try:
+            for seq in range(self.first, len(self.chunks)):
+                i = seq % len(self.builders)
+                while not self.free[i].acquire(timeout=0.2):
+                    if self.stopping.is_set():
+                        return
+                if self.stopping.is_set():
+                    return
+                self._put((seq, self.builders[i].build(seq, self.chunks[seq]), i))
+        except BaseException as exc:  # handed over: the consumer raises it
+            self._put(exc)
+
+    def _put(self, item: tuple[int, Prepared, int] | BaseException) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.ready.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def next(self) -> tuple[int, Prepared, int]:
+        item = self.ready.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def done(self, item: tuple[int, Prepared, int]) -> None:
+        self.free[item[2]].release()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()

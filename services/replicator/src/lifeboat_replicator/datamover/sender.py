@@ -17,9 +17,9 @@ from pathlib import Path
 
 from . import protocol as P
 from .acks import AckReader, rejection
-from .blocks import DEFAULT_CHUNK, MAX_CHUNK, MIN_CHUNK, TABLE_ROOM, DataMap, Extent, aligned_buffer
+from .blocks import DEFAULT_CHUNK, MAX_CHUNK, MIN_CHUNK, DataMap, Extent, aligned_buffer
 from .channel import HDR, TAG, Channel, client_handshake
-from .chunker import ChunkBuilder
+from .chunker import ChunkBuilder, Prefetcher
 from .errors import AuthenticationFailed, IntegrityError, LinkDown, ProtocolError
 from .manifest import Manifest
 from .plan import (
@@ -316,7 +316,7 @@ def _stream(
     acks.range_done = cum
     acks.next_seq = resume_seq
     acks.start()
-    _, out = aligned_buffer(HDR + TABLE_ROOM + job.chunk_size + TAG)
+    _, out = aligned_buffer(HDR + job.chunk_size + TAG)
     pace: Callable[[int], None] | None = None
     if throttles:
 
@@ -324,20 +324,26 @@ def _stream(
             for bucket in throttles:
                 bucket.take(n)
 
+    builders = [builder, ChunkBuilder(job.fd, job.dmap, job.chunk_size, job.compress)]
+    prefetch = Prefetcher(builders, chunks, resume_seq)
+    prefetch.start()
     try:
-        for seq in range(resume_seq, len(chunks)):
+        for _ in range(resume_seq, len(chunks)):
             if acks.error is not None:
                 raise acks.error
-            prep = builder.build(seq, chunks[seq])
+            item = prefetch.next()
+            seq, prep, _ = item
             digest = P.chain(digest, seq, prep.table, prep.payload_hash)
             if pace is not None:
                 pace(len(prep.prefix) + ch.overhead())
             ch.send(P.DATA, prep.prefix, prep.flags)
             if len(prep.payload):
                 ch.send_payload(P.PAYLOAD, prep.flags, prep.payload, out, pace)
+            prefetch.done(item)
             stats.chunks_sent += 1
     finally:
-        stats.bytes_read += builder.bytes_read
+        prefetch.stop()
+        stats.bytes_read += sum(b.bytes_read for b in builders)
     acks.end_sent.set()
     ch.send(P.END, P.END_BODY.pack(len(chunks), digest))
     if not acks.finished.wait(timeout=ch.sock.gettimeout() or 120.0):

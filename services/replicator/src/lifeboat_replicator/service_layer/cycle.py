@@ -269,3 +269,15 @@ async def prune(
             )
             stale.unlink(missing_ok=True)
     return points
+
+
+async def discard_snapshots(cycle: ReplicationCycle, deps: CycleDeps) -> None:
+    """Delete the snapshots a cycle took that no CP will own (it failed or was skipped)."""
+    spec = ReplicationSpec.model_validate(cycle.spec)
+    source_snaps = [v.source_snapshot_id for v in cycle.volumes if v.source_snapshot_id]
+    replica_snaps = [v.replica_snapshot_id for v in cycle.volumes if v.replica_snapshot_id]
+    if source_snaps:
+        source = ProtectedSite(await deps.clouds.project(spec.source), connector=deps.connector)
+        await source.delete_snapshots(source_snaps)
+    if replica_snaps:
+        await RecoverySite(await deps.clouds.project(spec.target)).delete_snapshots(replica_snaps)

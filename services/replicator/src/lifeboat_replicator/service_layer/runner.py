@@ -35,6 +35,7 @@ from lifeboat_replicator.service_layer.cycle import (
     CycleFailed,
     CyclePaused,
     TransientFault,
+    discard_snapshots,
     prune,
     replica_snapshot_stage,
     snapshot_stage,
@@ -239,6 +240,10 @@ class CycleRunner:
 
     async def _finish(self, cycle: ReplicationCycle, *, failed_stage: str) -> None:
         cycle.finished_at = datetime.now(UTC)
+        try:  # a failed cycle's snapshots belong to no CP: nothing should keep them
+            await discard_snapshots(cycle, self.deps)
+        except (CloudError, OSError) as exc:
+            log.warning("cycle %s: could not delete its snapshots: %s", cycle.id, exc)
         async with self.db.transaction() as s:
             await CycleRepository(s).save(cycle)
             await CycleRepository(s).release(cycle.id)
