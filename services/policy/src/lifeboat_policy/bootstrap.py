@@ -14,6 +14,7 @@ from lifeboat_policy.adapters.repository import GroupRepository
 from lifeboat_policy.entrypoints.api import router
 from lifeboat_policy.service_layer.handlers import HANDLERS
 from lifeboat_policy.service_layer.scheduler import emit_breaches, emit_due_ticks
+from lifeboat_policy.service_layer.watcher import MemberWatcher
 from lifeboat_policy.settings import PolicySettings
 from lifeboat_shared.contracts import topics
 from lifeboat_shared.service import ServiceRuntime, ServiceSpec
@@ -58,6 +59,25 @@ async def rpo_scheduler(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
+async def member_watch(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+    """UC4: CPs on VM shutdown / volume detach for policies that ask for them."""
+    settings = runtime.settings
+    assert isinstance(settings, PolicySettings)
+    if settings.member_watch_interval_seconds <= 0:
+        return
+    watcher = MemberWatcher(runtime, settings.clouds_yaml)
+    try:
+        while not stop.is_set():
+            try:
+                await watcher.pass_once()
+            except Exception:
+                log.exception("member watch pass failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=settings.member_watch_interval_seconds)
+    finally:
+        await watcher.aclose()
+
+
 async def refresh_gauge(runtime: ServiceRuntime) -> None:
     async with runtime.db.read() as session:
         metrics.ACHIEVED_RPO.update(await GroupRepository(session).rpo_snapshot())
@@ -72,5 +92,5 @@ def build(settings: PolicySettings | None = None) -> ServiceSpec:
         routers=[router],
         consumes=[topics.REPLICATOR_EVENTS],
         handlers=HANDLERS,
-        background=[rpo_scheduler],
+        background=[rpo_scheduler, member_watch],
     )

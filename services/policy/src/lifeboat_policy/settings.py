@@ -1,5 +1,7 @@
 """Policy service settings: ``LIFEBOAT_POLICY_*``, falling back to ``LIFEBOAT_*``."""
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -22,3 +24,13 @@ class PolicySettings(ServiceSettings):
         "oldest first at this rate instead of hitting the replicator at once",
     )
     breach_check_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    clouds_yaml: Path | None = Field(
+        default=None, description="clouds.yaml of the sites (the member watcher reads servers)"
+    )
+    member_watch_interval_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="How often protected VMs are checked for shutdown / volume detach (UC4); "
+        "0 turns the watcher off",
+    )

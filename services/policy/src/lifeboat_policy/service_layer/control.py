@@ -8,6 +8,7 @@ due at once and tells the replicator whether the operator asked for a full resyn
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from lifeboat_policy.adapters.catalog import CatalogRepository
@@ -131,6 +132,7 @@ async def replicate_now(
     request_id: str | None,
     trigger: Trigger = "replicate-now",
     full_resync: bool = False,
+    extra_volumes: Sequence[str] = (),
 ) -> tuple[str, str, bool]:
     """Ask the replicator for a CP now (UC4). Returns (request_id, unit_id, accepted_now).
 
@@ -162,13 +164,17 @@ async def replicate_now(
         context = contexts.get(unit_id)
         if context is None or context.paused:
             raise Conflict("group_id", f"group {group_id} is suspended; resume it first")
+        spec = context.spec()
+        if extra_volumes:  # e.g. a volume just detached from a protected server (UC4)
+            volumes = [*spec.volumes, *(v for v in extra_volumes if v not in spec.volumes)]
+            spec = spec.model_copy(update={"volumes": volumes})
         command = ReplicateNow(
             group_id=unit_id,
             request_id=request_id,
             requested_by=by,
             trigger=trigger,
             full_resync=full_resync,
-            spec=context.spec(),
+            spec=spec,
         )
         await catalog.add_request(request_id, group_id, unit_id, trigger, now)
         await add_to_outbox(
