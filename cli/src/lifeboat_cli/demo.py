@@ -88,6 +88,7 @@ async def protect(
             "rpo_seconds": rpo,
             "quiesce": {"method": "guest-agent", "on_failure": "crash-consistent"},
             "retention": {"keep_last": 3},
+            "replicate_on": {"shutdown": True, "detach": True},
         }
         policy = (
             (await client.post(f"{policy_url}/v1/policies", json=new)).raise_for_status().json()

@@ -60,7 +60,10 @@ async def run_up(
         stack = Stack(
             data_dir,
             port_base=port_base,
-            overrides={"replicator": {"clouds_yaml": world.sites.clouds_yaml}},
+            overrides={
+                "replicator": {"clouds_yaml": world.sites.clouds_yaml},
+                "policy": {"clouds_yaml": world.sites.clouds_yaml},
+            },
         )
         try:
             with console.status("starting policy, replicator, orchestrator, verifier, billing..."):
