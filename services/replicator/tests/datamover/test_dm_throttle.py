@@ -6,9 +6,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from dm_support import MiB, Site, same, write_random
 
-from lifeboat_replicator.datamover import Extent, TokenBucket, send_volume
+from lifeboat_replicator.datamover import Extent, TokenBucket, TransferCancelled, send_volume
 
 
 def test_transfer_holds_its_rate(site: Site, tmp_path: Path) -> None:
@@ -88,3 +89,23 @@ def test_slow_link_with_quiet_receiver_is_not_a_timeout(site: Site, tmp_path: Pa
     )  # fmt: skip
     assert same(src, site.targets / "vol-slow")
     assert st.seconds >= 2.0
+
+
+def test_cancel_stops_at_a_chunk_and_a_resend_resumes(site: Site, tmp_path: Path) -> None:
+    """What the replicator does when a group is suspended mid-transfer (UC2e)."""
+    size = 24 * MiB  # ~1.2 s at 20 MB/s
+    src = tmp_path / "src"
+    write_random(src, size)
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    args: dict[str, object] = dict(
+        address=site.address, security=site.security, transfer_id="cx", source=src,
+        target="vol-cx", size=size, extents=[Extent(0, size)], chunk_size=1024 * 1024,
+    )  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(TransferCancelled):
+        send_volume(**args, throttles=[TokenBucket(20e6)], cancel=cancel)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 1.0, "stopped at the next chunk, not at the end"
+    st = send_volume(**args)  # type: ignore[arg-type]
+    assert st.chunks_skipped_resume > 0
+    assert same(src, site.targets / "vol-cx")

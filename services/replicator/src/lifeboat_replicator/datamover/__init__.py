@@ -14,6 +14,7 @@ from .errors import (
     LinkDown,
     ProtocolError,
     TargetRejected,
+    TransferCancelled,
     TransferError,
 )
 from .manifest import Manifest
@@ -35,6 +36,7 @@ __all__ = [
     "Receiver",
     "TargetRejected",
     "TokenBucket",
+    "TransferCancelled",
     "TransferError",
     "TransferStats",
     "main",

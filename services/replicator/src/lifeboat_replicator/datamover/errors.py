@@ -30,3 +30,8 @@ class IntegrityError(TransferError):
 
 class ProtocolError(TransferError):
     """The peer spoke something that is not this protocol (garbage, wrong version)."""
+
+
+class TransferCancelled(TransferError):
+    """The caller stopped the transfer (e.g. its group was suspended); resending the same
+    transfer id resumes from the receiver's last acknowledged chunk."""

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from .acks import AckReader, rejection
 from .blocks import DEFAULT_CHUNK, MAX_CHUNK, MIN_CHUNK, DataMap, Extent, aligned_buffer
 from .channel import HDR, TAG, Channel, client_handshake
 from .chunker import ChunkBuilder, Prefetcher
-from .errors import AuthenticationFailed, IntegrityError, LinkDown, ProtocolError
+from .errors import AuthenticationFailed, IntegrityError, LinkDown, ProtocolError, TransferCancelled
 from .manifest import Manifest
 from .plan import (
     Chunk,
@@ -87,12 +88,14 @@ def send_volume(
     chunk_size: int = DEFAULT_CHUNK,
     compress: bool = True,
     io_timeout: float = 120.0,
+    cancel: threading.Event | None = None,
 ) -> TransferStats:
     """Replicate `source` (size bytes) into the receiver's `target`; see README for the modes.
 
     extents given: send exactly those byte ranges. extents None: hash-compare, against
     base_manifest if given, else against the target as the receiver hashes it (seeding).
-    Raises ValueError for bad arguments, TransferError subclasses for transfer failures.
+    Raises ValueError for bad arguments, TransferError subclasses for transfer failures;
+    setting `cancel` stops the transfer at the next chunk (TransferCancelled; resumable).
     """
     if not P.valid_transfer_id(transfer_id):
         raise ValueError(
@@ -125,6 +128,7 @@ def send_volume(
         delay = 0.2
         while True:
             before = stats.bytes_written, stats.chunks_sent
+            _check(cancel, transfer_id)
             try:
                 _attempt(
                     job,
@@ -136,6 +140,7 @@ def send_volume(
                     connect_timeout,
                     io_timeout,
                     stats,
+                    cancel,
                 )
                 break
             except LinkDown as exc:
@@ -154,6 +159,11 @@ def send_volume(
         return stats
     finally:
         os.close(fd)
+
+
+def _check(cancel: threading.Event | None, transfer_id: str) -> None:
+    if cancel is not None and cancel.is_set():
+        raise TransferCancelled(f"transfer {transfer_id} cancelled by the caller")
 
 
 def _prepare(
@@ -224,6 +234,7 @@ def _attempt(
     connect_timeout: float,
     io_timeout: float,
     stats: TransferStats,
+    cancel: threading.Event | None = None,
 ) -> None:
     sock = _connect(address, security, bind, connect_timeout)
     ch: Channel | None = None
@@ -267,6 +278,7 @@ def _attempt(
             int(msg.get("next_seq", 0)),
             bytes.fromhex(str(msg.get("digest", "00" * 16))),
             stats,
+            cancel,
         )
     finally:
         stats.bytes_on_wire += ch.bytes_sent if ch is not None else 0
@@ -285,6 +297,7 @@ def _stream(
     resume_seq: int,
     resume_digest: bytes,
     stats: TransferStats,
+    cancel: threading.Event | None = None,
 ) -> None:
     chunks = job.chunks
     assert chunks is not None
@@ -331,6 +344,7 @@ def _stream(
         for _ in range(resume_seq, len(chunks)):
             if acks.error is not None:
                 raise acks.error
+            _check(cancel, job.transfer_id)
             item = prefetch.next()
             seq, prep, _ = item
             digest = P.chain(digest, seq, prep.table, prep.payload_hash)

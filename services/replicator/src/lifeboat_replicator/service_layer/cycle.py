@@ -27,6 +27,7 @@ from lifeboat_replicator.datamover import (
     LinkDown,
     LinkSecurity,
     TokenBucket,
+    TransferCancelled,
     TransferError,
     send_volume,
 )
@@ -146,13 +147,13 @@ async def transfer_stage(cycle: ReplicationCycle, deps: CycleDeps, checkpoint: C
     throttles = deps.throttles(spec, cycle.group_id)
     gate = asyncio.Semaphore(deps.max_parallel_volumes)
     lock = asyncio.Lock()
-    paused = threading.Event()
+    cancel = threading.Event()  # set when the group is suspended: senders stop at a chunk
 
-    def progress(_done: int, _total: int) -> None:
-        # Called from the sender's thread between chunks: the cheap way to stop a transfer.
-        if paused.is_set() or deps.is_suspended(cycle.group_id):
-            paused.set()
-            raise CyclePaused(f"group {cycle.group_id} suspended")
+    async def watch_suspension() -> None:
+        while not cancel.is_set():
+            if deps.is_suspended(cycle.group_id):
+                cancel.set()
+            await asyncio.sleep(0.1)
 
     async def one(vol: VolumeProgress) -> None:
         async with gate:
@@ -202,9 +203,11 @@ async def transfer_stage(cycle: ReplicationCycle, deps: CycleDeps, checkpoint: C
                         write_manifest=new_manifest if extents is None else None,
                         throttles=throttles,
                         bind_address=str(spec.bind_address) if spec.bind_address else None,
-                        progress=progress,
                         retry_for=deps.link_retry_seconds,
+                        cancel=cancel,
                     )
+                except TransferCancelled as exc:
+                    raise CyclePaused(f"group {cycle.group_id} suspended") from exc
                 except LinkDown as exc:
                     raise TransientFault(f"link to {spec.target.site_id}: {exc}") from exc
                 except AuthenticationFailed as exc:
@@ -222,7 +225,12 @@ async def transfer_stage(cycle: ReplicationCycle, deps: CycleDeps, checkpoint: C
                 await checkpoint(cycle)
 
     pending = [v for v in cycle.volumes if not v.transferred]
-    results = await asyncio.gather(*(one(v) for v in pending), return_exceptions=True)
+    watcher = asyncio.create_task(watch_suspension())
+    try:
+        results = await asyncio.gather(*(one(v) for v in pending), return_exceptions=True)
+    finally:
+        cancel.set()
+        await watcher
     errors = [r for r in results if isinstance(r, BaseException)]
     for kind in (CyclePaused, CycleFailed, TransientFault):
         for err in errors:
