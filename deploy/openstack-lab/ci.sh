@@ -28,12 +28,16 @@ cd "$ROOT"
 uv run python "$HERE/smoke.py" "$LAB_DIR/clouds.yaml" "$LAB_SITE" || status=1
 stamp "smoke test done"
 # test_faults.py injects faults through cloudsim's admin API; a real cloud cannot be told to fail
-# on demand, so those tests are not collected here (rather than collected and skipped).
+# on demand, so those tests are not collected here (rather than collected and skipped). The lab
+# runs no cinder-backup (its os-brick attach wants sudo/rootwrap, not set up yet), so the Cinder
+# backup round trip is tested against cloudsim only.
 LIFEBOAT_CONFORMANCE_CLOUDS_YAML="$LAB_DIR/clouds.yaml" \
   LIFEBOAT_CONFORMANCE_CLOUD="$LAB_SITE" \
   LIFEBOAT_CONFORMANCE_ADMIN_CLOUD="$LAB_SITE-admin" \
   uv run pytest tests/conformance -q -p no:cacheprovider -rs \
-    --ignore=tests/conformance/test_faults.py || status=1
+    --ignore=tests/conformance/test_faults.py \
+    --deselect "tests/conformance/test_backups_extents.py::test_backups_incremental_export_import_restore[openstack]" \
+    || status=1
 stamp "conformance suite done"
 if [[ $status != 0 ]]; then
   bash "$LAB" logs "$LAB_DIR" 60
