@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -181,6 +182,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 ).json()
         finally:
             await stack.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)  # 100 volumes and their snapshots: gigabytes
     assert measuring_since is not None
     span = args.minutes * 60
     new = [cp for k, cp in cps_seen.items() if k not in measured_cps]
