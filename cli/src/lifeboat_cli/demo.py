@@ -26,17 +26,20 @@ DEMO_PROJECT = "demo"
 class DemoWorld:
     sites: SiteSet
     receiver: str  # host:port of site-b's receiver
+    receivers: dict[str, str]  # every site's receiver (site-a's carries reprotect's reverse data)
 
 
 @contextlib.contextmanager
 def demo_world(data_dir: Path) -> Iterator[DemoWorld]:
-    """Fresh sites each run (cloudsim keeps no state worth keeping) and site-b's receiver."""
+    """Fresh sites each run (cloudsim keeps no state worth keeping) and a receiver per site
+    (site-b's for protection, site-a's for the reverse direction after a failover)."""
     shutil.rmtree(data_dir / "sites", ignore_errors=True)
     with (
         running_sites([SOURCE, TARGET], data_dir / "sites") as sites,
         spawned_receiver(TARGET, data_dir=data_dir, clouds_yaml=sites.clouds_yaml) as (_p, addr),
+        spawned_receiver(SOURCE, data_dir=data_dir, clouds_yaml=sites.clouds_yaml) as (_q, back),
     ):
-        yield DemoWorld(sites, addr)
+        yield DemoWorld(sites, addr, {TARGET: addr, SOURCE: back})
 
 
 async def make_demo_vm(world: DemoWorld, volumes: int) -> tuple[str, list[str]]:
@@ -74,7 +77,7 @@ async def protect(
     """Register both sites, a guest-agent policy and the demo group (an older demo group, whose
     VM went with the previous run's sites, is deleted first)."""
     sites: dict[str, dict[str, Any]] = {
-        SOURCE: {"cloud": SOURCE, "role": "protected"},
+        SOURCE: {"cloud": SOURCE, "role": "both", "data_endpoint": world.receivers[SOURCE]},
         TARGET: {"cloud": TARGET, "role": "recovery", "data_endpoint": world.receiver},
     }
     for site_id, site in sites.items():

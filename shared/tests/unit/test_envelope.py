@@ -77,7 +77,7 @@ def test_site_events_are_keyed_by_site() -> None:
 
 def test_commands_are_imperative_and_events_past_tense() -> None:
     kinds = {cls.__name__: cls.kind for cls in message_types().values()}
-    assert kinds["ReplicateNow"] == "command" and kinds["StartFailover"] == "command"
+    assert kinds["ReplicateNow"] == "command" and kinds["StartExecution"] == "command"
     assert kinds["ConsistencyPointCreated"] == "event" and kinds["UsageRecorded"] == "event"
     for cls in message_types().values():
         if issubclass(cls, Event):

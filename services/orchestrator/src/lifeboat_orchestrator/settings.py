@@ -1,5 +1,8 @@
 """Orchestrator settings: ``LIFEBOAT_ORCHESTRATOR_*``, falling back to ``LIFEBOAT_*``."""
 
+import socket
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -10,3 +13,27 @@ class OrchestratorSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LIFEBOAT_ORCHESTRATOR_", extra="ignore")
 
     http_port: int = Field(default=8703, ge=0, le=65535)
+    clouds_yaml: Path | None = Field(
+        default=None, description="clouds.yaml with every site's entry (default: the usual search)"
+    )
+    runner_id: str | None = Field(
+        default=None,
+        description="Lease owner name; stable across restarts of one instance (default: "
+        "hostname:http_port), so a restarted orchestrator resumes its executions at once",
+    )
+    lease_seconds: float = Field(default=15.0, gt=0)
+    runner_interval_seconds: float = Field(default=0.5, gt=0)
+    site_api_concurrency: int = Field(
+        default=16, ge=1, le=1024, description="Members brought up at once per recovery site"
+    )
+    max_step_attempts: int = Field(default=5, ge=1, le=100)
+    step_backoff_seconds: float = Field(default=1.0, ge=0)
+    sync_timeout_seconds: float = Field(default=900.0, gt=0)
+    max_parallel_executions: int = Field(default=64, ge=1, le=10000)
+    chaos_kill_after_step: bool = Field(
+        default=False,
+        description="Resilience testing only: SIGKILL the process after every step commit",
+    )
+
+    def resolved_runner_id(self) -> str:
+        return self.runner_id or f"{socket.gethostname()}:{self.http_port}"

@@ -90,7 +90,7 @@ def build(settings: PolicySettings | None = None) -> ServiceSpec:
         description="Sites, policies, protection groups and application sets; emits RPO ticks.",
         migrations=str(Path(__file__).parent / "migrations"),
         routers=[router],
-        consumes=[topics.REPLICATOR_EVENTS],
+        consumes=[topics.REPLICATOR_EVENTS, topics.ORCHESTRATOR_EVENTS],
         handlers=HANDLERS,
         background=[rpo_scheduler, member_watch],
     )

@@ -88,6 +88,16 @@ class ComputeAPI:
 
         return await self._ctx.call(f"find flavor {name_or_id}", job)
 
+    async def limits(self) -> dict[str, int]:
+        """Nova's absolute limits and usage (maxTotalInstances, totalInstancesUsed, ...)."""
+
+        def job() -> dict[str, int]:
+            body = self._ctx.conn.compute.get("/limits").json()
+            absolute = body.get("limits", {}).get("absolute", {})
+            return {k: int(v) for k, v in absolute.items() if isinstance(v, int)}
+
+        return await self._ctx.call("get limits", job)
+
     # --- servers ---------------------------------------------------------------------------
 
     async def create_server(

@@ -25,6 +25,7 @@ from lifeboat_shared.cloud.block_storage import BlockStorageAPI
 from lifeboat_shared.cloud.compute import ComputeAPI
 from lifeboat_shared.cloud.connection import SiteConfig, connect
 from lifeboat_shared.cloud.context import ProjectContext
+from lifeboat_shared.cloud.dns import DnsAPI
 from lifeboat_shared.cloud.errors import InvalidInput
 from lifeboat_shared.cloud.executor import SiteExecutor
 from lifeboat_shared.cloud.image import ImageAPI
@@ -65,6 +66,7 @@ class CloudProject:
         self.compute = ComputeAPI(ctx)
         self.block_storage = BlockStorageAPI(ctx)
         self.network = NetworkAPI(ctx)
+        self.dns = DnsAPI(ctx)
         self.image = ImageAPI(ctx)
         self._inventory = InventoryAPI(ctx)
 

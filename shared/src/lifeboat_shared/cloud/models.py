@@ -305,3 +305,34 @@ class Inventory(_Model):
 
     def ports_of(self, server_id: str) -> tuple[Port, ...]:
         return tuple(p for p in self.ports if p.device_id == server_id)
+
+
+class Zone(_Model):
+    """A Designate zone. `status` is PENDING until the DNS backends have it, then ACTIVE."""
+
+    id: str
+    name: str
+    status: str
+    action: str | None = None  # CREATE / UPDATE / DELETE / NONE
+    email: str | None = None
+    ttl: int | None = None
+    serial: int | None = None
+    type: str | None = None  # PRIMARY / SECONDARY
+    description: str | None = None
+    project_id: str | None = None
+
+
+class RecordSet(_Model):
+    """A Designate recordset: every record of one (name, type) in a zone."""
+
+    id: str
+    zone_id: str
+    name: str
+    type: str
+    records: tuple[str, ...]
+    status: str
+    action: str | None = None
+    ttl: int | None = None  # None: the zone's default TTL
+    zone_name: str | None = None
+    description: str | None = None
+    updated_at: str | None = None  # changes on every update: how a no-op upsert shows

@@ -1,30 +1,51 @@
-"""Site health handlers: declarations from probes, operators or external monitoring."""
+"""Message handlers: site health declarations, the catalog (sites, group specs, consistency
+points) learned from other services, ``StartExecution`` commands, and automatic failover."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
+from lifeboat_orchestrator.adapters.catalog import CatalogRepository
+from lifeboat_orchestrator.adapters.plans import PlanRepository
 from lifeboat_orchestrator.adapters.repository import SiteRepository
 from lifeboat_orchestrator.domain.model import Site, SiteState
+from lifeboat_orchestrator.service_layer.executions import ExecutionRejected, start_execution
 from lifeboat_shared.bus.handlers import HandlerContext, Handlers
 from lifeboat_shared.contracts.base import Message
-from lifeboat_shared.contracts.messages import SiteDeclaredDown, SiteDeclaredUp
+from lifeboat_shared.contracts.messages import (
+    ConsistencyPointCreated,
+    ConsistencyPointPruned,
+    ReplicateNow,
+    RpoTickElapsed,
+    SiteDeclaredDown,
+    SiteDeclaredUp,
+    SiteRegistered,
+    StartExecution,
+)
+
+log = logging.getLogger(__name__)
 
 
 async def _declare(
     ctx: HandlerContext, site_id: str, state: SiteState, at: datetime, by: str, reason: str | None
-) -> None:
+) -> bool:
     repo = SiteRepository(ctx.session)
     site = await repo.get(site_id)
     if site is None:
         await repo.save(Site(site_id, state, at, by, reason), new=True)
-    elif site.declare(state, at, by, reason):
+        return True
+    if site.declare(state, at, by, reason):
         await repo.save(site, new=False)
+        return True
+    return False
 
 
 async def on_site_down(message: Message, ctx: HandlerContext) -> None:
+    """Record the site down; plans running there with automatic failover fail over now (the
+    others wait for an operator: UC4a)."""
     assert isinstance(message, SiteDeclaredDown)
-    await _declare(
+    changed = await _declare(
         ctx,
         message.site_id,
         SiteState.DOWN,
@@ -32,6 +53,24 @@ async def on_site_down(message: Message, ctx: HandlerContext) -> None:
         message.declared_by,
         message.reason,
     )
+    if not changed:
+        return
+    for plan in await PlanRepository(ctx.session).all():
+        if plan.state.active_site != message.site_id or plan.spec.failover_mode != "automatic":
+            continue
+        if plan.state.status not in ("protected", "reprotected"):
+            continue
+        try:
+            await start_execution(
+                ctx.session,
+                execution_id=f"auto-{plan.id[:60]}-{ctx.envelope.id[:36]}",
+                plan_id=plan.id,
+                kind="failover",
+                requested_by=f"site-down:{message.declared_by}",
+                params={"site_down_at": message.declared_at.isoformat(), "automatic": True},
+            )
+        except ExecutionRejected as exc:
+            log.warning("automatic failover of plan %s not started: %s", plan.spec.name, exc)
 
 
 async def on_site_up(message: Message, ctx: HandlerContext) -> None:
@@ -41,4 +80,60 @@ async def on_site_up(message: Message, ctx: HandlerContext) -> None:
     )
 
 
-HANDLERS: Handlers = {SiteDeclaredDown: on_site_down, SiteDeclaredUp: on_site_up}
+async def on_site_registered(message: Message, ctx: HandlerContext) -> None:
+    assert isinstance(message, SiteRegistered)
+    await CatalogRepository(ctx.session).put_site(
+        message.site, message.role, message.region, message.at
+    )
+
+
+async def on_tick(message: Message, ctx: HandlerContext) -> None:
+    """Keep each group's current replication spec (a final sync needs it)."""
+    assert isinstance(message, RpoTickElapsed)
+    await CatalogRepository(ctx.session).put_spec(message.group_id, message.spec, message.due_at)
+
+
+async def on_replicate_now(message: Message, ctx: HandlerContext) -> None:
+    assert isinstance(message, ReplicateNow)
+    if message.requested_by.startswith("orchestrator:"):
+        return  # our own final/reverse syncs: not a group's standing spec
+    await CatalogRepository(ctx.session).put_spec(message.group_id, message.spec, ctx.envelope.time)
+
+
+async def on_cp(message: Message, ctx: HandlerContext) -> None:
+    assert isinstance(message, ConsistencyPointCreated)
+    await CatalogRepository(ctx.session).add_cp(message)
+
+
+async def on_cp_pruned(message: Message, ctx: HandlerContext) -> None:
+    assert isinstance(message, ConsistencyPointPruned)
+    await CatalogRepository(ctx.session).prune_cp(message.consistency_point_id)
+
+
+async def on_start_execution(message: Message, ctx: HandlerContext) -> None:
+    """The verifier's (or automation's) way in; a rejected command is logged, not retried."""
+    assert isinstance(message, StartExecution)
+    try:
+        await start_execution(
+            ctx.session,
+            execution_id=message.execution_id,
+            plan_id=message.plan_id,
+            kind=message.execution_kind,
+            requested_by=message.requested_by,
+            target_site=message.target_site,
+            consistency_point_id=message.consistency_point_id,
+        )
+    except ExecutionRejected as exc:
+        log.warning("StartExecution %s rejected: %s", message.execution_id, exc)
+
+
+HANDLERS: Handlers = {
+    SiteDeclaredDown: on_site_down,
+    SiteDeclaredUp: on_site_up,
+    SiteRegistered: on_site_registered,
+    RpoTickElapsed: on_tick,
+    ReplicateNow: on_replicate_now,
+    ConsistencyPointCreated: on_cp,
+    ConsistencyPointPruned: on_cp_pruned,
+    StartExecution: on_start_execution,
+}

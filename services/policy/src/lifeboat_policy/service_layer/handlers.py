@@ -13,10 +13,15 @@ from datetime import UTC, datetime
 from lifeboat_policy.adapters.repository import GroupRepository, TickUnitRepository
 from lifeboat_policy.domain import schedule
 from lifeboat_policy.domain.model import CpSummary, Failure
-from lifeboat_policy.service_layer.units import load_contexts
+from lifeboat_policy.service_layer.units import load_contexts, refresh_units
 from lifeboat_shared.bus.handlers import HandlerContext, Handlers
 from lifeboat_shared.contracts.base import Message
-from lifeboat_shared.contracts.messages import ConsistencyPointCreated, ConsistencyPointFailed
+from lifeboat_shared.contracts.messages import (
+    ConsistencyPointCreated,
+    ConsistencyPointFailed,
+    ExecutionCompleted,
+    ReplicationSuspended,
+)
 
 
 async def on_cp_created(message: Message, ctx: HandlerContext) -> None:
@@ -75,7 +80,40 @@ async def on_cp_failed(message: Message, ctx: HandlerContext) -> None:
         await repo.save(unit)
 
 
+async def on_execution_completed(message: Message, ctx: HandlerContext) -> None:
+    """A plan failed over (or migrated): its groups' source copies are no longer the live data.
+    Suspend them (ReplicationSuspended, scope "failover") so no cycle replicates a stale or
+    divergent copy over the DR site; reprotect then replicates the other way."""
+    assert isinstance(message, ExecutionCompleted)
+    if message.outcome != "succeeded" or message.execution_kind not in (
+        "failover",
+        "planned-migration",
+        "failback",
+    ):
+        return
+    now = datetime.now(UTC)
+    groups = GroupRepository(ctx.session)
+    for group_id in message.groups:
+        group = await groups.get(group_id, for_update=True)
+        if group is None or group.suspended:
+            continue
+        group.suspended = True
+        await groups.set_suspended(group_id, True)
+        await refresh_units(ctx.session, [group.app_set_id or group.id], now, due_now=None)
+        ctx.emit(
+            ReplicationSuspended(
+                group_id=group.id,
+                scope="failover",
+                source_site=group.source_site,
+                target_site=group.target_site,
+                requested_by=f"orchestrator:{message.execution_id}"[:255],
+                at=now,
+            )
+        )
+
+
 HANDLERS: Handlers = {
     ConsistencyPointCreated: on_cp_created,
     ConsistencyPointFailed: on_cp_failed,
+    ExecutionCompleted: on_execution_completed,
 }

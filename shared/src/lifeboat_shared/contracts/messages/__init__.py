@@ -2,10 +2,13 @@
 
 from lifeboat_shared.contracts.messages.billing import UsageRecorded
 from lifeboat_shared.contracts.messages.orchestrator import (
+    BubbleEndpoint,
     BubbleReady,
-    FailoverCompleted,
-    FailoverStepProgressed,
-    StartFailover,
+    BubbleTornDown,
+    ExecutionCompleted,
+    ExecutionStepProgressed,
+    SplitBrainDetected,
+    StartExecution,
 )
 from lifeboat_shared.contracts.messages.policy import (
     ReplicationResumed,
@@ -34,14 +37,16 @@ from lifeboat_shared.contracts.messages.sites import SiteDeclaredDown, SiteDecla
 from lifeboat_shared.contracts.messages.verifier import BubbleTestCompleted
 
 __all__ = [
+    "BubbleEndpoint",
     "BubbleReady",
     "BubbleTestCompleted",
+    "BubbleTornDown",
     "ConsistencyPointCreated",
     "ConsistencyPointFailed",
     "ConsistencyPointPruned",
     "CpMember",
-    "FailoverCompleted",
-    "FailoverStepProgressed",
+    "ExecutionCompleted",
+    "ExecutionStepProgressed",
     "HookAction",
     "QuiesceFailed",
     "QuiesceHook",
@@ -57,6 +62,7 @@ __all__ = [
     "SiteDeclaredUp",
     "SiteRef",
     "SiteRegistered",
-    "StartFailover",
+    "SplitBrainDetected",
+    "StartExecution",
     "UsageRecorded",
 ]

@@ -1,61 +1,102 @@
-"""Messages to and from the orchestrator: failover and bubble tests."""
+"""Messages to and from the orchestrator: recovery executions and bubble tests.
+
+An execution is one run of a recovery plan: an unplanned failover, a planned migration, a test
+failover in a bubble (and its teardown), a reprotect or a failback. Operators start them through
+the orchestrator's API; other services (the verifier, automation) through ``StartExecution``.
+"""
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat_shared.contracts import topics
 from lifeboat_shared.contracts.base import Command, Event, register
 from lifeboat_shared.contracts.messages._fields import Id, Timestamp
 
+ExecutionKind = Literal[
+    "failover",
+    "planned-migration",
+    "test-failover",
+    "test-cleanup",
+    "reprotect",
+    "failback",
+    "reconcile",
+]
+ExecutionOutcome = Literal["succeeded", "failed", "cancelled"]
+
 
 @register
-class StartFailover(Command):
-    """An operator (or a site-down rule) asks to fail a recovery plan over to its DR site."""
+class StartExecution(Command):
+    """Run a recovery plan (the verifier's seam: ``test-failover`` starts a bubble test)."""
 
     topic = topics.ORCHESTRATOR_COMMANDS
 
-    execution_id: Id
+    execution_id: Id = Field(description="Idempotency key: a second command with it is a no-op")
     plan_id: Id
-    source_site: Id
-    target_site: Id
-    mode: Literal["disaster", "planned", "test"]
+    execution_kind: ExecutionKind
+    target_site: Id | None = Field(
+        default=None, description="Default: the plan's recovery site (UC3a: one of its targets)"
+    )
+    consistency_point_id: Id | None = Field(default=None, description="Default: the newest")
     requested_by: str = Field(min_length=1, max_length=255)
 
     def partition_key(self) -> str:
-        return self.source_site
+        return self.plan_id
 
 
 @register
-class FailoverStepProgressed(Event):
+class ExecutionStepProgressed(Event):
     topic = topics.ORCHESTRATOR_EVENTS
 
     execution_id: Id
     plan_id: Id
-    source_site: Id
+    execution_kind: ExecutionKind
     step: str = Field(min_length=1, max_length=255)
     status: Literal["started", "succeeded", "failed", "skipped"]
-    percent: int = Field(ge=0, le=100)
+    done: int = Field(ge=0)
+    total: int = Field(ge=0)
     at: Timestamp
 
     def partition_key(self) -> str:
-        return self.source_site
+        return self.plan_id
 
 
 @register
-class FailoverCompleted(Event):
+class ExecutionCompleted(Event):
     topic = topics.ORCHESTRATOR_EVENTS
 
     execution_id: Id
     plan_id: Id
+    execution_kind: ExecutionKind
     source_site: Id
     target_site: Id
-    outcome: Literal["succeeded", "failed", "cancelled"]
-    recovery_point: Timestamp | None
+    outcome: ExecutionOutcome
+    groups: list[Id] = Field(
+        default_factory=list, description="Protection groups of the plan (policy suspends them)"
+    )
+    recovery_point: Timestamp | None = Field(description="taken_at of the CP recovered from")
+    rpo_seconds: float | None = Field(
+        default=None, description="Data lost: from the recovery point to the site's failure"
+    )
+    rto_seconds: float | None = Field(
+        default=None, description="From the execution's start (or the site's failure) to done"
+    )
+    error: str | None = Field(default=None, max_length=2000)
     completed_at: Timestamp
 
     def partition_key(self) -> str:
-        return self.source_site
+        return self.plan_id
+
+
+class BubbleEndpoint(BaseModel):
+    """A recovered server inside the bubble and how a checker reaches it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    server_id: Id
+    name: str = Field(max_length=255)
+    source_server_id: Id | None = None
+    addresses: list[str] = Field(default_factory=list)
 
 
 @register
@@ -69,7 +110,44 @@ class BubbleReady(Event):
     site_id: Id
     network_id: Id
     server_ids: list[Id] = Field(min_length=1)
+    endpoints: list[BubbleEndpoint] = Field(default_factory=list)
+    entry_point: str | None = Field(
+        default=None, description="The one way in: the entry router/port id of the bubble"
+    )
     ready_at: Timestamp
+    expires_at: Timestamp | None = None
 
     def partition_key(self) -> str:
         return self.site_id
+
+
+@register
+class BubbleTornDown(Event):
+    topic = topics.ORCHESTRATOR_EVENTS
+
+    test_id: Id
+    plan_id: Id
+    site_id: Id
+    reason: Literal["requested", "expired"]
+    resources_deleted: int = Field(ge=0)
+    at: Timestamp
+
+    def partition_key(self) -> str:
+        return self.site_id
+
+
+@register
+class SplitBrainDetected(Event):
+    """Both copies of a plan ran at once (UC6): the losing side's data was kept as snapshots."""
+
+    topic = topics.ORCHESTRATOR_EVENTS
+
+    plan_id: Id
+    primary_site: Id
+    dr_site: Id
+    resolution: Literal["keep-primary", "keep-dr", "keep-both"]
+    kept_snapshots: list[Id] = Field(default_factory=list)
+    at: Timestamp
+
+    def partition_key(self) -> str:
+        return self.plan_id

@@ -54,7 +54,7 @@ class ReplicationSuspended(Event):
     topic = topics.POLICY_EVENTS
 
     group_id: Id
-    scope: Literal["group", "site-link"]
+    scope: Literal["group", "site-link", "failover"]
     source_site: Id
     target_site: Id
     requested_by: str = Field(min_length=1, max_length=255)
@@ -69,7 +69,7 @@ class ReplicationResumed(Event):
     topic = topics.POLICY_EVENTS
 
     group_id: Id
-    scope: Literal["group", "site-link"]
+    scope: Literal["group", "site-link", "failover"]
     requested_by: str = Field(min_length=1, max_length=255)
     full_resync: bool = Field(
         default=False, description="Only on the operator's word: resend everything"

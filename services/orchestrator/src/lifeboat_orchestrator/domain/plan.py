@@ -1,0 +1,253 @@
+"""Recovery plans: what to bring up where, in which order, wired how (UC2, UC3a, UC6, UC8).
+
+A plan names the protected servers of one or more protection groups in boot tiers, and says how
+each is rebuilt at a recovery site: flavor and network mappings, how fixed IPs are handled, DNS
+records to re-point, hooks around each tier, stateless members made from templates, and whether
+the DR network environment already exists ("warm") or is created at failover ("cold").
+
+The servers' own configuration (flavor, ports, addresses, security groups, keypair, metadata,
+volumes in device order) is captured from the protected site when the plan is created or
+refreshed: at failover the protected site may be gone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+from lifeboat_shared.contracts.messages._fields import Id
+
+Name = str
+IpMode = Literal["keep", "new", "dhcp"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Hook(_Spec):
+    """A step of the tenant's around a tier: a webhook (POST, JSON body) or a command."""
+
+    kind: Literal["webhook", "command"]
+    url: HttpUrl | None = None
+    command: list[str] | None = Field(default=None, min_length=1)
+    timeout_seconds: float = Field(default=60, gt=0, le=3600)
+    on_failure: Literal["fail", "continue"] = "fail"
+
+    @model_validator(mode="after")
+    def _target(self) -> Hook:
+        if self.kind == "webhook" and self.url is None:
+            raise ValueError("a webhook hook needs url")
+        if self.kind == "command" and not self.command:
+            raise ValueError("a command hook needs command")
+        return self
+
+
+class StatelessMember(_Spec):
+    """UC8: web/app servers with no state worth replicating, made from a template at failover."""
+
+    name: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.\-]+$")
+    count: int = Field(default=1, ge=1, le=1000)
+    flavor: str = Field(min_length=1, max_length=255)
+    image: str = Field(min_length=1, max_length=255, description="Image name or id at the DR site")
+    network: str = Field(min_length=1, max_length=255, description="Protected network (mapped)")
+    user_data: str | None = Field(default=None, max_length=65535)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class Tier(_Spec):
+    name: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.\-]+$")
+    servers: list[Id] = Field(default_factory=list, description="Protected server ids")
+    stateless: list[StatelessMember] = Field(default_factory=list)
+    depends_on: list[str] | None = Field(
+        default=None, description="Tier names that must be up first (default: the previous tier)"
+    )
+    pre_hooks: list[Hook] = Field(default_factory=list)
+    post_hooks: list[Hook] = Field(default_factory=list)
+
+
+class NetworkMapping(_Spec):
+    source_network: str = Field(min_length=1, max_length=255, description="Name or id")
+    target_network: str | None = Field(
+        default=None,
+        max_length=255,
+        description="Name or id at the DR site; default the same name (warm) / created (cold)",
+    )
+    ip_mode: IpMode = "keep"
+
+
+class DnsRecord(_Spec):
+    zone: str = Field(
+        min_length=2, max_length=255, description="Designate zone, e.g. shop.example."
+    )
+    name: str = Field(min_length=2, max_length=255, description="FQDN, e.g. db.shop.example.")
+    server: Id = Field(description="Protected server whose recovered address the record gets")
+    ttl: int | None = Field(default=None, ge=1, le=86400)
+
+
+class SplitBrainPolicy(_Spec):
+    """UC6. on_partition: with both sites up and the link cut, bring the DR copy online too
+    (degraded, both sides track changes) or keep only the primary. reconcile: when the link is
+    back, which side wins; the loser's data is always kept as snapshots."""
+
+    on_partition: Literal["primary-only", "both-online"] = "primary-only"
+    reconcile: Literal["keep-primary", "keep-dr", "keep-both"] = "keep-primary"
+
+
+class PlanSpec(_Spec):
+    name: str = Field(min_length=1, max_length=255)
+    project_id: Id = Field(description="Project of the protected servers (same name at DR)")
+    groups: list[Id] = Field(min_length=1, description="Protection groups / application sets")
+    source_site: Id
+    target_sites: list[Id] = Field(
+        min_length=1, description="Recovery sites; the first is the default (UC3a: several)"
+    )
+    tiers: list[Tier] = Field(min_length=1)
+    network_mappings: list[NetworkMapping] = Field(default_factory=list)
+    flavor_mappings: dict[str, str] = Field(default_factory=dict)
+    floating_ips: bool = Field(default=False, description="Give recovered servers floating IPs")
+    external_network: str | None = Field(default=None, max_length=255)
+    dns: list[DnsRecord] = Field(default_factory=list)
+    dns_site: Id | None = Field(
+        default=None,
+        description="Site whose Designate serves the zones (default: the site failed over to)",
+    )
+    environment: Literal["warm", "cold"] = "warm"
+    failover_mode: Literal["automatic", "approval"] = "approval"
+    test_timeout_seconds: float = Field(default=3600, gt=0, le=7 * 86400)
+    split_brain: SplitBrainPolicy = SplitBrainPolicy()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PlanSpec:
+        names = [t.name for t in self.tiers]
+        if len(set(names)) != len(names):
+            raise ValueError("tiers: tier names must be unique")
+        seen: set[str] = set()
+        for tier in self.tiers:
+            for server in tier.servers:
+                if server in seen:
+                    raise ValueError(f"tiers: server {server} is in more than one tier")
+                seen.add(server)
+            if not tier.servers and not tier.stateless:
+                raise ValueError(f"tiers: tier {tier.name} has no servers and no stateless members")
+        for tier in self.tiers:
+            for dep in tier.depends_on or []:
+                if dep not in names:
+                    raise ValueError(f"tiers: {tier.name} depends on unknown tier {dep}")
+        order_tiers(self.tiers)  # raises on a cycle
+        if self.source_site in self.target_sites:
+            raise ValueError("target_sites: must not include source_site")
+        for record in self.dns:
+            if record.server not in seen:
+                raise ValueError(f"dns: server {record.server} is not in any tier")
+        return self
+
+    @property
+    def servers(self) -> list[str]:
+        return [s for t in self.tiers for s in t.servers]
+
+
+def tier_dependencies(tiers: list[Tier]) -> dict[str, list[str]]:
+    """Each tier's prerequisites: as declared, else the tier listed before it."""
+    deps: dict[str, list[str]] = {}
+    for i, tier in enumerate(tiers):
+        if tier.depends_on is not None:
+            deps[tier.name] = list(tier.depends_on)
+        else:
+            deps[tier.name] = [tiers[i - 1].name] if i else []
+    return deps
+
+
+def order_tiers(tiers: list[Tier]) -> list[str]:
+    """Tier names in a boot order that respects every dependency; ValueError on a cycle."""
+    deps = tier_dependencies(tiers)
+    done: list[str] = []
+    pending = [t.name for t in tiers]
+    while pending:
+        ready = [n for n in pending if all(d in done for d in deps[n])]
+        if not ready:
+            raise ValueError(f"tiers: dependency cycle among {', '.join(pending)}")
+        done += ready
+        pending = [n for n in pending if n not in ready]
+    return done
+
+
+class CapturedPort(_Spec):
+    network_id: str
+    network_name: str
+    fixed_ips: list[tuple[str, str]] = Field(default_factory=list, description="(cidr, ip)")
+    security_groups: list[str] = Field(default_factory=list, description="Names")
+    mac_address: str | None = None
+
+
+class CapturedVolume(_Spec):
+    volume_id: str
+    device: str | None
+    size_gib: int
+    boot: bool
+
+
+class CapturedServer(_Spec):
+    """A protected server's configuration, as read from the protected site."""
+
+    server_id: str
+    name: str
+    flavor: str
+    key_name: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    ports: list[CapturedPort] = Field(default_factory=list)
+    volumes: list[CapturedVolume] = Field(default_factory=list)
+
+
+class CapturedNetwork(_Spec):
+    """A protected network and its subnets, for building the DR or bubble copy."""
+
+    network_id: str
+    name: str
+    subnets: list[tuple[str, str, bool]] = Field(
+        default_factory=list, description="(name, cidr, enable_dhcp)"
+    )
+
+
+class CapturedSecurityGroup(_Spec):
+    name: str
+    rules: list[dict[str, str | int | None]] = Field(default_factory=list)
+
+
+class Capture(_Spec):
+    servers: dict[str, CapturedServer] = Field(default_factory=dict)
+    networks: dict[str, CapturedNetwork] = Field(default_factory=dict)
+    security_groups: dict[str, CapturedSecurityGroup] = Field(default_factory=dict)
+
+
+class Placement(_Spec):
+    """Where one protected server runs now: its server and volumes at that site (keyed by the
+    original volume ids, so a CP's members map onto them after failover and failback)."""
+
+    site: str
+    server_id: str
+    volumes: dict[str, str] = Field(default_factory=dict)
+
+
+class PlanState(_Spec):
+    """Where the plan's application runs and how it is protected."""
+
+    status: Literal["protected", "failed-over", "reprotected", "split-brain"] = "protected"
+    active_site: str
+    protected_to: str | None = Field(
+        default=None, description="Site the running copy replicates to (None: unprotected)"
+    )
+    placement: dict[str, Placement] = Field(default_factory=dict)
+    reverse_group: str | None = Field(
+        default=None, description="Group id of the reverse replication after reprotect"
+    )
+    reverse_spec: dict[str, Any] | None = Field(
+        default=None, description="The reverse replication's spec (for failback's final sync)"
+    )
+    previous: dict[str, Placement] = Field(
+        default_factory=dict, description="The copy left behind at the site failed over from"
+    )
+    dr_copy: dict[str, Placement] = Field(
+        default_factory=dict, description="Split brain, both online: the DR copy's servers"
+    )

@@ -1,0 +1,122 @@
+"""REST API: recovery plans (create, list, show, refresh, readiness check, delete)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel
+
+from lifeboat_orchestrator.adapters.executions import ExecutionRepository
+from lifeboat_orchestrator.adapters.plans import Plan, PlanRepository
+from lifeboat_orchestrator.domain.plan import Capture, PlanSpec, PlanState
+from lifeboat_orchestrator.service_layer import plans as service
+from lifeboat_orchestrator.service_layer.wiring import clouds_for
+from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
+
+router = APIRouter(tags=["plans"])
+
+
+class PlanOut(BaseModel):
+    id: str
+    name: str
+    spec: PlanSpec
+    state: PlanState
+    readiness: dict[str, Any] | None
+    members: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PlanDetail(PlanOut):
+    capture: Capture
+
+
+def _out(plan: Plan) -> PlanOut:
+    return PlanOut(
+        id=plan.id,
+        name=plan.spec.name,
+        spec=plan.spec,
+        state=plan.state,
+        readiness=plan.readiness,
+        members=len(plan.capture.servers)
+        + sum(m.count for t in plan.spec.tiers for m in t.stateless),
+        created_at=plan.created_at,
+        updated_at=plan.updated_at,
+    )
+
+
+def _invalid(exc: service.PlanInvalid) -> HTTPException:
+    if exc.field == "plan_id":
+        return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))
+    if exc.field in ("name", "plan"):
+        return HTTPException(status.HTTP_409_CONFLICT, detail=f"{exc.field}: {exc}")
+    return HTTPException(
+        422, detail=[{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
+    )
+
+
+async def _get(runtime: RuntimeDep, plan_id: str) -> Plan:
+    async with runtime.db.read() as s:
+        plan = await PlanRepository(s).get(plan_id) or await PlanRepository(s).by_name(plan_id)
+    if plan is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"plan {plan_id} not found")
+    return plan
+
+
+@router.post(
+    "/plans",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a recovery plan; captures its servers' configuration from the protected site",
+)
+async def create_plan(body: PlanSpec, runtime: RuntimeDep, _who: CurrentPrincipal) -> PlanDetail:
+    try:
+        plan = await service.create_plan(runtime.db, clouds_for(runtime), body)
+    except service.PlanInvalid as exc:
+        raise _invalid(exc) from exc
+    return PlanDetail(**_out(plan).model_dump(), capture=plan.capture)
+
+
+@router.get("/plans", summary="Recovery plans with their state and readiness")
+async def list_plans(runtime: RuntimeDep, _who: CurrentPrincipal) -> list[PlanOut]:
+    async with runtime.db.read() as s:
+        return [_out(p) for p in await PlanRepository(s).all()]
+
+
+@router.get("/plans/{plan_id}", summary="One plan (by id or name), with the captured servers")
+async def show_plan(plan_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> PlanDetail:
+    plan = await _get(runtime, plan_id)
+    return PlanDetail(**_out(plan).model_dump(), capture=plan.capture)
+
+
+@router.post("/plans/{plan_id}/refresh", summary="Capture the servers' configuration again")
+async def refresh_plan(plan_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> PlanDetail:
+    plan = await _get(runtime, plan_id)
+    try:
+        plan = await service.refresh_plan(runtime.db, clouds_for(runtime), plan.id)
+    except service.PlanInvalid as exc:
+        raise _invalid(exc) from exc
+    return PlanDetail(**_out(plan).model_dump(), capture=plan.capture)
+
+
+@router.post(
+    "/plans/{plan_id}/readiness",
+    summary="Dry run: check CPs, flavors, quotas, networks and images at every recovery site",
+)
+async def check_readiness(plan_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> PlanOut:
+    plan = await _get(runtime, plan_id)
+    try:
+        plan = await service.readiness(runtime.db, clouds_for(runtime), plan.id)
+    except service.PlanInvalid as exc:
+        raise _invalid(exc) from exc
+    return _out(plan)
+
+
+@router.delete("/plans/{plan_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a plan")
+async def delete_plan(plan_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> None:
+    plan = await _get(runtime, plan_id)
+    async with runtime.db.transaction() as s:
+        if await ExecutionRepository(s).running_for_plan(plan.id):
+            raise HTTPException(status.HTTP_409_CONFLICT, detail="plan: an execution is running")
+        await PlanRepository(s).delete(plan.id)

@@ -1,0 +1,154 @@
+"""Starting executions: check the plan can do it now, pick the consistency points, persist the
+step graph. One function for the API, the ``StartExecution`` command and automatic failover."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lifeboat_orchestrator.adapters.catalog import CatalogRepository
+from lifeboat_orchestrator.adapters.executions import ExecutionRepository
+from lifeboat_orchestrator.adapters.plans import Plan, PlanRepository
+from lifeboat_orchestrator.domain.execution import Execution, Kind, build_steps
+
+
+class ExecutionRejected(ValueError):
+    """The plan cannot run this now; ``field`` names what to fix (HTTP 409/422)."""
+
+    def __init__(self, message: str, *, field: str = "kind", conflict: bool = True) -> None:
+        super().__init__(message)
+        self.field = field
+        self.conflict = conflict
+
+
+def direction(plan: Plan) -> tuple[str, list[str], list[str]]:
+    """(where it runs, the sites it can go to, the groups protecting it now)."""
+    state = plan.state
+    if state.status == "reprotected" and state.reverse_group and state.protected_to:
+        return state.active_site, [state.protected_to], [state.reverse_group]
+    if state.status == "protected":
+        return state.active_site, list(plan.spec.target_sites), list(plan.spec.groups)
+    return state.active_site, [], []
+
+
+async def start_execution(
+    session: AsyncSession,
+    *,
+    execution_id: str,
+    plan_id: str,
+    kind: Kind,
+    requested_by: str,
+    target_site: str | None = None,
+    consistency_point_id: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> tuple[Execution, bool]:
+    """Returns (execution, created); an id seen before returns the existing execution."""
+    executions = ExecutionRepository(session)
+    existing = await executions.get(execution_id, steps=False)
+    if existing is not None:
+        return existing, False
+    plan = await PlanRepository(session).get(plan_id, for_update=True)
+    if plan is None:
+        raise ExecutionRejected(f"plan {plan_id} not found", field="plan_id", conflict=False)
+    params = dict(params or {})
+    catalog = CatalogRepository(session)
+    running = [e for e in await executions.running_for_plan(plan.id)]
+    at, targets, groups = direction(plan)
+    state = plan.state
+    if kind in ("test-failover", "test-cleanup"):
+        busy = [e for e in running if e.kind in ("test-failover", "test-cleanup")]
+    else:
+        busy = [e for e in running if e.kind not in ("test-failover", "test-cleanup")]
+    if busy:
+        raise ExecutionRejected(f"execution {busy[0].id} ({busy[0].kind}) is still running")
+
+    source = at
+    if kind == "failback":
+        if state.status != "reprotected" or not state.protected_to:
+            raise ExecutionRejected("failback needs a reprotected plan (run reprotect first)")
+        target = state.protected_to
+    elif kind == "reprotect":
+        if state.status != "failed-over" or not state.previous:
+            raise ExecutionRejected("reprotect needs a plan that failed over")
+        target = next(iter(state.previous.values())).site
+    elif kind == "reconcile":
+        if state.status != "split-brain":
+            raise ExecutionRejected("reconcile needs a plan in split brain")
+        target = next(iter(state.dr_copy.values())).site
+    elif kind == "test-cleanup":
+        test_id = str(params.get("test_id", ""))
+        test = await executions.get(test_id, steps=False)
+        if test is None or test.plan_id != plan.id or test.kind != "test-failover":
+            raise ExecutionRejected(f"no test failover {test_id} of this plan", field="test_id")
+        source, target = test.source_site, test.target_site
+    else:
+        if not targets:
+            raise ExecutionRejected(
+                f"plan is {state.status} at {at}: nothing protects it (reprotect first)"
+            )
+        target = target_site or targets[0]
+        if target not in targets:
+            raise ExecutionRejected(
+                f"{target} is not a recovery site of this plan ({', '.join(targets)})",
+                field="target_site",
+                conflict=False,
+            )
+        if (
+            kind == "failover"
+            and params.get("degraded")
+            and plan.spec.split_brain.on_partition != "both-online"
+        ):
+            raise ExecutionRejected(
+                "split_brain.on_partition is primary-only: the DR copy may not run beside it",
+                field="degraded",
+            )
+    execution = Execution(
+        id=execution_id,
+        plan_id=plan.id,
+        kind=kind,
+        source_site=source,
+        target_site=target,
+        requested_by=requested_by,
+        created_at=datetime.now(UTC),
+        params=params,
+    )
+    if kind in ("failover", "test-failover", "planned-migration", "failback", "reprotect"):
+        specs = {}
+        for group in groups if kind != "reprotect" else plan.spec.groups:
+            spec = await catalog.spec(group)
+            if spec is not None:
+                specs[group] = spec.model_dump(mode="json")
+        if kind == "failback" and state.reverse_spec and state.reverse_group:
+            specs = {state.reverse_group: state.reverse_spec}
+        execution.params["specs"] = specs
+    if kind in ("failover", "test-failover"):
+        cps: dict[str, str] = {}
+        for group in groups:
+            if consistency_point_id:
+                cp = await catalog.cp(consistency_point_id)
+                if cp is None or cp.group_id not in groups or cp.target_site != target:
+                    raise ExecutionRejected(
+                        f"consistency point {consistency_point_id} is not one of this plan's "
+                        f"at {target}",
+                        field="consistency_point_id",
+                        conflict=False,
+                    )
+                if cp.group_id != group:
+                    cp = await catalog.newest_cp(group, target)
+            else:
+                cp = await catalog.newest_cp(group, target)
+            if cp is None:
+                raise ExecutionRejected(
+                    f"no verified consistency point of group {group} at {target} yet",
+                    field="consistency_point_id",
+                )
+            cps[group] = cp.id
+        execution.params["cps"] = cps
+        taken = [c.taken_at for g in cps.values() if (c := await catalog.cp(g)) is not None]
+        execution.recovery_point = min(taken)
+        execution.consistency_point_id = next(iter(cps.values()))
+    execution.steps = build_steps(kind, plan.spec, source, target)
+    await executions.add(execution)
+    return execution, True

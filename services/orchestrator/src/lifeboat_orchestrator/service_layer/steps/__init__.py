@@ -1,0 +1,1 @@
+"""The actions an execution's steps run, by name (``Step.action``)."""

@@ -1,0 +1,57 @@
+"""What a step's action sees: its execution, plan, step, the clouds, earlier steps' results, and a
+way to emit events and wait for consistency points (both through the database)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lifeboat_orchestrator.adapters.catalog import KnownCp, KnownSite
+from lifeboat_orchestrator.adapters.clouds import SiteClouds
+from lifeboat_orchestrator.adapters.plans import Plan
+from lifeboat_orchestrator.domain.execution import Execution, Step
+from lifeboat_shared.cloud import CloudProject, LifeboatTag
+from lifeboat_shared.contracts.base import Message
+
+
+class StepFailed(Exception):
+    """The step cannot succeed by retrying (bad plan, missing resource): fail the execution."""
+
+
+@dataclass
+class StepEnv:
+    execution: Execution
+    plan: Plan
+    step: Step
+    clouds: SiteClouds
+    sites: dict[str, KnownSite]
+    results: dict[str, dict[str, Any]]
+    emit: Callable[[Message, str], Awaitable[None]]
+    """Write an event to the outbox now (own transaction); the id makes re-runs no-ops."""
+    wait_cp: Callable[[str, str, datetime, float], Awaitable[KnownCp]]
+    """(group, target site, taken after, timeout) -> the first such CP the catalog learns of."""
+    cps: dict[str, KnownCp]
+    """The CPs this execution recovers from, by group."""
+    sync_timeout: float = 600.0
+
+    def tag(self, key: str) -> LifeboatTag:
+        return LifeboatTag(op=self.execution.id[:60], step=_short(self.step.id), key=_short(key))
+
+    async def project(self, site_id: str) -> CloudProject:
+        site = self.sites.get(site_id)
+        if site is None:
+            raise StepFailed(f"site {site_id} is not in the site registry")
+        return await self.clouds.project(site.ref)
+
+    def result_of(self, step_id: str) -> dict[str, Any]:
+        return self.results.get(step_id, {})
+
+
+def _short(value: str) -> str:
+    """Tags allow 60 characters; step ids embed a server id (36) after a short prefix."""
+    return value if len(value) <= 60 else value[-60:]
+
+
+Action = Callable[[StepEnv], Awaitable[dict[str, Any]]]

@@ -1,0 +1,183 @@
+"""Bring one member up at the recovery site: its volumes from the CP's DR snapshots, its ports
+with their addresses, then the server (boot from volume), and a floating IP if the plan wants one.
+
+Every creation carries the execution, step and a key (volume, port, server), so a step killed
+half-way and run again finds what it made instead of making it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from lifeboat_orchestrator.domain.plan import CapturedServer, Placement
+from lifeboat_orchestrator.service_layer.steps.context import StepEnv, StepFailed
+from lifeboat_shared.cloud import CloudProject
+from lifeboat_shared.contracts.messages import CpMember
+
+
+def _cp_members(env: StepEnv) -> dict[str, CpMember]:
+    """CP members by the volume id they were replicated from."""
+    return {m.source_volume_id: m for cp in env.cps.values() for m in cp.members}
+
+
+def _placement(env: StepEnv, server_id: str) -> Placement:
+    placed = env.plan.state.placement.get(server_id)
+    if placed is not None:
+        return placed
+    captured = env.plan.capture.servers[server_id]
+    return Placement(
+        site=env.plan.spec.source_site,
+        server_id=server_id,
+        volumes={v.volume_id: v.volume_id for v in captured.volumes},
+    )
+
+
+async def _volumes(
+    env: StepEnv, project: CloudProject, server: CapturedServer, bubble: bool
+) -> dict[str, str]:
+    members = _cp_members(env)
+    placed = _placement(env, server.server_id)
+    jobs = []
+    for vol in server.volumes:
+        current = placed.volumes.get(vol.volume_id, vol.volume_id)
+        member = members.get(current)
+        if member is None:
+            raise StepFailed(
+                f"volume {vol.volume_id} of {server.name} is not in the consistency point"
+            )
+        disk = (vol.device or "disk").rsplit("/", 1)[-1]
+        name = f"{'bubble-' if bubble else ''}{server.name}-{disk}"
+        jobs.append(
+            project.block_storage.create_volume(
+                member.size_gib,
+                name=name,
+                snapshot_id=member.replica_snapshot_id,
+                bootable=vol.boot,
+                metadata={"lifeboat:source-volume": vol.volume_id},
+                tag=env.tag(f"vol-{vol.volume_id}"),
+            )
+        )
+    made = await asyncio.gather(*jobs)
+    return {v.volume_id: m.id for v, m in zip(server.volumes, made, strict=True)}
+
+
+async def _ports(env: StepEnv, project: CloudProject, server: CapturedServer) -> list[str]:
+    net = env.result_of("network")
+    port_ids = []
+    for i, port in enumerate(server.ports):
+        network_id = net["networks"].get(port.network_id)
+        if network_id is None:
+            raise StepFailed(f"no DR network for {port.network_name} of {server.name}")
+        mode = net["ip_modes"].get(port.network_id, "keep")
+        fixed: list[tuple[str, str | None]] = []
+        for cidr, ip in port.fixed_ips:
+            subnet = net["subnets"].get(f"{port.network_id}|{cidr}")
+            if subnet is None:
+                continue
+            if mode == "keep":
+                fixed.append((subnet, ip))
+            elif mode == "new":
+                fixed.append((subnet, None))
+        groups = [
+            net["security_groups"][g] for g in port.security_groups if g in net["security_groups"]
+        ]
+        made = await project.network.create_port(
+            network_id,
+            name=f"{server.name}-{i}",
+            fixed_ips=fixed,
+            security_group_ids=groups,
+            tag=env.tag(f"port-{i}"),
+        )
+        port_ids.append(made.id)
+    return port_ids
+
+
+async def recover(env: StepEnv) -> dict[str, Any]:
+    sid = env.step.params["server"]
+    server = env.plan.capture.servers.get(sid)
+    if server is None:
+        raise StepFailed(f"server {sid} was not captured; refresh the plan")
+    bubble = env.execution.kind == "test-failover"
+    project = await env.project(env.execution.target_site)
+    volumes, ports = await asyncio.gather(
+        _volumes(env, project, server, bubble), _ports(env, project, server)
+    )
+    flavor_name = env.plan.spec.flavor_mappings.get(server.flavor, server.flavor)
+    flavor = await project.compute.find_flavor(flavor_name)
+    boot = volumes[server.volumes[0].volume_id]
+    data = [volumes[v.volume_id] for v in server.volumes[1:]]
+    metadata = dict(server.metadata)
+    metadata.update({"lifeboat:plan": env.plan.id[:255], "lifeboat:source-server": sid})
+    created = await project.compute.create_server(
+        f"{'bubble-' if bubble else ''}{server.name}",
+        flavor.id or flavor_name,
+        boot_volume_id=boot,
+        data_volume_ids=data,
+        port_ids=ports,
+        metadata=metadata,
+        key_name=server.key_name,
+        tag=env.tag("server"),
+    )
+    floating = None
+    if env.plan.spec.floating_ips and not bubble and ports and env.plan.spec.external_network:
+        nets = await project.network.list_networks()
+        ext = next((n for n in nets if env.plan.spec.external_network in (n.id, n.name)), None)
+        if ext is None:
+            raise StepFailed(f"external network {env.plan.spec.external_network} not found")
+        fip = await project.network.create_floating_ip(ext.id, port_id=ports[0], tag=env.tag("fip"))
+        floating = fip.floating_ip_address
+    addresses = [a.address for a in created.addresses]
+    return {
+        "server_id": created.id,
+        "name": created.name,
+        "volumes": volumes,
+        "ports": ports,
+        "addresses": addresses,
+        "floating_ip": floating,
+        "active_at": time.time(),
+    }
+
+
+async def stateless(env: StepEnv) -> dict[str, Any]:
+    """UC8: a fresh server from the member's template, with its user data."""
+    spec = next(
+        m for t in env.plan.spec.tiers for m in t.stateless if m.name == env.step.params["member"]
+    )
+    index = int(env.step.params["index"])
+    project = await env.project(env.execution.target_site)
+    net = env.result_of("network")
+    source_net = next(
+        (n for n in env.plan.capture.networks.values() if spec.network in (n.network_id, n.name)),
+        None,
+    )
+    if source_net is None or source_net.network_id not in net["networks"]:
+        raise StepFailed(f"stateless {spec.name}: no DR network for {spec.network}")
+    images = await project.image.list_images()
+    image = next((i for i in images if spec.image in (i.id, i.name)), None)
+    if image is None:
+        raise StepFailed(f"stateless {spec.name}: image {spec.image} not found at the DR site")
+    flavor = await project.compute.find_flavor(spec.flavor)
+    prefix = "bubble-" if env.execution.kind == "test-failover" else ""
+    port = await project.network.create_port(
+        net["networks"][source_net.network_id],
+        name=f"{prefix}{spec.name}-{index}",
+        tag=env.tag("port-0"),
+    )
+    created = await project.compute.create_server(
+        f"{prefix}{spec.name}-{index}",
+        flavor.id or spec.flavor,
+        image_id=image.id,
+        port_ids=[port.id],
+        user_data=spec.user_data,
+        metadata={**spec.metadata, "lifeboat:plan": env.plan.id[:255]},
+        tag=env.tag("server"),
+    )
+    return {
+        "server_id": created.id,
+        "name": created.name,
+        "ports": [port.id],
+        "addresses": [a.address for a in created.addresses],
+        "active_at": time.time(),
+    }

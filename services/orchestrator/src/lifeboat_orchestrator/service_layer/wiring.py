@@ -1,0 +1,46 @@
+"""Per-runtime singletons the API and the background runner share: the site clouds and the
+runner (the API kicks it when it creates an execution, so it starts without waiting a pass)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lifeboat_orchestrator.adapters.clouds import SiteClouds
+from lifeboat_orchestrator.settings import OrchestratorSettings
+from lifeboat_shared.cloud.settings import CloudDriverSettings
+from lifeboat_shared.service.runtime import ServiceRuntime
+
+if TYPE_CHECKING:
+    from lifeboat_orchestrator.service_layer.runner import ExecutionRunner
+
+_clouds: dict[int, SiteClouds] = {}
+_runners: dict[int, ExecutionRunner] = {}
+
+
+def clouds_for(runtime: ServiceRuntime) -> SiteClouds:
+    key = id(runtime)
+    clouds = _clouds.get(key)
+    if clouds is None:
+        settings = runtime.settings
+        assert isinstance(settings, OrchestratorSettings)
+        clouds = _clouds[key] = SiteClouds(settings.clouds_yaml, CloudDriverSettings())
+    return clouds
+
+
+async def close_clouds(runtime: ServiceRuntime) -> None:
+    clouds = _clouds.pop(id(runtime), None)
+    if clouds is not None:
+        await clouds.aclose()
+
+
+def set_runner(runtime: ServiceRuntime, runner: ExecutionRunner | None) -> None:
+    if runner is None:
+        _runners.pop(id(runtime), None)
+    else:
+        _runners[id(runtime)] = runner
+
+
+def kick(runtime: ServiceRuntime) -> None:
+    runner = _runners.get(id(runtime))
+    if runner is not None:
+        runner.kick.set()
