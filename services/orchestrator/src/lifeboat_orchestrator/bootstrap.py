@@ -5,8 +5,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from lifeboat_orchestrator.adapters.catalog import CatalogRepository
+from lifeboat_orchestrator.domain.health import HealthRules
 from lifeboat_orchestrator.entrypoints.api import router
+from lifeboat_orchestrator.entrypoints.health_api import router as health_router
 from lifeboat_orchestrator.service_layer.handlers import HANDLERS
+from lifeboat_orchestrator.service_layer.health import (
+    ProbeConfig,
+    make_health_handlers,
+    site_prober,
+)
 from lifeboat_orchestrator.service_layer.runner import ExecutionRunner, RunnerConfig
 from lifeboat_orchestrator.service_layer.wiring import close_clouds, clouds_for, set_runner
 from lifeboat_orchestrator.settings import OrchestratorSettings
@@ -40,13 +48,45 @@ async def execution_runner(runtime: ServiceRuntime, stop: asyncio.Event) -> None
         await close_clouds(runtime)
 
 
+def health_rules(s: OrchestratorSettings) -> HealthRules:
+    return HealthRules(
+        down_after_failures=s.down_after_failures,
+        down_window_seconds=s.down_window_seconds,
+        up_after_successes=s.up_after_successes,
+        up_min_seconds=s.up_min_seconds,
+        alert_min_severity=s.alert_min_severity,
+    )
+
+
+def probe_config(s: OrchestratorSettings) -> ProbeConfig:
+    return ProbeConfig(
+        clouds_yaml=s.clouds_yaml,
+        interval_seconds=s.probe_interval_seconds,
+        timeout_seconds=s.probe_timeout_seconds,
+    )
+
+
+async def health_prober(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+    """Probe every site in the catalog (learnt from SiteRegistered) on a schedule."""
+    settings = runtime.settings
+    assert isinstance(settings, OrchestratorSettings)
+
+    async def sites() -> dict[str, str]:
+        async with runtime.db.read() as session:
+            return {k: v.ref.cloud for k, v in (await CatalogRepository(session).sites()).items()}
+
+    await site_prober(runtime, stop, sites=sites, config=probe_config(settings))
+
+
 def build(settings: OrchestratorSettings | None = None) -> ServiceSpec:
+    s = settings or OrchestratorSettings()
+    probe_config(s).check_against(health_rules(s))
     return ServiceSpec(
         name="orchestrator",
-        settings=settings or OrchestratorSettings(),
+        settings=s,
         description="Sites and their health, recovery plans and their executions.",
         migrations=str(Path(__file__).parent / "migrations"),
-        routers=[router],
+        routers=[router, health_router],
         consumes=[
             topics.SITE_EVENTS,
             topics.POLICY_EVENTS,
@@ -54,6 +94,6 @@ def build(settings: OrchestratorSettings | None = None) -> ServiceSpec:
             topics.REPLICATOR_EVENTS,
             topics.ORCHESTRATOR_COMMANDS,
         ],
-        handlers=HANDLERS,
-        background=[execution_runner],
+        handlers={**HANDLERS, **make_health_handlers(health_rules(s))},
+        background=[execution_runner, *([health_prober] if s.probe_enabled else [])],
     )

@@ -35,5 +35,14 @@ class OrchestratorSettings(ServiceSettings):
         description="Resilience testing only: SIGKILL the process after every step commit",
     )
 
+    probe_enabled: bool = True
+    probe_interval_seconds: float = Field(default=10.0, gt=0)
+    probe_timeout_seconds: float = Field(default=5.0, gt=0)
+    down_after_failures: int = Field(default=3, ge=1)
+    down_window_seconds: float = Field(default=30.0, gt=0)
+    up_after_successes: int = Field(default=3, ge=1)
+    up_min_seconds: float = Field(default=20.0, ge=0)
+    alert_min_severity: str = "critical"
+
     def resolved_runner_id(self) -> str:
         return self.runner_id or f"{socket.gethostname()}:{self.http_port}"

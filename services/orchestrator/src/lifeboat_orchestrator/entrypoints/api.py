@@ -10,7 +10,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat_orchestrator.adapters.repository import SiteRepository
-from lifeboat_orchestrator.entrypoints import executions_api, plans_api
+from lifeboat_orchestrator.entrypoints import evacuations_api, executions_api, plans_api
 from lifeboat_shared.contracts.messages import SiteDeclaredDown, SiteDeclaredUp
 from lifeboat_shared.persistence.outbox import add_to_outbox
 from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
@@ -18,6 +18,7 @@ from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 router = APIRouter(tags=["sites"])
 router.include_router(plans_api.router)
 router.include_router(executions_api.router)
+router.include_router(evacuations_api.router)
 SiteId = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.:\-]{1,128}$")]
 
 

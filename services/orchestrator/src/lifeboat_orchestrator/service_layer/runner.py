@@ -26,10 +26,12 @@ from prometheus_client import Counter, Histogram
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository, KnownCp
 from lifeboat_orchestrator.adapters.clouds import SiteClouds
 from lifeboat_orchestrator.adapters.executions import ExecutionRepository
+from lifeboat_orchestrator.adapters.orm import evacuations as evacuations_table
 from lifeboat_orchestrator.adapters.orm import executions as executions_table
 from lifeboat_orchestrator.adapters.plans import PlanRepository
 from lifeboat_orchestrator.domain.execution import Execution, ExecutionState, Step, StepState
 from lifeboat_orchestrator.domain.plan import PlanState
+from lifeboat_orchestrator.service_layer import evacuation
 from lifeboat_orchestrator.service_layer.executions import ExecutionRejected, start_execution
 from lifeboat_orchestrator.service_layer.steps import bubble, finish, hooks, network, recover, sync
 from lifeboat_orchestrator.service_layer.steps.context import Action, StepEnv, StepFailed
@@ -116,6 +118,8 @@ class ExecutionRunner:
                 if now - last_expiry > 2.0:
                     await self._expire_tests()
                     last_expiry = now
+                if await self._advance_evacuations():
+                    await self._claim()
             except Exception:
                 log.exception("execution runner pass failed")
             self.kick.clear()
@@ -167,6 +171,22 @@ class ExecutionRunner:
             if eid not in mine and eid in self._tasks:
                 log.warning("lost the lease of execution %s; stopping here", eid)
                 self._tasks[eid].cancel()
+
+    async def _advance_evacuations(self) -> bool:
+        async with self.db.read() as s:
+            running = [
+                r[0]
+                for r in await s.execute(
+                    sa.select(evacuations_table.c.id).where(evacuations_table.c.state == "running")
+                )
+            ]
+        started = False
+        for evac_id in running:
+            async with self.db.transaction() as s:
+                evac = await evacuation.get_evacuation(s, evac_id)
+                if evac is not None and evac["state"] == "running":
+                    started |= await evacuation.advance(s, evac, f"evacuation:{evac_id}")
+        return started
 
     async def _expire_tests(self) -> None:
         """Bubble tests past their timeout are torn down by themselves."""

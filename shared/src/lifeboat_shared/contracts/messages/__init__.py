@@ -1,10 +1,11 @@
 """The first messages the services exchange. Importing this package registers every type."""
 
 from lifeboat_shared.contracts.messages.billing import UsageRecorded
+from lifeboat_shared.contracts.messages.health import SiteHealthObserved
 from lifeboat_shared.contracts.messages.orchestrator import (
     BubbleEndpoint,
     BubbleReady,
-    BubbleTornDown,
+    BubbleRemoved,
     ExecutionCompleted,
     ExecutionStepProgressed,
     SplitBrainDetected,
@@ -39,8 +40,8 @@ from lifeboat_shared.contracts.messages.verifier import BubbleTestCompleted
 __all__ = [
     "BubbleEndpoint",
     "BubbleReady",
+    "BubbleRemoved",
     "BubbleTestCompleted",
-    "BubbleTornDown",
     "ConsistencyPointCreated",
     "ConsistencyPointFailed",
     "ConsistencyPointPruned",
@@ -60,6 +61,7 @@ __all__ = [
     "RpoTickElapsed",
     "SiteDeclaredDown",
     "SiteDeclaredUp",
+    "SiteHealthObserved",
     "SiteRef",
     "SiteRegistered",
     "SplitBrainDetected",

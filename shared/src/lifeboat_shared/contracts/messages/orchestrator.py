@@ -122,7 +122,7 @@ class BubbleReady(Event):
 
 
 @register
-class BubbleTornDown(Event):
+class BubbleRemoved(Event):
     topic = topics.ORCHESTRATOR_EVENTS
 
     test_id: Id

@@ -1,0 +1,94 @@
+"""REST API: site evacuations (UC9) in approved waves, with a live summary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel
+
+from lifeboat_orchestrator.service_layer import evacuation as service
+from lifeboat_orchestrator.service_layer.wiring import kick
+from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
+
+router = APIRouter(tags=["evacuations"])
+
+
+class EvacuationOut(BaseModel):
+    id: str
+    state: str
+    spec: service.EvacuationSpec
+    summary: dict[str, Any]
+    waves: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+
+
+def _out(evac: dict[str, Any]) -> EvacuationOut:
+    return EvacuationOut(
+        id=evac["id"],
+        state=evac["state"],
+        spec=service.EvacuationSpec.model_validate(evac["spec"]),
+        summary=service.summary(evac),
+        waves=evac["waves"],
+        created_at=evac["created_at"],
+        updated_at=evac["updated_at"],
+    )
+
+
+def _invalid(exc: service.EvacuationInvalid) -> HTTPException:
+    if exc.field == "wave":
+        return HTTPException(status.HTTP_409_CONFLICT, detail=f"wave: {exc}")
+    return HTTPException(
+        422, detail=[{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
+    )
+
+
+@router.post(
+    "/evacuations",
+    status_code=status.HTTP_201_CREATED,
+    summary="Evacuate a site: its plans in waves (approved one by one unless approval=none)",
+)
+async def create(
+    body: service.EvacuationSpec, runtime: RuntimeDep, _who: CurrentPrincipal
+) -> EvacuationOut:
+    try:
+        async with runtime.db.transaction() as s:
+            evac = await service.create_evacuation(s, body)
+    except service.EvacuationInvalid as exc:
+        raise _invalid(exc) from exc
+    kick(runtime)
+    return _out(evac)
+
+
+@router.get("/evacuations", summary="Evacuations, newest first, with their summaries")
+async def list_all(runtime: RuntimeDep, _who: CurrentPrincipal) -> list[EvacuationOut]:
+    async with runtime.db.read() as s:
+        return [_out(e) for e in await service.list_evacuations(s)]
+
+
+@router.get("/evacuations/{evacuation_id}", summary="One evacuation: waves, plans, live summary")
+async def show(evacuation_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> EvacuationOut:
+    async with runtime.db.read() as s:
+        evac = await service.get_evacuation(s, evacuation_id)
+    if evac is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"evacuation {evacuation_id} not found"
+        )
+    return _out(evac)
+
+
+@router.post("/evacuations/{evacuation_id}/approve", summary="Approve the next waiting wave")
+async def approve(evacuation_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> EvacuationOut:
+    try:
+        async with runtime.db.transaction() as s:
+            evac = await service.approve_next(s, evacuation_id)
+    except service.EvacuationInvalid as exc:
+        raise _invalid(exc) from exc
+    if evac is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"evacuation {evacuation_id} not found"
+        )
+    kick(runtime)
+    return _out(evac)
