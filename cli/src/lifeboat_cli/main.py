@@ -9,7 +9,18 @@ from typing import Annotated
 import typer
 
 from lifeboat_cli.up import run_up
-from lifeboat_cli.verbs import app_sets, cps, groups, links, policies, sites
+from lifeboat_cli.verbs import (
+    app_sets,
+    cps,
+    dr_sites,
+    evacuations,
+    executions,
+    groups,
+    links,
+    plans,
+    policies,
+    sites,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(sites.app, name="site")
@@ -18,6 +29,12 @@ app.add_typer(groups.app, name="group")
 app.add_typer(links.app, name="link")
 app.add_typer(app_sets.app, name="app-set")
 app.add_typer(cps.app, name="cp")
+app.add_typer(dr_sites.app, name="dr-site")
+app.add_typer(plans.app, name="plan")
+app.add_typer(executions.app, name="execution")
+app.add_typer(evacuations.app, name="evacuation")
+executions.register(app)
+evacuations.register(app)
 
 
 @app.command()

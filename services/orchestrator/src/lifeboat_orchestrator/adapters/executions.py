@@ -91,6 +91,18 @@ class ExecutionRepository:
             q = q.where(t.c.state == state)
         return [self._execution(r) for r in await self.session.execute(q)]
 
+    async def progress(self, ids: list[str]) -> dict[str, tuple[int, int]]:
+        """(done, total) steps per execution, in one query (listings load no steps)."""
+        if not ids:
+            return {}
+        done = sa.func.sum(sa.case((st.c.state.in_(["succeeded", "skipped"]), 1), else_=0))
+        q = (
+            sa.select(st.c.execution_id, done, sa.func.count())
+            .where(st.c.execution_id.in_(ids))
+            .group_by(st.c.execution_id)
+        )
+        return {r[0]: (int(r[1] or 0), int(r[2])) for r in await self.session.execute(q)}
+
     async def running_for_plan(self, plan_id: str) -> list[Execution]:
         q = sa.select(t).where(t.c.plan_id == plan_id, t.c.state == ExecutionState.RUNNING.value)
         return [self._execution(r) for r in await self.session.execute(q)]

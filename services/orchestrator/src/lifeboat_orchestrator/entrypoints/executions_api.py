@@ -91,8 +91,8 @@ class ExecutionDetail(ExecutionOut):
     steps: list[StepOut]
 
 
-def _out(e: Execution) -> ExecutionOut:
-    done, total = e.progress()
+def _out(e: Execution, counts: tuple[int, int] | None = None) -> ExecutionOut:
+    done, total = counts or e.progress()
     return ExecutionOut(
         id=e.id,
         plan_id=e.plan_id,
@@ -209,8 +209,10 @@ async def list_executions(
     state: Annotated[str | None, Query(pattern="^(running|succeeded|failed|cancelled)$")] = None,
 ) -> list[ExecutionOut]:
     async with runtime.db.read() as s:
-        rows = await ExecutionRepository(s).all(plan_id=plan_id, state=state)
-    return [_out(e) for e in rows]
+        repo = ExecutionRepository(s)
+        rows = await repo.all(plan_id=plan_id, state=state)
+        counts = await repo.progress([e.id for e in rows])
+    return [_out(e, counts.get(e.id)) for e in rows]
 
 
 @router.get("/executions/{execution_id}", summary="One execution with every step")
