@@ -59,6 +59,22 @@ def up(
 
 
 @app.command()
+def story(
+    data_dir: Annotated[
+        Path, typer.Option(help="Where SQLite databases and the event log live")
+    ] = Path(".lifeboat"),
+    json_output: Annotated[bool, typer.Option("--json", help="Events as JSON lines")] = False,
+) -> None:
+    """The whole DR story on the embedded default: protect a 3-tier app, bubble test, site-a
+    cut, failover (RPO/RTO printed), reprotect, failback."""
+    import asyncio
+
+    from lifeboat_cli.story_cmd import run_story_cmd
+
+    raise typer.Exit(asyncio.run(run_story_cmd(data_dir, json_output)))
+
+
+@app.command()
 def version() -> None:
     """Print Lifeboat's version."""
     typer.echo("lifeboat 0.1.0")

@@ -1,0 +1,97 @@
+"""`lifeboat story`: the whole DR story on the embedded default, printed as it happens."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+
+from lifeboat_cli.demo import SOURCE, TARGET, demo_world
+from lifeboat_cli.stack import Stack, StackStartError
+from lifeboat_cli.story import run_story
+
+_TEXT = {
+    "app": "3-tier app 'shop' on site-a: db (2 volumes, workload), app, web; fixed IPs",
+    "protected": "protection group created: RPO 5 s, guest-agent quiesce, site-a -> site-b",
+    "ready": "recovery plan 'shop' created; readiness check at site-b: ready",
+    "bubble": "bubble test at site-b: servers booted in an isolated network (BubbleReady sent)",
+    "teardown": "bubble torn down: nothing left behind",
+    "cut": "site-a CUT (every API answers 503); operator declares it down",
+    "back": "site-a is back",
+}
+
+
+def _say(console: Console, as_json: bool) -> Any:
+    def say(what: str, data: dict[str, Any]) -> None:
+        if as_json:
+            print(json.dumps({"event": what, **data}, default=str), flush=True)
+            return
+        if what == "progress":
+            return
+        if what == "start":
+            console.print(f"[bold]{data['kind']}[/] started ({data['steps']} steps)")
+        elif what == "done":
+            extra = ""
+            if data.get("rpo_seconds") is not None:
+                extra += f", RPO {data['rpo_seconds']:.1f} s"
+            console.print(
+                f"  [green]{data['kind']} {data['state']}[/] in {data['rto_seconds']:.1f} s "
+                f"({data['done']}/{data['total']} steps{extra})"
+            )
+        elif what == "rpo-rto":
+            console.print(
+                f"[bold]failover to {TARGET}: achieved RPO {data['rpo']:.1f} s (data lost), "
+                f"RTO {data['rto']:.1f} s[/]"
+            )
+        elif what == "reverse":
+            console.print(
+                f"reprotect: replicated {TARGET} -> {SOURCE}, sent {data['sent'] / 2**20:.2f} MiB "
+                f"for {data['changed'] / 2**20:.2f} MiB of changed blocks (differences only)"
+            )
+        elif what == "home":
+            console.print(f"[bold]failback done: 'shop' runs at {data['site']} again[/]")
+        elif what in _TEXT:
+            console.print(_TEXT[what] + (f" {data}" if what == "teardown" else ""))
+
+    return say
+
+
+async def run_story_cmd(data_dir: Path, as_json: bool) -> int:
+    console = Console(stderr=as_json)
+    shutil.rmtree(data_dir / "story", ignore_errors=True)
+    base = data_dir / "story"
+    with demo_world(base) as world:
+        stack = Stack(
+            base,
+            port_base=0,
+            overrides={
+                "replicator": {"clouds_yaml": world.sites.clouds_yaml},
+                "policy": {"clouds_yaml": world.sites.clouds_yaml},
+                "orchestrator": {
+                    "clouds_yaml": world.sites.clouds_yaml,
+                    "runner_interval_seconds": 0.1,
+                },
+            },
+        )
+        try:
+            await stack.start()
+        except StackStartError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            return 1
+        try:
+            urls = {s.name: s.url for s in stack.services}
+            async with httpx.AsyncClient(
+                headers={"Authorization": f"Bearer {stack.token}"}, timeout=60
+            ) as client:
+                await run_story(client, urls, world, _say(console, as_json))
+        except (RuntimeError, TimeoutError) as exc:
+            console.print(f"[red]story stopped:[/] {exc} (logs: {base / 'lifeboat.log'})")
+            return 1
+        finally:
+            await stack.stop()
+    console.print("[green]the whole story ran: protect, test, fail over, reprotect, fail back[/]")
+    return 0
