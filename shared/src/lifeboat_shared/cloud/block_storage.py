@@ -94,13 +94,17 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI, BackupsAPI, VolumeExtrasA
         }
         attrs.update({k: v for k, v in optional.items() if v is not None})
 
-        volume, _ = await find_or_create(
+        volume, created = await find_or_create(
             self._ctx,
             f"create volume {name or ''}".strip(),
             tag,
             lambda t: self._find_volume(t, name),
             lambda: convert.volume(self._cinder.create_volume(**attrs)),
         )
+        if not created and volume.status == "in-use":
+            # A step run again after a crash: the first run made it and attached it already;
+            # it will never be "available" again, and it is what the caller wanted.
+            return volume
         if wait or bootable:
             volume = await self.wait_for_volume(volume.id, "available", timeout=timeout)
         if bootable and not volume.bootable:
