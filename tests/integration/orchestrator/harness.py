@@ -6,12 +6,14 @@ run as its own process (so it can be SIGKILLed) or in-process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from cloudsim.testing import SiteSet
+from cloudsim.testing import SiteSet, running_sites
 from lifeboat_shared.bus.factory import make_bus
 from lifeboat_shared.cloud import CloudDriver, CloudProject, SiteConfig
 from lifeboat_shared.contracts import encode_envelope, new_envelope, topics
@@ -35,6 +37,7 @@ from lifeboat_shared.settings import LifeboatSettings
 from tests.support.services import ROOT
 
 TOKEN = "lifeboat-dev-token"
+_ADDRESSES = itertools.count()  # unique fixed IPs across the apps of one session
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -58,7 +61,7 @@ async def make_app(project: CloudProject, tiers: dict[str, int], prefix: str = "
     sem = asyncio.Semaphore(8)
     out: dict[str, list[str]] = {}
     volumes: dict[str, str] = {}
-    counter = iter(range(10_000))
+    counter = _ADDRESSES
 
     async def one(tier: str) -> str:
         n = next(counter)
@@ -69,7 +72,7 @@ async def make_app(project: CloudProject, tiers: dict[str, int], prefix: str = "
             port = await project.network.create_port(
                 net.id,
                 name=f"{prefix}-{tier}-{n}",
-                fixed_ips=[(subnet.id, f"{base}.{20 + n // 200}.{n % 200 + 10}")],
+                fixed_ips=[(subnet.id, f"{base}.{20 + n // 200 % 200}.{n % 200 + 10}")],
             )
             server = await project.compute.create_server(
                 f"{prefix}-{tier}-{n}",
@@ -241,3 +244,76 @@ async def inventory(sites: SiteSet, site: str) -> dict[str, set[str]]:
         "routers": {r.id for r in routers},
         "snapshots": {s.id for s in snaps},
     }
+
+
+@dataclass
+class Orchestrated:
+    sites: SiteSet
+    driver: CloudDriver
+    base: str
+    client: httpx.AsyncClient
+    kafka: str
+
+    async def project(self, site: str) -> CloudProject:
+        return await self.driver.project(site)
+
+    async def publish(self, messages: list[Message]) -> None:
+        await publish_kafka(self.kafka, messages)
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        r = await self.client.post(f"{self.base}{path}", json=body or {}, headers=AUTH)
+        assert r.status_code < 300, f"{path}: {r.status_code} {r.text}"
+        return dict(r.json())
+
+    async def get(self, path: str) -> Any:
+        r = await self.client.get(f"{self.base}{path}", headers=AUTH)
+        assert r.status_code == 200, f"{path}: {r.status_code} {r.text}"
+        return r.json()
+
+    async def plan(self, body: dict[str, Any]) -> dict[str, Any]:
+        plan = await create_plan(self.client, self.base, body)
+        deadline = time.monotonic() + 60
+        while True:  # CPs reach the catalog through Kafka
+            ready = await self.post(f"/v1/plans/{plan['id']}/readiness")
+            if ready["readiness"]["ready"]:
+                return plan
+            assert time.monotonic() < deadline, ready["readiness"]
+            await asyncio.sleep(0.3)
+
+    async def run(self, plan_id: str, kind: str, **extra: Any) -> dict[str, Any]:
+        e = await self.post(f"/v1/plans/{plan_id}/executions", {"kind": kind, **extra})
+        return await self.wait(e["id"])
+
+    async def wait(self, execution_id: str, timeout: float = 300) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            e = await self.get(f"/v1/executions/{execution_id}")
+            if e["state"] != "running":
+                return dict(e)
+            assert time.monotonic() < deadline, f"{execution_id} still running"
+            await asyncio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def orchestrated(
+    tmp: Path, postgres_url: str, kafka: str, site_names: list[str]
+) -> AsyncIterator[Orchestrated]:
+    """Sites, and an orchestrator process on a fresh PostgreSQL database and the real Kafka."""
+    from tests.integration.replication.harness import free_port, fresh_database
+
+    database = await fresh_database(postgres_url)
+    with running_sites(site_names, tmp / "sites") as sites:
+        driver = CloudDriver(
+            [SiteConfig(name=s, cloud=s, clouds_yaml=sites.clouds_yaml) for s in site_names]
+        )
+        port = free_port()
+        env = orchestrator_env(tmp, database, kafka, sites.clouds_yaml, port)
+        try:
+            with orchestrator_process(env, tmp / "orchestrator.log") as proc:
+                base = f"http://127.0.0.1:{port}"
+                await wait_up(base, proc)
+                await publish_kafka(kafka, site_events(sites))
+                async with httpx.AsyncClient(timeout=30) as client:
+                    yield Orchestrated(sites, driver, base, client, kafka)
+        finally:
+            await driver.aclose()

@@ -116,8 +116,15 @@ def _row(r: sa.Row[Any]) -> dict[str, Any]:
     return m
 
 
-async def get_evacuation(session: AsyncSession, evacuation_id: str) -> dict[str, Any] | None:
-    row = (await session.execute(sa.select(t).where(t.c.id == evacuation_id))).first()
+async def get_evacuation(
+    session: AsyncSession, evacuation_id: str, *, for_update: bool = False
+) -> dict[str, Any] | None:
+    """``for_update`` locks the row: the runner's pass and an operator's approval both rewrite
+    the waves, and neither may overwrite the other's change with a stale copy."""
+    q = sa.select(t).where(t.c.id == evacuation_id)
+    if for_update:
+        q = q.with_for_update()
+    row = (await session.execute(q)).first()
     return _row(row) if row else None
 
 
@@ -127,7 +134,7 @@ async def list_evacuations(session: AsyncSession) -> list[dict[str, Any]]:
 
 
 async def approve_next(session: AsyncSession, evacuation_id: str) -> dict[str, Any] | None:
-    evac = await get_evacuation(session, evacuation_id)
+    evac = await get_evacuation(session, evacuation_id, for_update=True)
     if evac is None:
         return None
     for wave in evac["waves"]:

@@ -183,7 +183,7 @@ class ExecutionRunner:
         started = False
         for evac_id in running:
             async with self.db.transaction() as s:
-                evac = await evacuation.get_evacuation(s, evac_id)
+                evac = await evacuation.get_evacuation(s, evac_id, for_update=True)
                 if evac is not None and evac["state"] == "running":
                     started |= await evacuation.advance(s, evac, f"evacuation:{evac_id}")
         return started
