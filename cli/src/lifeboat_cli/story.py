@@ -103,11 +103,11 @@ async def wait_execution(
         await asyncio.sleep(0.3)
 
 
-async def run_story(
+async def protect_app(
     client: httpx.AsyncClient, urls: dict[str, str], world: DemoWorld, say: Say
-) -> StoryResult:
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The app on site-a, protected to site-b, and its recovery plan once it is ready."""
     policy, orch = urls["policy"], urls["orchestrator"]
-    out = StoryResult()
     servers = await make_app(world)
     say("app", {"servers": servers})
     for site_id, role in ((SOURCE, "both"), (TARGET, "both")):
@@ -164,7 +164,6 @@ async def run_story(
             raise RuntimeError(f"plan not created: {r.status_code} {r.text[:300]}")
         else:
             await asyncio.sleep(0.5)  # sites not yet in the orchestrator's catalog
-    out.plan_id = plan["id"]
     while True:
         ready = await _ok(client.post(f"{orch}/v1/plans/{plan['id']}/readiness"))
         if ready["readiness"]["ready"]:
@@ -173,6 +172,15 @@ async def run_story(
             raise RuntimeError(f"plan never ready: {ready['readiness']}")
         await asyncio.sleep(1)
     say("ready", {"checks": len(ready["readiness"]["checks"])})
+    return plan, servers
+
+
+async def run_story(
+    client: httpx.AsyncClient, urls: dict[str, str], world: DemoWorld, say: Say
+) -> StoryResult:
+    orch = urls["orchestrator"]
+    plan, _servers = await protect_app(client, urls, world, say)
+    out = StoryResult(plan_id=plan["id"])
 
     async def execute(kind: str, **extra: Any) -> dict[str, Any]:
         started = await _ok(

@@ -29,6 +29,7 @@ class GuestAgent:
         self.server_id = server_id
         self.enabled = enabled
         self.frozen = False
+        self.powered = True  # a stopped guest writes nothing (its workload waits)
         self.freezes = 0
         self._fail = False
         self._lock = threading.Lock()

@@ -188,7 +188,7 @@ class Workload:
 
     def _blocked(self, target: int) -> bool:
         agent = self._agents.get(self._vols[target].spec.server_id)
-        return agent is not None and agent.frozen
+        return agent is not None and (agent.frozen or not agent.powered)
 
     def _write(self, kind: int, index: int, mark_id: int) -> None:
         v = self._vols[index]

@@ -158,10 +158,14 @@ def router(state: SiteState) -> APIRouter:
                 raise _conflict(srv, "stop")
             _transition(state, srv, ("ACTIVE", "active", "powering-off"), ("SHUTOFF", "stopped"))
             model.stop_services(state, srv)
+            if (agent := state.agents.get(srv["id"])) is not None:
+                agent.powered = False  # the guest shuts down: its applications stop writing
         elif name == "os-start":
             if status != "SHUTOFF":
                 raise _conflict(srv, "start")
             _transition(state, srv, ("SHUTOFF", "stopped", "powering-on"), ("ACTIVE", "active"))
+            if (agent := state.agents.get(srv["id"])) is not None:
+                agent.powered = True
             if model.wants_services(srv):
                 model.start_services(state, srv)
         elif name == "reboot":
