@@ -159,3 +159,83 @@ async def test_split_brain_keeps_the_losing_side_as_snapshots(
         assert (await inventory(o.sites, A))["servers"] == primary["servers"]
         state = (await o.get(f"/v1/plans/{plan['id']}"))["state"]
         assert state["status"] == "protected" and state["active_site"] == A
+
+
+async def test_cold_dr_network_stateless_members_floating_ips_dns_and_automatic_failover(
+    tmp_path: Path, postgres_url: str, kafka_bootstrap: str
+) -> None:
+    """UC2 + UC8 + UC1b: the DR network is created at failover (cold), web servers are made from a
+    template with user data, recovered servers get floating IPs and DNS follows; the plan fails
+    over by itself when its site is declared down (a site-health event on Kafka)."""
+    from datetime import UTC, datetime
+
+    from lifeboat_shared.contracts.messages import SiteDeclaredDown
+
+    async with orchestrated(tmp_path, postgres_url, kafka_bootstrap, [A, B]) as o:
+        app = await make_app(await o.project(A), {"db": 2})
+        await o.publish([await replica_cp(await o.project(B), app, A, B)])
+        dr = await o.project(B)
+        zone = await dr.dns.create_zone("cold.example.", "ops@cold.example", wait=True)
+        body = plan_body(app, A, [B], "cold")
+        body["tiers"].append(
+            {
+                "name": "web",
+                "stateless": [
+                    {
+                        "name": "web",
+                        "count": 3,
+                        "flavor": "m1.tiny",
+                        "image": "cirros",
+                        "network": "private",
+                        "user_data": "#cloud-config\nruncmd: [start-web]\n",
+                    }
+                ],
+            }
+        )
+        body.update(
+            environment="cold",
+            network_mappings=[
+                {"source_network": "private", "target_network": "shop-dr", "ip_mode": "keep"}
+            ],
+            floating_ips=True,
+            external_network="public",
+            dns=[
+                {"zone": "cold.example.", "name": "db.cold.example.", "server": app.tiers["db"][0]}
+            ],
+            failover_mode="automatic",
+        )
+        plan = await o.plan(body)
+        await o.publish(
+            [
+                SiteDeclaredDown(
+                    site_id=A, reason="test", declared_by="probe", declared_at=datetime.now(UTC)
+                )
+            ]
+        )
+        execution = None
+        for _ in range(150):
+            runs = await o.get(f"/v1/executions?plan_id={plan['id']}")
+            if runs:
+                execution = runs[0]
+                break
+            await asyncio.sleep(0.2)
+        assert execution is not None, "no automatic failover"
+        e = await o.wait(execution["id"])
+        assert e["state"] == "succeeded", e["error"]
+        assert e["requested_by"].startswith("site-down:")
+        nets = {n.name: n for n in await dr.network.list_networks()}
+        assert "shop-dr" in nets, "cold: the DR network was created"
+        web = [s for s in e["steps"] if s["action"] == "stateless"]
+        assert len(web) == 3 and all(s["result"]["addresses"] for s in web)
+        db = [s for s in e["steps"] if s["action"] == "recover"]
+        fips = {s["result"]["floating_ip"] for s in db}
+        assert None not in fips and len(fips) == 2
+        records = await dr.dns.list_recordsets(zone.id, name="db.cold.example.", type="A")
+        assert len(records) == 1 and records[0].records[0] in fips
+        ports = [p for p in await dr.network.list_ports() if p.network_id == nets["shop-dr"].id]
+        kept = {ip.ip_address for p in ports for ip in p.fixed_ips}
+        captured = (await o.get(f"/v1/plans/{plan['id']}"))["capture"]["servers"]
+        wanted = {
+            ip for s in captured.values() for port in s["ports"] for _c, ip in port["fixed_ips"]
+        }
+        assert wanted <= kept, "the same fixed IPs in the new DR network"

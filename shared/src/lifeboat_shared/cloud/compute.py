@@ -4,6 +4,8 @@ createImage of a volume-backed server, flavors.
 
 from __future__ import annotations
 
+import base64
+
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -157,8 +159,8 @@ class ComputeAPI:
         networks: list[dict[str, str]] = [{"port": p} for p in port_ids]
         networks += [{"uuid": n} for n in network_ids]
         attrs["networks"] = networks or "none"
-        if user_data is not None:
-            attrs["user_data"] = user_data
+        if user_data is not None:  # plain text here; Nova wants it base64-encoded
+            attrs["user_data"] = base64.b64encode(user_data.encode()).decode()
         if key_name is not None:
             attrs["key_name"] = key_name
         if availability_zone is not None:
