@@ -5,7 +5,6 @@ createImage of a volume-backed server, flavors.
 from __future__ import annotations
 
 import base64
-
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
