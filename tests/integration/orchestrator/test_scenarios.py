@@ -116,6 +116,20 @@ async def test_bubble_test_leaves_everything_as_it_was(
         assert await inventory(o.sites, A) == before[A]
         state = (await o.get(f"/v1/plans/{plan['id']}"))["state"]
         assert state["status"] == "protected" and state["active_site"] == A
+        # A bubble left alone is torn down by itself when its timeout passes.
+        short = await o.plan({**plan_body(app, A, [B], "bubble-short"), "test_timeout_seconds": 1})
+        test = await o.run(short["id"], "test-failover")
+        assert test["state"] == "succeeded", test["error"]
+        cleanup = None
+        for _ in range(100):
+            runs = await o.get(f"/v1/executions?plan_id={short['id']}")
+            cleanup = next((r for r in runs if r["kind"] == "test-cleanup"), None)
+            if cleanup is not None:
+                break
+            await asyncio.sleep(0.2)
+        assert cleanup is not None, "the expired bubble was not torn down"
+        assert (await o.wait(cleanup["id"]))["state"] == "succeeded"
+        assert await inventory(o.sites, B) == before[B], "nothing left behind"
 
 
 async def test_split_brain_keeps_the_losing_side_as_snapshots(
