@@ -334,9 +334,20 @@ class EmbeddedConsumer:
     async def _fetch(self, max_records: int) -> list[ConsumedRecord]:
         out: list[ConsumedRecord] = []
         async with self._db.read() as session:
+            # One read of the (small) heads table tells which partitions have anything new,
+            # instead of one log query per assigned partition on every poll.
+            topics = sorted({t for t, _ in self._assignment})
+            heads = {
+                (r.topic, r.partition): int(r.next_offset)
+                for r in await session.execute(
+                    sa.select(heads_table).where(heads_table.c.topic.in_(topics))
+                )
+            }
             for tp in self._assignment:
                 if len(out) >= max_records:
                     break
+                if heads.get(tp, 0) <= self._positions[tp]:
+                    continue
                 topic, partition = tp
                 rows = await session.execute(
                     sa.select(log_table)

@@ -67,6 +67,7 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI, BackupsAPI, VolumeExtrasA
         metadata: Mapping[str, str] | None = None,
         bootable: bool = False,
         tag: LifeboatTag | None = None,
+        fresh: bool = False,
         wait: bool = True,
         timeout: float | None = None,
     ) -> models.Volume:
@@ -100,6 +101,7 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI, BackupsAPI, VolumeExtrasA
             tag,
             lambda t: self._find_volume(t, name),
             lambda: convert.volume(self._cinder.create_volume(**attrs)),
+            fresh=fresh,
         )
         if not created and volume.status == "in-use":
             # A step run again after a crash: the first run made it and attached it already;
@@ -120,7 +122,9 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI, BackupsAPI, VolumeExtrasA
     ) -> models.Volume:
         return await self._ctx.wait_for(
             f"wait for volume {volume_id} {status}",
-            lambda: convert.volume(self._cinder.get_volume(volume_id)),
+            lambda: convert.volume(
+                rawlist.cinder_get(self._ctx.conn, f"/volumes/{volume_id}", "volume")
+            ),
             lambda v: v.status,
             ready=(status,),
             failed=_VOLUME_FAILED,

@@ -113,6 +113,7 @@ class ComputeAPI:
         network_ids: Sequence[str] = (),
         metadata: Mapping[str, str] | None = None,
         tag: LifeboatTag | None = None,
+        fresh: bool = False,
         user_data: str | None = None,
         key_name: str | None = None,
         availability_zone: str | None = None,
@@ -171,6 +172,7 @@ class ComputeAPI:
             tag,
             lambda t: self._find_server(t, name),
             lambda: convert.server(self._nova.create_server(**attrs)),
+            fresh=fresh,
         )
         if wait:
             server = await self.wait_for_server(server.id, "ACTIVE", timeout=timeout)
@@ -181,7 +183,9 @@ class ComputeAPI:
     ) -> models.Server:
         return await self._ctx.wait_for(
             f"wait for server {server_id} {status}",
-            lambda: convert.server(self._nova.get_server(server_id)),
+            lambda: convert.server(
+                rawlist.nova_get(self._ctx.conn, f"/servers/{server_id}", "server")
+            ),
             lambda s: s.status,
             ready=(status,),
             failed=("ERROR",),

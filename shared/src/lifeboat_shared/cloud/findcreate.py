@@ -24,18 +24,28 @@ async def find_or_create(
     tag: LifeboatTag | None,
     find: Callable[[LifeboatTag], T | None],
     create: Callable[[], T],
+    *,
+    fresh: bool = False,
 ) -> tuple[T, bool]:
-    """Return (resource, created). `find` and `create` are blocking SDK-calling functions."""
+    """Return (resource, created). `find` and `create` are blocking SDK-calling functions.
+
+    ``fresh``: the caller knows no earlier attempt can have made it (a workflow step's first
+    run), so the first try skips the find (a list call); retries after a 429/503 still find.
+    """
     if tag is None:
         made = await ctx.retry.call(
             lambda: ctx.executor.run(operation, create), retry_on=RATE_LIMIT_ONLY
         )
         return made, True
 
+    tries = [0]
+
     def job() -> tuple[T, bool]:
-        found = find(tag)
-        if found is not None:
-            return found, False
+        tries[0] += 1
+        if not (fresh and tries[0] == 1):
+            found = find(tag)
+            if found is not None:
+                return found, False
         return create(), True
 
     return await ctx.retry.call(lambda: ctx.executor.run(operation, job), retry_on=RETRYABLE)

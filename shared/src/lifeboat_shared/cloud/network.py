@@ -58,6 +58,7 @@ class NetworkAPI:
         create: Callable[[str | None], Any],
         conv: Callable[[Any], M],
         description: str | None,
+        fresh: bool = False,
     ) -> M:
         """find-or-create for a Neutron resource; `create` gets the description to set."""
 
@@ -76,7 +77,7 @@ class NetworkAPI:
                     res = self._neutron.set_tags(res, tag.neutron_tags())
             return conv(res)
 
-        made, _ = await find_or_create(self._ctx, f"create {what}", tag, find, make)
+        made, _ = await find_or_create(self._ctx, f"create {what}", tag, find, make, fresh=fresh)
         return made
 
     async def _delete(self, what: str, method: str, resource_id: str) -> None:
@@ -184,6 +185,7 @@ class NetworkAPI:
         mac_address: str | None = None,
         description: str | None = None,
         tag: LifeboatTag | None = None,
+        fresh: bool = False,
     ) -> models.Port:
         """A port with chosen (subnet_id, ip) fixed IPs (ip None = any free address)."""
         attrs: dict[str, Any] = {"network_id": network_id, "name": name}
@@ -202,6 +204,7 @@ class NetworkAPI:
             lambda desc: self._neutron.create_port(**attrs, **_described(desc)),
             convert.port,
             description,
+            fresh,
         )
 
     async def delete_port(self, port_id: str) -> None:

@@ -265,6 +265,7 @@ class ExecutionRunner:
             if s.state is StepState.RUNNING:  # in flight when the last runner died
                 s.state = StepState.PENDING
         in_flight: dict[str, asyncio.Task[None]] = {}
+        flavors: dict[tuple[str, str], str] = {}
 
         async def emit(message: Message, event_id: str) -> None:
             await self._emit(message, event_id)
@@ -284,6 +285,7 @@ class ExecutionRunner:
                     wait_cp=self._wait_cp,
                     cps=cps,
                     sync_timeout=self.config.sync_timeout_seconds,
+                    flavors=flavors,
                 )
                 in_flight[step.id] = asyncio.create_task(self._run_step(env))
             if not in_flight:
@@ -442,6 +444,7 @@ class ExecutionRunner:
                 ],
             )
         EXECUTIONS.labels(execution.kind, execution.state.value).inc()
+        self.kick.set()  # an evacuation waiting on this one moves on now
         log.info(
             "execution %s (%s) %s in %.1f s", execution.id, execution.kind, execution.state, rto
         )

@@ -23,7 +23,11 @@ def clouds_for(runtime: ServiceRuntime) -> SiteClouds:
     if clouds is None:
         settings = runtime.settings
         assert isinstance(settings, OrchestratorSettings)
-        clouds = _clouds[key] = SiteClouds(settings.clouds_yaml, CloudDriverSettings())
+        # Status polls every <= 0.5 s: a server that is ACTIVE after 2 s is seen within 0.5 s, and
+        # polls are cheap JSON reads.
+        clouds = _clouds[key] = SiteClouds(
+            settings.clouds_yaml, CloudDriverSettings(poll_max_interval=0.5)
+        )
     return clouds
 
 

@@ -4,7 +4,7 @@ way to emit events and wait for consistency points (both through the database)."
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,21 @@ class StepEnv:
     cps: dict[str, KnownCp]
     """The CPs this execution recovers from, by group."""
     sync_timeout: float = 600.0
+    flavors: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(site, flavor name) -> id, shared by the steps of one execution (one lookup, not N)."""
+
+    @property
+    def fresh(self) -> bool:
+        """First run of this step: nothing it creates can exist yet, so creations skip the
+        find-before-create list call (a re-run after a crash, attempts > 1, still finds)."""
+        return self.step.attempts <= 1
+
+    async def flavor_id(self, project: CloudProject, name: str) -> str:
+        key = (self.execution.target_site, name)
+        if key not in self.flavors:
+            flavor = await project.compute.find_flavor(name)
+            self.flavors[key] = flavor.id or name
+        return self.flavors[key]
 
     def tag(self, key: str) -> LifeboatTag:
         return LifeboatTag(op=self.execution.id[:60], step=_short(self.step.id), key=_short(key))

@@ -57,6 +57,7 @@ async def _volumes(
                 bootable=vol.boot,
                 metadata={"lifeboat:source-volume": vol.volume_id},
                 tag=env.tag(f"vol-{vol.volume_id}"),
+                fresh=env.fresh,
             )
         )
     made = await asyncio.gather(*jobs)
@@ -89,6 +90,7 @@ async def _ports(env: StepEnv, project: CloudProject, server: CapturedServer) ->
             fixed_ips=fixed,
             security_group_ids=groups,
             tag=env.tag(f"port-{i}"),
+            fresh=env.fresh,
         )
         port_ids.append(made.id)
     return port_ids
@@ -105,20 +107,21 @@ async def recover(env: StepEnv) -> dict[str, Any]:
         _volumes(env, project, server, bubble), _ports(env, project, server)
     )
     flavor_name = env.plan.spec.flavor_mappings.get(server.flavor, server.flavor)
-    flavor = await project.compute.find_flavor(flavor_name)
+    flavor_id = await env.flavor_id(project, flavor_name)
     boot = volumes[server.volumes[0].volume_id]
     data = [volumes[v.volume_id] for v in server.volumes[1:]]
     metadata = dict(server.metadata)
     metadata.update({"lifeboat:plan": env.plan.id[:255], "lifeboat:source-server": sid})
     created = await project.compute.create_server(
         f"{'bubble-' if bubble else ''}{server.name}",
-        flavor.id or flavor_name,
+        flavor_id,
         boot_volume_id=boot,
         data_volume_ids=data,
         port_ids=ports,
         metadata=metadata,
         key_name=server.key_name,
         tag=env.tag("server"),
+        fresh=env.fresh,
     )
     floating = None
     if env.plan.spec.floating_ips and not bubble and ports and env.plan.spec.external_network:
