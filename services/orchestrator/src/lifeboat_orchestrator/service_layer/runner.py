@@ -62,6 +62,9 @@ ACTIONS: dict[str, Action] = {
     "teardown": bubble.teardown,
 }
 HEAVY = {"recover", "stateless"}
+# Steps that create nothing in a cloud: no need to persist "started" (its attempt count is what
+# tells a creating step's re-run to look for what it made); they simply run again.
+LIGHT = {"hooks", "dns", "commit", "resolve"}
 
 STEPS = Counter("lifeboat_execution_steps", "Execution steps ended", ["action", "outcome"])
 STEP_SECONDS = Histogram(
@@ -310,7 +313,8 @@ class ExecutionRunner:
             step.state = StepState.RUNNING
             step.attempts += 1
             step.started_at = step.started_at or datetime.now(UTC)
-            await self._save_step(execution, step, "started")
+            if step.action not in LIGHT:
+                await self._save_step(execution, step, "started")
             begun = time.monotonic()
             try:
                 result = await action(env)
