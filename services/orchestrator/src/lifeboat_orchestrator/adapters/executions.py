@@ -103,6 +103,13 @@ class ExecutionRepository:
         )
         return {r[0]: (int(r[1] or 0), int(r[2])) for r in await self.session.execute(q)}
 
+    async def states(self, ids: list[str]) -> dict[str, tuple[str, str | None]]:
+        """(state, error) of many executions in one query (an evacuation's pass)."""
+        if not ids:
+            return {}
+        q = sa.select(t.c.id, t.c.state, t.c.error).where(t.c.id.in_(ids))
+        return {r[0]: (r[1], r[2]) for r in await self.session.execute(q)}
+
     async def running_for_plan(self, plan_id: str) -> list[Execution]:
         q = sa.select(t).where(t.c.plan_id == plan_id, t.c.state == ExecutionState.RUNNING.value)
         return [self._execution(r) for r in await self.session.execute(q)]

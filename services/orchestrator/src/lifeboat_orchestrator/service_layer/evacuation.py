@@ -8,6 +8,7 @@ evacuation and the plan, so a pass repeated after a crash starts nothing twice.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -163,18 +164,20 @@ async def advance(session: AsyncSession, evac: dict[str, Any], requested_by: str
     spec = EvacuationSpec.model_validate(evac["spec"])
     executions = ExecutionRepository(session)
     started = False
+    before = json.dumps([evac["state"], evac["waves"]], sort_keys=True)
     for wave in evac["waves"]:
         if wave["state"] == "done":
             continue
         if wave["state"] == "awaiting-approval":
             break
         wave["state"] = "running"
+        watching = [e["execution_id"] for e in wave["plans"] if e["state"] == "running"]
+        states = await executions.states(watching)
         for entry in wave["plans"]:
-            if entry["execution_id"] and entry["state"] == "running":
-                e = await executions.get(entry["execution_id"], steps=False)
-                if e is not None and e.state.final:
-                    entry["state"] = e.state.value
-                    entry["error"] = e.error
+            if entry["execution_id"] in states:
+                state, error = states[entry["execution_id"]]
+                if state != "running":
+                    entry["state"], entry["error"] = state, error
         running = sum(1 for w in evac["waves"] for e in w["plans"] if e["state"] == "running")
         for entry in wave["plans"]:
             if running >= spec.max_parallel:
@@ -203,7 +206,8 @@ async def advance(session: AsyncSession, evac: dict[str, Any], requested_by: str
     if all(w["state"] == "done" for w in evac["waves"]):
         failed = any(e["state"] != "succeeded" for w in evac["waves"] for e in w["plans"])
         evac["state"] = "failed" if failed else "succeeded"
-    await _save(session, evac)
+    if json.dumps([evac["state"], evac["waves"]], sort_keys=True) != before:
+        await _save(session, evac)
     return started
 
 
