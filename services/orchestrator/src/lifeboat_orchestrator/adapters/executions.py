@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -173,8 +174,16 @@ class ExecutionRepository:
         )
 
     # --- the runner's lease --------------------------------------------------------------------
-    async def claim(self, owner: str, now: datetime, until: datetime, limit: int) -> list[str]:
-        """Lease running executions that are free (never leased, expired, or ours)."""
+    async def claim(
+        self,
+        owner: str,
+        now: datetime,
+        until: datetime,
+        limit: int,
+        exclude: Collection[str] = (),
+    ) -> list[str]:
+        """Lease running executions that are free (never leased, expired, or ours from before a
+        restart); ``exclude``: the ones this runner is driving already (renewed separately)."""
         free = sa.or_(t.c.lease_until.is_(None), t.c.lease_until < now, t.c.lease_owner == owner)
         q = (
             sa.select(t.c.id)
@@ -182,6 +191,8 @@ class ExecutionRepository:
             .order_by(t.c.created_at)
             .limit(limit)
         )
+        if exclude:
+            q = q.where(t.c.id.not_in(list(exclude)))
         if self.session.bind.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         ids = [r[0] for r in await self.session.execute(q)]

@@ -147,7 +147,7 @@ class ExecutionRunner:
         now = datetime.now(UTC)
         async with self.db.transaction() as s:
             ids = await ExecutionRepository(s).claim(
-                self.config.runner_id, now, now + self.lease, room + len(self._tasks)
+                self.config.runner_id, now, now + self.lease, room, exclude=list(self._tasks)
             )
         for eid in ids:
             if eid not in self._tasks:
