@@ -26,13 +26,10 @@ from prometheus_client import Counter, Histogram
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository, KnownCp
 from lifeboat_orchestrator.adapters.clouds import SiteClouds
 from lifeboat_orchestrator.adapters.executions import ExecutionRepository
-from lifeboat_orchestrator.adapters.orm import evacuations as evacuations_table
-from lifeboat_orchestrator.adapters.orm import executions as executions_table
 from lifeboat_orchestrator.adapters.plans import PlanRepository
 from lifeboat_orchestrator.domain.execution import Execution, ExecutionState, Step, StepState
 from lifeboat_orchestrator.domain.plan import PlanState
-from lifeboat_orchestrator.service_layer import evacuation
-from lifeboat_orchestrator.service_layer.executions import ExecutionRejected, start_execution
+from lifeboat_orchestrator.service_layer import housekeeping
 from lifeboat_orchestrator.service_layer.steps import bubble, finish, hooks, network, recover, sync
 from lifeboat_orchestrator.service_layer.steps.context import Action, StepEnv, StepFailed
 from lifeboat_shared.cloud.errors import CloudError
@@ -119,9 +116,9 @@ class ExecutionRunner:
                     await self._renew()
                     last_renew = now
                 if now - last_expiry > 2.0:
-                    await self._expire_tests()
+                    await housekeeping.expire_tests(self.db)
                     last_expiry = now
-                if await self._advance_evacuations():
+                if await housekeeping.advance_evacuations(self.db):
                     await self._claim()
             except Exception:
                 log.exception("execution runner pass failed")
@@ -174,57 +171,6 @@ class ExecutionRunner:
             if eid not in mine and eid in self._tasks:
                 log.warning("lost the lease of execution %s; stopping here", eid)
                 self._tasks[eid].cancel()
-
-    async def _advance_evacuations(self) -> bool:
-        async with self.db.read() as s:
-            running = [
-                r[0]
-                for r in await s.execute(
-                    sa.select(evacuations_table.c.id).where(evacuations_table.c.state == "running")
-                )
-            ]
-        started = False
-        for evac_id in running:
-            async with self.db.transaction() as s:
-                evac = await evacuation.get_evacuation(s, evac_id, for_update=True)
-                if evac is not None and evac["state"] == "running":
-                    started |= await evacuation.advance(s, evac, f"evacuation:{evac_id}")
-        return started
-
-    async def _expire_tests(self) -> None:
-        """Bubble tests past their timeout are torn down by themselves."""
-        now = datetime.now(UTC)
-        async with self.db.read() as s:
-            rows = await s.execute(
-                sa.select(
-                    executions_table.c.id, executions_table.c.plan_id, executions_table.c.params
-                ).where(
-                    executions_table.c.kind == "test-failover",
-                    executions_table.c.state == ExecutionState.SUCCEEDED.value,
-                )
-            )
-            due = [
-                (r[0], r[1])
-                for r in rows
-                if r[2].get("expires_at")
-                and datetime.fromisoformat(r[2]["expires_at"]) < now
-                and not r[2].get("torn_down")
-            ]
-        for test_id, plan_id in due:
-            try:
-                async with self.db.transaction() as s:
-                    _, created = await start_execution(
-                        s,
-                        execution_id=f"{test_id[:100]}.cleanup",
-                        plan_id=plan_id,
-                        kind="test-cleanup",
-                        requested_by="orchestrator:test-timeout",
-                        params={"test_id": test_id, "reason": "expired"},
-                    )
-                if created:
-                    log.info("bubble test %s expired: tearing it down", test_id)
-            except ExecutionRejected as exc:
-                log.debug("test %s not torn down yet: %s", test_id, exc)
 
     # --- one execution --------------------------------------------------------------------------
     async def _drive(self, execution_id: str) -> None:
