@@ -278,6 +278,10 @@ class ExecutionRunner:
                 await self._save_step(execution, step, None)
                 await asyncio.sleep(self.config.step_backoff_seconds * step.attempts)
                 return
+            except Exception as exc:  # a bug or unexpected data: fail the step, never loop on it
+                log.exception("step %s of %s failed unexpectedly", step.id, execution.id)
+                await self._fail_step(execution, step, f"unexpected {type(exc).__name__}: {exc}")
+                return
             STEP_SECONDS.labels(step.action).observe(time.monotonic() - begun)
         step.state = StepState.SUCCEEDED
         step.result = result
