@@ -120,7 +120,8 @@ async def start_execution(
             spec = await catalog.spec(group)
             if spec is not None:
                 specs[group] = spec.model_dump(mode="json")
-        if kind == "failback" and state.reverse_spec and state.reverse_group:
+        if state.status == "reprotected" and state.reverse_spec and state.reverse_group:
+            # Replicating back since reprotect: the final sync goes the reverse way.
             specs = {state.reverse_group: state.reverse_spec}
         execution.params["specs"] = specs
     if kind in ("failover", "test-failover"):
