@@ -79,32 +79,40 @@ async def test_sigkill_at_every_step_boundary(
             env["LIFEBOAT_ORCHESTRATOR_CHAOS_KILL_AFTER_STEP"] = "true"
             kills = 0
             proc = start_orchestrator(env, log)
-            await wait_up(base, proc)
-            async with httpx.AsyncClient(timeout=30) as client:
-                r = await client.post(
-                    f"{base}/v1/plans/{plan['id']}/executions",
-                    json={"kind": "failover"},
-                    headers={**AUTH, "Idempotency-Key": "kill-test"},
-                )
-                assert r.status_code == 202, r.text
-                execution_id = r.json()["id"]
-                deadline = time.monotonic() + 600
-                state = "running"
-                while state == "running":
-                    assert time.monotonic() < deadline, "failover did not finish"
-                    if proc.poll() is not None:
-                        kills += 1
-                        proc = start_orchestrator(env, log)  # it may die before answering
-                    try:
-                        e = (
-                            await client.get(f"{base}/v1/executions/{execution_id}", headers=AUTH)
-                        ).json()
-                        state = e["state"]
-                    except httpx.HTTPError:
-                        pass  # killed mid-request
-                    await asyncio.sleep(0.1)
-            proc.kill()
-            proc.wait()
+            procs = [proc]
+            try:
+                await wait_up(base, proc)
+                async with httpx.AsyncClient(timeout=30) as client:
+                    r = await client.post(
+                        f"{base}/v1/plans/{plan['id']}/executions",
+                        json={"kind": "failover"},
+                        headers={**AUTH, "Idempotency-Key": "kill-test"},
+                    )
+                    assert r.status_code == 202, r.text
+                    execution_id = r.json()["id"]
+                    deadline = time.monotonic() + 600
+                    state = "running"
+                    while state == "running":
+                        assert time.monotonic() < deadline, "failover did not finish"
+                        if proc.poll() is not None:
+                            kills += 1
+                            proc = start_orchestrator(env, log)  # it may die before answering
+                            procs.append(proc)
+                        try:
+                            e = (
+                                await client.get(
+                                    f"{base}/v1/executions/{execution_id}", headers=AUTH
+                                )
+                            ).json()
+                            state = e["state"]
+                        except httpx.HTTPError:
+                            pass  # killed mid-request
+                        await asyncio.sleep(0.1)
+            finally:
+                for p in procs:  # every process this test started is stopped, pass or fail
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
             assert state == "succeeded", e["error"]
             total = e["total"]
             assert kills >= total // 2, (kills, total)  # killed at (nearly) every boundary
