@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from lifeboat_replicator.adapters.clouds import SiteClouds
 from lifeboat_replicator.datamover import LinkSecurity
 from lifeboat_replicator.entrypoints.api import router
 from lifeboat_replicator.service_layer.cycle import CycleDeps
@@ -13,6 +12,7 @@ from lifeboat_replicator.service_layer.handlers import HANDLERS
 from lifeboat_replicator.service_layer.runner import CycleRunner
 from lifeboat_replicator.service_layer.throttles import Throttles
 from lifeboat_replicator.settings import ReplicatorSettings
+from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.contracts import topics
 from lifeboat_shared.service import ServiceRuntime, ServiceSpec
 

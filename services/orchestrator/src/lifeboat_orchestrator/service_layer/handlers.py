@@ -122,6 +122,7 @@ async def on_start_execution(message: Message, ctx: HandlerContext) -> None:
             requested_by=message.requested_by,
             target_site=message.target_site,
             consistency_point_id=message.consistency_point_id,
+            params={"test_id": message.test_id} if message.test_id else None,
         )
     except ExecutionRejected as exc:
         log.warning("StartExecution %s rejected: %s", message.execution_id, exc)

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository, KnownSite
-from lifeboat_orchestrator.adapters.clouds import SiteClouds
 from lifeboat_orchestrator.adapters.plans import Plan, PlanRepository
 from lifeboat_orchestrator.domain.plan import PlanSpec, PlanState
 from lifeboat_orchestrator.service_layer.capture import CaptureError, capture
 from lifeboat_orchestrator.service_layer.executions import direction
 from lifeboat_shared.cloud.errors import CloudError
+from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.persistence.database import Database
 
 

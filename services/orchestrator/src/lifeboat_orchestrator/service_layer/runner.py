@@ -24,7 +24,6 @@ import sqlalchemy as sa
 from prometheus_client import Counter, Histogram
 
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository, KnownCp
-from lifeboat_orchestrator.adapters.clouds import SiteClouds
 from lifeboat_orchestrator.adapters.executions import ExecutionRepository
 from lifeboat_orchestrator.adapters.plans import PlanRepository
 from lifeboat_orchestrator.domain.execution import Execution, ExecutionState, Step, StepState
@@ -33,6 +32,7 @@ from lifeboat_orchestrator.service_layer import housekeeping
 from lifeboat_orchestrator.service_layer.steps import bubble, finish, hooks, network, recover, sync
 from lifeboat_orchestrator.service_layer.steps.context import Action, StepEnv, StepFailed
 from lifeboat_shared.cloud.errors import CloudError
+from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.contracts.base import Message
 from lifeboat_shared.contracts.messages import ExecutionCompleted, ExecutionStepProgressed
 from lifeboat_shared.persistence.outbox import add_to_outbox

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lifeboat_orchestrator.adapters.clouds import SiteClouds
 from lifeboat_orchestrator.settings import OrchestratorSettings
 from lifeboat_shared.cloud.settings import CloudDriverSettings
+from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.service.runtime import ServiceRuntime
 
 if TYPE_CHECKING:

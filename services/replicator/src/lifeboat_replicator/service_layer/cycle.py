@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifeboat_replicator.adapters.clouds import SiteClouds
 from lifeboat_replicator.adapters.protected_site import ProtectedSite
 from lifeboat_replicator.adapters.recovery_site import RecoverySite
 from lifeboat_replicator.datamover import (
@@ -38,6 +37,7 @@ from lifeboat_replicator.domain.model import (
     VolumeProgress,
 )
 from lifeboat_replicator.service_layer.quiesce import QuiesceAlert, take_snapshots
+from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.contracts.messages import ReplicationSpec
 
 log = logging.getLogger(__name__)

@@ -38,6 +38,7 @@ class StartExecution(Command):
         default=None, description="Default: the plan's recovery site (UC3a: one of its targets)"
     )
     consistency_point_id: Id | None = Field(default=None, description="Default: the newest")
+    test_id: Id | None = Field(default=None, description="test-cleanup: the test to tear down")
     requested_by: str = Field(min_length=1, max_length=255)
 
     def partition_key(self) -> str:

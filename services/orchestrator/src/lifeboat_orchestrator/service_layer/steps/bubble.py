@@ -11,7 +11,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lifeboat_orchestrator.service_layer.steps.context import StepEnv, StepFailed
+from lifeboat_orchestrator.service_layer.steps.context import StepEnv
 from lifeboat_shared.cloud import CloudProject
 from lifeboat_shared.cloud.tags import META_OP
 from lifeboat_shared.contracts.messages import BubbleEndpoint, BubbleReady
@@ -107,6 +107,3 @@ async def teardown(env: StepEnv) -> dict[str, Any]:
         raise RuntimeError(f"teardown left {left}")
     deleted = sum(len(v) for v in found.values())
     return {"deleted": deleted, "by_kind": {k: len(v) for k, v in found.items()}}
-
-
-__all__ = ["StepFailed", "bubble_ready", "leftovers", "teardown"]

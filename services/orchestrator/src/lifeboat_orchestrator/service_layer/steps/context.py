@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from lifeboat_orchestrator.adapters.catalog import KnownCp, KnownSite
-from lifeboat_orchestrator.adapters.clouds import SiteClouds
 from lifeboat_orchestrator.adapters.plans import Plan
 from lifeboat_orchestrator.domain.execution import Execution, Step
 from lifeboat_shared.cloud import CloudProject, LifeboatTag
+from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.contracts.base import Message
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from lifeboat_orchestrator.domain.plan import Placement
 from lifeboat_orchestrator.service_layer.steps.context import StepEnv, StepFailed
 from lifeboat_orchestrator.service_layer.steps.recover import _placement
-from lifeboat_shared.contracts.messages import ReplicateNow, ReplicationSpec, SiteRef
+from lifeboat_shared.contracts.messages import ReplicateNow, ReplicationSpec
 
 
 async def stop_source(env: StepEnv) -> dict[str, Any]:
@@ -73,23 +73,24 @@ def reverse_spec(env: StepEnv) -> tuple[str, ReplicationSpec]:
                 if orig in old.volumes:
                     seeds[vol] = old.volumes[orig]
     group = f"{plan.id[:100]}.reverse"
-    spec = ReplicationSpec(
-        project_id=plan.spec.project_id,
-        source=_ref(sites[now_at].ref),
-        target=_ref(sites[back_to].ref),
-        servers=servers,
-        quiesce=forward.quiesce if forward else ReplicationSpec.model_fields["quiesce"].default,
-        retention=forward.retention
-        if forward
-        else ReplicationSpec.model_fields["retention"].default,
-        seed_volumes=seeds,
-        bandwidth_bytes_per_s=forward.bandwidth_bytes_per_s if forward else None,
+    # The forward spec's quiesce, retention, bandwidth and encryption carry over; sites,
+    # servers and seeds are the reverse direction's.
+    base = forward or ReplicationSpec(
+        project_id=plan.spec.project_id, source=sites[now_at].ref, target=sites[back_to].ref
+    )
+    spec = base.model_copy(
+        update={
+            "project_id": plan.spec.project_id,
+            "source": sites[now_at].ref,
+            "target": sites[back_to].ref,
+            "servers": servers,
+            "volumes": [],
+            "member_groups": [],
+            "seed_volumes": seeds,
+            "bind_address": None,  # the forward sender's address means nothing at the other site
+        }
     )
     return group, spec
-
-
-def _ref(ref: SiteRef) -> SiteRef:
-    return SiteRef(site_id=ref.site_id, cloud=ref.cloud, data_endpoint=ref.data_endpoint)
 
 
 async def reverse_sync(env: StepEnv) -> dict[str, Any]:

@@ -1,15 +1,13 @@
-"""The sites a cycle talks to, from the SiteRef in its spec (cloud names from clouds.yaml).
-
-One CloudDriver per site, made on first use: sites are registered at run time in the policy
-service, so the replicator cannot list them up front.
-"""
+"""Cloud access per site for services that learn their sites at run time (from SiteRef values in
+events, not from settings): one CloudDriver per (site, clouds.yaml cloud), made on first use."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-from lifeboat_shared.cloud import CloudDriver, CloudProject, SiteConfig
+from lifeboat_shared.cloud.connection import SiteConfig
+from lifeboat_shared.cloud.driver import CloudDriver, CloudProject
 from lifeboat_shared.cloud.settings import CloudDriverSettings
 from lifeboat_shared.contracts.messages import SiteRef
 
