@@ -22,7 +22,9 @@ fetch() {
   fi
   mkdir -p "$CACHE"
   echo "kafka-local: fetching Kafka $KAFKA_VERSION jars into $CACHE" >&2
-  mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$CACHE/libs"
+  # Maven writes ANSI codes to stdout even with -q; only the bootstrap address may go to stdout
+  mvn -q -B -Dstyle.color=never -f "$HERE/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$CACHE/libs" >&2
   touch "$CACHE/.complete"
 }
 
