@@ -14,21 +14,40 @@ from lifeboat_replicator.datamover import Extent, TokenBucket, TransferCancelled
 
 def test_transfer_holds_its_rate(site: Site, tmp_path: Path) -> None:
     rate = 20e6
-    size = 30 * MiB  # ~1.5 s at 20 MB/s
+    size = 40 * MiB  # ~2 s at 20 MB/s
     src = tmp_path / "src"
     write_random(src, size)
-    samples: list[tuple[float, int]] = []
+    samples: list[tuple[float, int]] = []  # (seconds since start, bytes the receiver confirmed)
     start = time.monotonic()
+    bucket = TokenBucket(rate)
     st = send_volume(
         address=site.address, security=site.security, transfer_id="thr", source=src,
-        target="vol-thr", size=size, extents=[Extent(0, size)],
-        throttles=[TokenBucket(rate), TokenBucket(None)],
+        target="vol-thr", size=size, extents=[Extent(0, size)], chunk_size=256 * 1024,
+        throttles=[bucket, TokenBucket(None)],
         progress=lambda d, t: samples.append((time.monotonic() - start, d)),
     )  # fmt: skip
     assert same(src, site.targets / "vol-thr")
     measured = st.bytes_on_wire / st.seconds
     assert 0.9 * rate <= measured <= 1.1 * rate, f"{measured / 1e6:.1f} MB/s"
-    assert st.seconds >= 1.3
+    assert st.seconds >= 1.7
+    # The rate holds all along, not only on average. Never ahead of the bucket: what the
+    # receiver confirmed by a time went out before it, within the burst and the rate since the
+    # bucket was made (a load elsewhere can only make it later, never earlier).
+    assert samples and samples[-1][1] == size, samples[-1:]
+    burst = max(64 * 1024, rate * 0.05)
+    ahead = [(round(t, 3), d) for t, d in samples if d > burst + rate * t]
+    assert not ahead, f"sent faster than {rate / 1e6:.0f} MB/s: {ahead}"
+    # Never stalled or bursting either: the rate over every window of at least 0.6 s. ACKs come
+    # every ~2 MiB (the receiver's sync), so shorter windows would measure ACK batching.
+    windows: list[float] = []
+    for i, (t0, d0) in enumerate(samples):
+        later = next(((t, d) for t, d in samples[i + 1 :] if t - t0 >= 0.6), None)
+        if later is None:
+            break
+        windows.append((later[1] - d0) / (later[0] - t0))
+    assert len(windows) >= 8, samples
+    shown = [f"{w / 1e6:.1f}" for w in windows]
+    assert all(0.6 * rate <= w <= 1.3 * rate for w in windows), f"MB/s per window: {shown}"
 
 
 def test_shared_bucket_splits_between_transfers(site: Site, tmp_path: Path) -> None:
