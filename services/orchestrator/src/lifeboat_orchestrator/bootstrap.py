@@ -38,6 +38,7 @@ async def execution_runner(runtime: ServiceRuntime, stop: asyncio.Event) -> None
             sync_timeout_seconds=settings.sync_timeout_seconds,
             max_executions=settings.max_parallel_executions,
             chaos_kill_after_step=settings.chaos_kill_after_step,
+            chaos_kill_at_step=settings.chaos_kill_at_step,
         ),
     )
     set_runner(runtime, runner)
@@ -63,11 +64,13 @@ def probe_config(s: OrchestratorSettings) -> ProbeConfig:
         clouds_yaml=s.clouds_yaml,
         interval_seconds=s.probe_interval_seconds,
         timeout_seconds=s.probe_timeout_seconds,
+        lease_seconds=s.probe_lease_seconds,
     )
 
 
 async def health_prober(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
-    """Probe every site in the catalog (learnt from SiteRegistered) on a schedule."""
+    """Probe the sites of the catalog (learnt from SiteRegistered) whose probe lease this replica
+    holds, on a schedule: one prober per site however many replicas run."""
     settings = runtime.settings
     assert isinstance(settings, OrchestratorSettings)
 
@@ -75,7 +78,13 @@ async def health_prober(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
         async with runtime.db.read() as session:
             return {k: v.ref.cloud for k, v in (await CatalogRepository(session).sites()).items()}
 
-    await site_prober(runtime, stop, sites=sites, config=probe_config(settings))
+    await site_prober(
+        runtime,
+        stop,
+        sites=sites,
+        config=probe_config(settings),
+        owner=settings.resolved_runner_id(),
+    )
 
 
 def build(settings: OrchestratorSettings | None = None) -> ServiceSpec:

@@ -34,10 +34,23 @@ class OrchestratorSettings(ServiceSettings):
         default=False,
         description="Resilience testing only: SIGKILL the process after every step commit",
     )
+    chaos_kill_at_step: int = Field(
+        default=0,
+        ge=0,
+        description="Resilience testing only: SIGKILL the process after its Nth step commit "
+        "(0: never)",
+    )
 
     probe_enabled: bool = True
     probe_interval_seconds: float = Field(default=10.0, gt=0)
     probe_timeout_seconds: float = Field(default=5.0, gt=0)
+    probe_lease_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="How long one replica keeps probing a site without renewing its lease; "
+        "another replica takes the site over after it (default: twice the longer of the "
+        "probe interval and 2 x timeout + 1 s)",
+    )
     down_after_failures: int = Field(default=3, ge=1)
     down_window_seconds: float = Field(default=30.0, gt=0)
     up_after_successes: int = Field(default=3, ge=1)

@@ -4,6 +4,11 @@ publishes them afterwards with the idempotent producer and marks them sent.
 A crash between publish and mark means the event is published again with the same CloudEvents id;
 consumers' inboxes make that harmless. A crash before commit means neither the state change nor
 its event exists.
+
+With several replicas of a service on PostgreSQL one relay leads (``leadership``: an advisory lock
+on its own connection) and publishes, so events leave in commit order. The leader re-checks that
+its session still holds the lock before every batch it hands to the producer: a dropped
+connection loses the lock, and the relay then takes it again before publishing anything more.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -23,6 +28,7 @@ from lifeboat_shared.bus.interface import EventBus
 from lifeboat_shared.bus.records import Record
 from lifeboat_shared.contracts.envelope import DEFAULT_MAX_RECORD_BYTES, Envelope, encode_envelope
 from lifeboat_shared.persistence.database import Database
+from lifeboat_shared.persistence.leadership import Leadership, LeadershipLost, leadership
 from lifeboat_shared.persistence.tables import outbox
 from lifeboat_shared.persistence.types import aware
 from lifeboat_shared.telemetry.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_LAG
@@ -146,7 +152,9 @@ class OutboxRelay:
         await self._mark_sent([row_id for row_id, _ in batch])
         return len(batch)
 
-    async def _pipeline(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
+    async def _pipeline(
+        self, stop: asyncio.Event, wake: asyncio.Event, leader: Leadership | None = None
+    ) -> None:
         """Keep several batches in flight: read and send batch N+1 while N awaits its acks.
 
         Batches are handed to the producer in id order, and the idempotent producer keeps that
@@ -157,6 +165,10 @@ class OutboxRelay:
         On PostgreSQL a transaction can commit after one that took a higher id; such a row
         would be behind ``last_id``. So at least once a second the pipeline drains and reads
         again from the start of the unsent rows.
+
+        Before each batch goes to the producer, ``leader`` must still hold the lock
+        (``LeadershipLost`` otherwise; what is in flight is then left to the next leader, which
+        reads every unmarked row again).
         """
         inflight: deque[tuple[list[int], asyncio.Future[None]]] = deque()
         last_id = 0
@@ -166,6 +178,8 @@ class OutboxRelay:
             rescan_due = time.monotonic() - last_rescan > 1.0
             batch = [] if rescan_due else await self._read_batch(after_id=last_id)
             if batch:
+                if leader is not None:
+                    await leader.ensure()
                 sent = await self._bus.send([record for _, record in batch])
                 inflight.append(([row_id for row_id, _ in batch], asyncio.ensure_future(sent)))
                 last_id = batch[-1][0]
@@ -212,18 +226,24 @@ class OutboxRelay:
         wake = wake or asyncio.Event()
         while not stop.is_set():
             try:
-                async with self._leadership(stop) as leader:
-                    while leader and not stop.is_set():
+                async with leadership(self._db, self._leader_key, stop) as leader:
+                    if leader is None:
+                        return  # stopped before it led
+                    while not stop.is_set():
                         try:
-                            await self._pipeline(stop, wake)
+                            await self._pipeline(stop, wake, leader)
+                        except LeadershipLost:
+                            raise
                         except Exception:
                             log.exception("outbox relay failed; restarting it")
                             await _wait_any(stop, None, 1.0)
                     # Drain what is committed, so a clean shutdown leaves nothing behind.
                     with contextlib.suppress(Exception):
-                        while leader and await self.relay_once():
+                        while await leader.held() and await self.relay_once():
                             pass
                 return
+            except LeadershipLost:
+                log.warning("outbox relay: leadership lost with its connection; taking it again")
             except Exception:  # e.g. PostgreSQL unreachable while taking leadership
                 log.exception("outbox relay could not take leadership; retrying")
                 await _wait_any(stop, None, 2.0)
@@ -246,34 +266,6 @@ class OutboxRelay:
         OUTBOX_RELAY_LAG.set(
             0.0 if oldest is None else (datetime.now(UTC) - aware(oldest)).total_seconds()
         )
-
-    @contextlib.asynccontextmanager
-    async def _leadership(self, stop: asyncio.Event) -> AsyncIterator[bool]:
-        """On PostgreSQL one relay per schema publishes (session advisory lock), keeping order.
-        Yields whether this relay leads (False only when stopped before it got the lock)."""
-        if not self._db.is_postgres:
-            yield True
-            return
-        async with self._db.engine.connect() as conn:
-            key = sa.text("SELECT pg_try_advisory_lock(hashtext(current_schema() || :k))")
-            got = False
-            while not stop.is_set():
-                got = bool((await conn.execute(key, {"k": self._leader_key})).scalar())
-                await conn.commit()
-                if got:
-                    break
-                await _wait_any(stop, None, 1.0)
-            try:
-                yield got
-            finally:
-                if got:
-                    try:
-                        await conn.execute(
-                            sa.text("SELECT pg_advisory_unlock(hashtext(current_schema() || :k))"),
-                            {"k": self._leader_key},
-                        )
-                    except Exception:
-                        await conn.invalidate()  # never return a connection still holding it
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, timeout: float) -> None:

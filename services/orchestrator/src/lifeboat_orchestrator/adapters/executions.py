@@ -183,36 +183,57 @@ class ExecutionRepository:
         exclude: Collection[str] = (),
     ) -> list[str]:
         """Lease running executions that are free (never leased, expired, or ours from before a
-        restart); ``exclude``: the ones this runner is driving already (renewed separately)."""
+        restart); ``exclude``: the ones this runner is driving already (renewed separately).
+
+        The candidates are picked (on PostgreSQL locked, skipping rows another runner is taking),
+        then one UPDATE takes the leases *re-checking the same condition* and returns the ids it
+        really updated: a row another runner leased between the pick and the update is not ours,
+        whatever the engine or isolation level."""
         free = sa.or_(t.c.lease_until.is_(None), t.c.lease_until < now, t.c.lease_owner == owner)
-        q = (
-            sa.select(t.c.id)
-            .where(t.c.state == ExecutionState.RUNNING.value, free)
-            .order_by(t.c.created_at)
-            .limit(limit)
-        )
+        claimable = sa.and_(t.c.state == ExecutionState.RUNNING.value, free)
+        q = sa.select(t.c.id).where(claimable).order_by(t.c.created_at).limit(limit)
         if exclude:
             q = q.where(t.c.id.not_in(list(exclude)))
         if self.session.bind.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
-        ids = [r[0] for r in await self.session.execute(q)]
-        if ids:
-            await self.session.execute(
-                sa.update(t).where(t.c.id.in_(ids)).values(lease_owner=owner, lease_until=until)
-            )
-        return ids
+        picked = [r[0] for r in await self.session.execute(q)]
+        if not picked:
+            return []
+        taken = await self.session.execute(
+            sa.update(t)
+            .where(t.c.id.in_(picked), claimable)
+            .values(lease_owner=owner, lease_until=until)
+            .returning(t.c.id)
+        )
+        return [r[0] for r in taken]
 
     async def renew(self, owner: str, ids: list[str], until: datetime) -> list[str]:
         """Extend our leases; returns the ids still ours (a lease lost to another runner is not)."""
         if not ids:
             return []
-        q = sa.select(t.c.id).where(t.c.id.in_(ids), t.c.lease_owner == owner)
-        mine = [r[0] for r in await self.session.execute(q)]
-        if mine:
-            await self.session.execute(
-                sa.update(t).where(t.c.id.in_(mine)).values(lease_until=until)
+        mine = await self.session.execute(
+            sa.update(t)
+            .where(t.c.id.in_(ids), t.c.lease_owner == owner)
+            .values(lease_until=until)
+            .returning(t.c.id)
+        )
+        return [r[0] for r in mine]
+
+    async def hold(self, execution_id: str, owner: str, until: datetime) -> bool:
+        """The fence before a side effect: True if ``owner`` still holds the lease of this
+        running execution (extended to ``until``). One conditional UPDATE checked by row count;
+        on PostgreSQL it also locks the row to the end of the caller's transaction, so no other
+        runner can take the lease between this check and the caller's commit."""
+        result = await self.session.execute(
+            sa.update(t)
+            .where(
+                t.c.id == execution_id,
+                t.c.lease_owner == owner,
+                t.c.state == ExecutionState.RUNNING.value,
             )
-        return mine
+            .values(lease_until=until)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def release(self, execution_id: str) -> None:
         await self.session.execute(

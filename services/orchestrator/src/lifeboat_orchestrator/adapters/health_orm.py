@@ -2,7 +2,8 @@
 
 ``site_health`` holds one row per site (declared state, counters of the current healthy run,
 the last assessment); ``site_health_probes`` the few most recent probe results per site;
-``site_health_alerts`` the alerts firing now (a resolved alert's row is deleted).
+``site_health_alerts`` the alerts firing now (a resolved alert's row is deleted);
+``site_probe_leases`` which replica probes each site.
 """
 
 import sqlalchemy as sa
@@ -48,3 +49,12 @@ site_health_alerts = sa.Table(
     sa.Column("last_seen", TS, nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
 )
+
+site_probe_leases = sa.Table(
+    "site_probe_leases",
+    metadata,
+    sa.Column("site_id", sa.String(128), primary_key=True),
+    sa.Column("owner", sa.String(128), nullable=False),
+    sa.Column("lease_until", TS, nullable=False),
+)
+"""Which orchestrator replica probes a site: one prober per site, taken over when it expires."""

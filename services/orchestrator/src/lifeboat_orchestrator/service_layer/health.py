@@ -8,21 +8,29 @@ change that caused it (the consumer writes ``ctx.emit``'s events to the outbox).
 
 The prober does not act on what it sees: it only emits observations through the outbox, so a
 probe's result and the decision taken on it go through the same path as anybody else's.
+
+Every orchestrator replica runs the prober, but each site is probed by one replica at a time: the
+one holding the site's probe lease (``adapters.probe_leases``), taken or renewed at the start of
+each round and re-checked in the transaction that records the observation. Two probers of one site
+would feed the hysteresis twice the failures. When the holder dies its lease expires and another
+replica takes the site on its next round; a replica that stops cleanly gives its leases back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 from lifeboat_orchestrator.adapters.health_repository import SiteHealthRepository
+from lifeboat_orchestrator.adapters.probe_leases import ProbeLeaseRepository
 from lifeboat_orchestrator.domain.health import (
     Declared,
     HealthRules,
@@ -150,12 +158,24 @@ class ProbeConfig:
     timeout_seconds: float = 5.0
     concurrency: int = 16
     """Sites probed at once."""
+    lease_seconds: float | None = None
+    """How long a replica's probe lease on a site lasts without renewal (default: twice the
+    longer of the interval and one probe's worst case, so a slow round does not lose it)."""
 
     def __post_init__(self) -> None:
         if self.interval_seconds <= 0:
             raise ValueError("probe_interval_seconds: must be positive")
         if self.timeout_seconds <= 0:
             raise ValueError("probe_timeout_seconds: must be positive")
+        if self.lease_seconds is not None and self.lease_seconds <= self.interval_seconds:
+            raise ValueError("probe_lease_seconds: must be longer than probe_interval_seconds")
+
+    @property
+    def lease(self) -> timedelta:
+        if self.lease_seconds is not None:
+            return timedelta(seconds=self.lease_seconds)
+        worst_probe = self.timeout_seconds * 2 + 1
+        return timedelta(seconds=2 * max(self.interval_seconds, worst_probe))
         if self.concurrency < 1:
             raise ValueError("probe concurrency: must be at least 1")
 
@@ -227,40 +247,94 @@ def _describe(exc: BaseException) -> str:
 
 
 async def probe_and_record(
-    runtime: ServiceRuntime, site_id: str, cloud: str, config: ProbeConfig
-) -> SiteHealthObserved:
-    """One site's probe, staged in the outbox at once (a hung site delays no other)."""
+    runtime: ServiceRuntime,
+    site_id: str,
+    cloud: str,
+    config: ProbeConfig,
+    *,
+    owner: str | None = None,
+) -> SiteHealthObserved | None:
+    """One site's probe, staged in the outbox at once (a hung site delays no other). With an
+    ``owner``, only if that owner still holds the site's probe lease when recording (None if
+    another replica took the site over meanwhile)."""
     observation = await probe_site(site_id, cloud, config)
+    envelope = runtime.envelope(observation)
     async with runtime.db.transaction() as session:
-        await add_to_outbox(session, [runtime.envelope(observation)])
+        if owner is not None:
+            if not await ProbeLeaseRepository(session).holds(site_id, owner):
+                log.info("site %s: probe lease lost to another replica; result dropped", site_id)
+                return None
+            # Which replica probed: CloudEvents' source names the producing instance.
+            envelope = dataclasses.replace(envelope, source=f"{envelope.source}/probers/{owner}")
+        await add_to_outbox(session, [envelope])
     return observation
 
 
 async def probe_round(
-    runtime: ServiceRuntime, sites: Mapping[str, str], config: ProbeConfig
+    runtime: ServiceRuntime,
+    sites: Mapping[str, str],
+    config: ProbeConfig,
+    *,
+    owner: str | None = None,
 ) -> list[SiteHealthObserved]:
     gate = asyncio.Semaphore(config.concurrency)
 
-    async def one(site_id: str, cloud: str) -> SiteHealthObserved:
+    async def one(site_id: str, cloud: str) -> SiteHealthObserved | None:
         async with gate:
-            return await probe_and_record(runtime, site_id, cloud, config)
+            return await probe_and_record(runtime, site_id, cloud, config, owner=owner)
 
-    return list(await asyncio.gather(*(one(s, c) for s, c in sorted(sites.items()))))
+    done = await asyncio.gather(*(one(s, c) for s, c in sorted(sites.items())))
+    return [o for o in done if o is not None]
+
+
+async def take_probe_leases(
+    runtime: ServiceRuntime, sites: Mapping[str, str], owner: str, config: ProbeConfig
+) -> set[str]:
+    """Take or renew the probe lease of every known site that is free, expired or ours; returns
+    the sites this replica probes this round."""
+    now = datetime.now(UTC)
+    mine: set[str] = set()
+    async with runtime.db.transaction() as session:
+        leases = ProbeLeaseRepository(session)
+        for site_id in sorted(sites):
+            if await leases.take(site_id, owner, now, now + config.lease):
+                mine.add(site_id)
+    return mine
 
 
 async def site_prober(
-    runtime: ServiceRuntime, stop: asyncio.Event, *, sites: SitesSource, config: ProbeConfig
+    runtime: ServiceRuntime,
+    stop: asyncio.Event,
+    *,
+    sites: SitesSource,
+    config: ProbeConfig,
+    owner: str | None = None,
 ) -> None:
-    """Background task: probe every known site every ``interval_seconds`` until ``stop``."""
+    """Background task: every ``interval_seconds`` until ``stop``, probe the known sites whose
+    probe lease this replica holds (``owner``: its name; a fresh one per task by default)."""
+    owner = owner or f"prober-{uuid.uuid4().hex[:12]}"
     loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        started = loop.time()
-        try:
-            known = await sites()
-            if known:
-                await probe_round(runtime, known, config)
-        except Exception:
-            log.exception("site probe round failed")
-        delay = max(0.0, config.interval_seconds - (loop.time() - started))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
+    held: set[str] = set()
+    try:
+        while not stop.is_set():
+            started = loop.time()
+            try:
+                known = await sites()
+                mine = await take_probe_leases(runtime, known, owner, config) if known else set()
+                if mine != held:
+                    log.info("probing sites %s (%s)", sorted(mine) or "none", owner)
+                held = mine
+                if mine:
+                    await probe_round(
+                        runtime, {k: v for k, v in known.items() if k in mine}, config, owner=owner
+                    )
+            except Exception:
+                log.exception("site probe round failed")
+            delay = max(0.0, config.interval_seconds - (loop.time() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+    finally:
+        if held:  # hand the sites over at once rather than after the lease expires
+            with contextlib.suppress(Exception):
+                async with runtime.db.transaction() as session:
+                    await ProbeLeaseRepository(session).release(held, owner)

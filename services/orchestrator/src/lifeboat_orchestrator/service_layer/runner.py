@@ -5,6 +5,13 @@ before any step that depends on it starts. Steps of one tier run in parallel; th
 (``recover``, ``stateless``) are bounded per site by that site's API concurrency. A runner killed
 at any point leaves its lease to expire (or reclaims it at once when restarted with the same
 ``runner_id``); steps that were in flight run again and find what they had made by its tags.
+
+Several runners (replicas) share the executions table: a claim takes only leases that are free
+when its UPDATE runs, and every transaction that records a step or stages an event first checks,
+with one conditional UPDATE, that this runner still owns the lease (``_fence``). A runner that
+lost its lease (it stalled past the lease, another took over) learns it there or at its next
+renewal, and stops driving that execution before its next side effect: a cloud call of a step
+that creates something, an event, a step's commit.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from prometheus_client import Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository, KnownCp
 from lifeboat_orchestrator.adapters.executions import ExecutionRepository
@@ -85,6 +93,12 @@ class RunnerConfig:
     max_executions: int = 64
     chaos_kill_after_step: bool = False
     """Test hook: SIGKILL this process right after each step commit (every step boundary)."""
+    chaos_kill_at_step: int = 0
+    """Test hook: SIGKILL this process right after its Nth step commit (one chosen boundary)."""
+
+
+class LeaseLost(Exception):
+    """This runner no longer owns the execution's lease: stop driving it and touch nothing."""
 
 
 class ExecutionRunner:
@@ -96,6 +110,7 @@ class ExecutionRunner:
         self.lease = timedelta(seconds=config.lease_seconds)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sems: dict[str, asyncio.Semaphore] = {}
+        self._committed_steps = 0
         self.kick = asyncio.Event()
 
     def _sem(self, site: str) -> asyncio.Semaphore:
@@ -178,6 +193,8 @@ class ExecutionRunner:
             await self._drive_inner(execution_id)
         except asyncio.CancelledError:
             raise
+        except LeaseLost:
+            log.warning("lost the lease of execution %s; another runner drives it", execution_id)
         except Exception:
             log.exception("execution %s: runner error", execution_id)
             await asyncio.sleep(self.config.step_backoff_seconds)
@@ -217,37 +234,46 @@ class ExecutionRunner:
         flavors: dict[tuple[str, str], str] = {}
 
         async def emit(message: Message, event_id: str) -> None:
-            await self._emit(message, event_id)
+            await self._emit(execution.id, message, event_id)
 
-        while True:
-            for step in execution.runnable():
-                if step.id in in_flight:
-                    continue
-                env = StepEnv(
-                    execution=execution,
-                    plan=plan,
-                    step=step,
-                    clouds=self.clouds,
-                    sites=sites,
-                    results=results,
-                    emit=emit,
-                    wait_cp=self._wait_cp,
-                    cps=cps,
-                    sync_timeout=self.config.sync_timeout_seconds,
-                    flavors=flavors,
+        try:
+            while True:
+                for step in execution.runnable():
+                    if step.id in in_flight:
+                        continue
+                    env = StepEnv(
+                        execution=execution,
+                        plan=plan,
+                        step=step,
+                        clouds=self.clouds,
+                        sites=sites,
+                        results=results,
+                        emit=emit,
+                        wait_cp=self._wait_cp,
+                        cps=cps,
+                        sync_timeout=self.config.sync_timeout_seconds,
+                        flavors=flavors,
+                    )
+                    in_flight[step.id] = asyncio.create_task(self._run_step(env))
+                if not in_flight:
+                    break
+                done, _ = await asyncio.wait(
+                    in_flight.values(), return_when=asyncio.FIRST_COMPLETED
                 )
-                in_flight[step.id] = asyncio.create_task(self._run_step(env))
-            if not in_flight:
-                break
-            done, _ = await asyncio.wait(in_flight.values(), return_when=asyncio.FIRST_COMPLETED)
-            for sid in [k for k, t in in_flight.items() if t in done]:
-                task = in_flight.pop(sid)
-                task.result()
-            if any(s.state is StepState.FAILED for s in execution.steps):
-                for task in in_flight.values():
-                    task.cancel()
-                await asyncio.gather(*in_flight.values(), return_exceptions=True)
-                break
+                for sid in [k for k, t in in_flight.items() if t in done]:
+                    task = in_flight.pop(sid)
+                    task.result()
+                if any(s.state is StepState.FAILED for s in execution.steps):
+                    for task in in_flight.values():
+                        task.cancel()
+                    await asyncio.gather(*in_flight.values(), return_exceptions=True)
+                    in_flight.clear()
+                    break
+        finally:  # a lost lease (or a cancel) stops every step of this execution still running
+            pending = [task for task in in_flight.values() if not task.done()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         failed = next((s for s in execution.steps if s.state is StepState.FAILED), None)
         await self._finish(execution, plan, f"{failed.id}: {failed.error}" if failed else None)
 
@@ -261,9 +287,13 @@ class ExecutionRunner:
             step.started_at = step.started_at or datetime.now(UTC)
             if step.action not in LIGHT:
                 await self._save_step(execution, step, "started")
+            else:
+                await self._check_lease(execution.id)
             begun = time.monotonic()
             try:
                 result = await action(env)
+            except LeaseLost:
+                raise
             except StepFailed as exc:
                 await self._fail_step(execution, step, str(exc))
                 return
@@ -297,7 +327,10 @@ class ExecutionRunner:
         if plan_state is not None:
             env.plan.state = PlanState.model_validate(plan_state)
         STEPS.labels(step.action, "succeeded").inc()
-        if self.config.chaos_kill_after_step:
+        self._committed_steps += 1
+        if self.config.chaos_kill_after_step or (
+            self._committed_steps == self.config.chaos_kill_at_step
+        ):
             os.kill(os.getpid(), signal.SIGKILL)
 
     async def _fail_step(self, execution: Execution, step: Step, error: str) -> None:
@@ -316,6 +349,7 @@ class ExecutionRunner:
         plan_state: dict[str, Any] | None = None,
     ) -> None:
         async with self.db.transaction() as s:
+            await self._fence(s, execution.id)
             repo = ExecutionRepository(s)
             await repo.save_step(execution.id, step)
             if step.id == "final-sync":
@@ -367,6 +401,7 @@ class ExecutionRunner:
             if ready is not None:
                 execution.params["expires_at"] = ready.result.get("expires_at")
         async with self.db.transaction() as s:
+            await self._fence(s, execution.id)
             repo = ExecutionRepository(s)
             await repo.save(execution)
             await repo.release(execution.id)
@@ -403,9 +438,24 @@ class ExecutionRunner:
             "execution %s (%s) %s in %.1f s", execution.id, execution.kind, execution.state, rto
         )
 
-    # --- helpers the steps use ------------------------------------------------------------------
-    async def _emit(self, message: Message, event_id: str) -> None:
+    # --- the lease fence ----------------------------------------------------------------------
+    async def _fence(self, session: AsyncSession, execution_id: str) -> None:
+        """First statement of every transaction that records progress or stages an event: the
+        lease must still be ours (then it is extended, and on PostgreSQL the row stays locked to
+        our commit). Otherwise ``LeaseLost`` rolls the transaction back."""
+        until = datetime.now(UTC) + self.lease
+        if not await ExecutionRepository(session).hold(execution_id, self.config.runner_id, until):
+            raise LeaseLost(execution_id)
+
+    async def _check_lease(self, execution_id: str) -> None:
+        """The fence alone, before a step whose side effect records nothing first."""
         async with self.db.transaction() as s:
+            await self._fence(s, execution_id)
+
+    # --- helpers the steps use ------------------------------------------------------------------
+    async def _emit(self, execution_id: str, message: Message, event_id: str) -> None:
+        async with self.db.transaction() as s:
+            await self._fence(s, execution_id)
             seen = (
                 await s.execute(sa.select(outbox.c.id).where(outbox.c.event_id == event_id))
             ).first()
