@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +52,8 @@ class CountingProxy:
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
         self.bytes_up = 0
+        self.refused = 0  # connections turned away while the link was cut
+        self.relaying = 0  # pumps still running: 0 once every connection is closed and drained
         self._lock = threading.Lock()
         self._open = threading.Event()
         self._open.set()
@@ -72,6 +74,8 @@ class CountingProxy:
             except OSError:
                 return
             if not self._open.is_set():
+                with self._lock:
+                    self.refused += 1
                 client.close()
                 continue
             try:
@@ -81,6 +85,7 @@ class CountingProxy:
                 continue
             with self._lock:
                 self._conns += [client, upstream]
+                self.relaying += 2
             threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 
@@ -100,6 +105,8 @@ class CountingProxy:
             for s in (src, dst):
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
+            with self._lock:
+                self.relaying -= 1
 
     def cut(self) -> None:
         self._open.clear()
@@ -117,6 +124,14 @@ class CountingProxy:
         self._stop = True
         self.cut()
         self._server.close()
+
+
+async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Poll a condition (a state to reach, never a time to let pass) until true or the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not reached in {timeout} s: {what}"
+        await asyncio.sleep(0.02)
 
 
 @contextlib.contextmanager

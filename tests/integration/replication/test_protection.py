@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,16 @@ from lifeboat_shared.contracts.messages import QuiesceSpec, RetentionSpec
 from tests.integration.replication.harness import (
     SOURCE,
     TARGET,
+    CountingProxy,
     Protection,
     make_vm,
     protection,
+    wait_until,
     write_random,
 )
+from tests.support.faults import record_fault
+
+MIB = 1024 * 1024
 
 
 def _digest(path: str) -> str:
@@ -78,7 +84,9 @@ async def test_vm_with_guest_agent_gets_application_consistent_cps(tmp_path: Pat
         with p.admin() as a:
             for v in vols:  # data that stays put, far from the workload's records
                 write_random(a.get(f"/volumes/{v}").json()["path"], 4, offset_mib=600)
-            a.post("/workloads", json={"servers": [server], "rate_per_s": 300}).raise_for_status()
+            started = a.post("/workloads", json={"servers": [server], "rate_per_s": 300})
+            started.raise_for_status()
+            workload = started.json()["workload_id"]
         group = gid()
         spec = p.spec(
             servers=[server],
@@ -86,8 +94,9 @@ async def test_vm_with_guest_agent_gets_application_consistent_cps(tmp_path: Pat
             retention=RetentionSpec(keep_last=1),
         )
         cps = []
+        written = 0
         for n in (1, 2):
-            await asyncio.sleep(0.5)  # the workload writes on
+            written = await _workload_wrote(p, workload, written + 50)  # records for this CP
             await p.tick(group, spec)
             cp = (await p.wait_cps(group, n, timeout=60) if n == 1 else await _next(p, group, cps))[
                 -1
@@ -126,6 +135,18 @@ async def test_vm_with_guest_agent_gets_application_consistent_cps(tmp_path: Pat
         assert [c["id"] for c in await p.cps(group)] == [cps[1]["id"]]
         left = {s.id for s in await p.source.block_storage.list_snapshots()}
         assert left == {m["source_snapshot_id"] for m in cps[1]["members"]}
+
+
+async def _workload_wrote(p: Protection, workload: str, at_least: int) -> int:
+    """Wait until the guest workload has written `at_least` records; returns its last seq."""
+    deadline = time.monotonic() + 30
+    with p.admin() as a:
+        while True:
+            seq = int(a.get(f"/workloads/{workload}").json()["last_seq"])
+            if seq >= at_least:
+                return seq
+            assert time.monotonic() < deadline, f"workload at {seq} of {at_least} records"
+            await asyncio.sleep(0.05)
 
 
 async def _next(p: Protection, group: str, seen: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -184,25 +205,51 @@ async def test_suspend_mid_transfer_then_resume_sends_nothing_twice(tmp_path: Pa
         server, (vol,) = await make_vm(p.source, "bulk", 1)
         with p.admin() as a:
             path = a.get(f"/volumes/{vol}").json()["path"]
-        write_random(path, 48)  # 48 MiB of incompressible data to move
+        write_random(path, 48)  # 48 MiB of incompressible data to move: 6 s at 8 MiB/s
         group = gid()
-        spec = p.spec(servers=[server], bandwidth_bytes_per_s=16 * 1024 * 1024)
-        await p.tick(group, spec)
+        await p.tick(group, p.spec(servers=[server], bandwidth_bytes_per_s=8 * MIB))
         await p.wait_cycle(group, lambda c: c["stage"] == "transfer")
-        await asyncio.sleep(1.2)
+        # Suspend once a quarter is on the wire: a resume that started over would then exceed
+        # the 10 % allowance below.
+        await wait_until(lambda: p.proxy.bytes_up >= 12 * MIB, "12 MiB on the wire")
         await p.suspend(group)
-        paused = await p.wait_cycle(group, lambda c: c["status"] == "paused")
-        assert paused["stage"] == "transfer"
-        sent_before = p.proxy.bytes_up
-        await asyncio.sleep(1.0)
-        assert p.proxy.bytes_up == sent_before, "a suspended group kept sending"
+        paused = await p.wait_cycle(group, lambda c: c["status"] in ("paused", "succeeded"))
+        assert paused["status"] == "paused" and paused["stage"] == "transfer", paused
+        await wait_until(lambda: p.proxy.relaying == 0, "the paused sender's link drained")
+        at_pause = p.proxy.bytes_up
+        assert 12 * MIB <= at_pause < 48 * MIB, f"{at_pause} bytes: not mid-transfer"
+        # A suspended group sends nothing more. Not "wait a second and see": another group's
+        # cycle, over its own counted link, runs to its CP on the same runner meanwhile.
+        await _cycle_beside(p, tmp_path)
+        assert p.proxy.bytes_up == at_pause, "a suspended group kept sending"
+        assert p.proxy.refused == 0
         assert await p.cps(group) == []
         await p.resume(group)
         (cp,) = await p.wait_cps(group, 1, timeout=90)
         changed = cp["members"][0]["bytes_changed"]
-        assert changed >= 48 * 1024 * 1024
+        assert changed >= 48 * MIB
         assert p.proxy.bytes_up <= 1.1 * changed, (p.proxy.bytes_up, changed)
         check_cp(p, cp)
+
+
+async def _cycle_beside(p: Protection, tmp_path: Path) -> None:
+    """One CP of a small new group, sent through a link of its own (a second counting proxy to
+    the same receiver): proof that the runner claimed and drove work to the end."""
+    other = CountingProxy(p.proxy.upstream)
+    try:
+        server, (vol,) = await make_vm(p.source, "beside", 1)
+        with p.admin() as a:
+            write_random(a.get(f"/volumes/{vol}").json()["path"], 2)
+        spec = p.spec(servers=[server])
+        spec = spec.model_copy(
+            update={"target": spec.target.model_copy(update={"data_endpoint": other.endpoint})}
+        )
+        group = gid()
+        await p.tick(group, spec)
+        await p.wait_cps(group, 1, timeout=90)
+        assert other.bytes_up >= 2 * MIB, "the other group's data went by its own link"
+    finally:
+        other.close()
 
 
 async def test_link_partition_mid_transfer_resumes_by_itself(tmp_path: Path) -> None:
@@ -210,18 +257,35 @@ async def test_link_partition_mid_transfer_resumes_by_itself(tmp_path: Path) -> 
         server, (vol,) = await make_vm(p.source, "bulk", 1)
         with p.admin() as a:
             path = a.get(f"/volumes/{vol}").json()["path"]
-        write_random(path, 32)
+        write_random(path, 32)  # 4 s at 8 MiB/s
         group = gid()
-        await p.tick(group, p.spec(servers=[server], bandwidth_bytes_per_s=16 * 1024 * 1024))
+        await p.tick(group, p.spec(servers=[server], bandwidth_bytes_per_s=8 * MIB))
         await p.wait_cycle(group, lambda c: c["stage"] == "transfer")
-        await asyncio.sleep(0.8)
+        await wait_until(lambda: p.proxy.bytes_up >= 8 * MIB, "8 MiB on the wire")
         p.proxy.cut()
-        await asyncio.sleep(2.0)
+        at_cut = p.proxy.bytes_up
+        # The partition lasts until the sender has felt it: it tried to reconnect and was
+        # turned away (not a fixed time, which a slow machine could sleep through unnoticed).
+        await wait_until(lambda: p.proxy.refused >= 1, "a reconnect refused during the cut")
         p.proxy.restore()
         (cp,) = await p.wait_cps(group, 1, timeout=90)
-        check_cp(p, cp)
         cycles = await p.cycles(group)
-        assert len(cycles) == 1 and cycles[0]["status"] == "succeeded"
+        changed = cp["members"][0]["bytes_changed"]
+        resent = p.proxy.bytes_up - changed
+        survived = len(cycles) == 1 and cycles[0]["status"] == "succeeded"
+        record_fault(
+            "replication link partition mid-transfer",
+            tried=1,
+            survived=int(survived),
+            lost=0 if survived else 1,
+            detail=f"cut at {at_cut / MIB:.1f} MiB of {changed / MIB:.1f}; "
+            f"{resent / MIB:.1f} MiB sent again",
+        )
+        assert 8 * MIB <= at_cut < changed, "cut mid-transfer"
+        check_cp(p, cp)
+        assert survived, cycles
+        # resumed where it was: a full resync would send the first quarter again (> 10 %)
+        assert p.proxy.bytes_up <= 1.1 * changed, (p.proxy.bytes_up, changed)
 
 
 async def test_wrong_link_key_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
