@@ -19,6 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from lifeboat_shared.persistence.database import PoolConfig
+
 DEV_TOKEN = "lifeboat-dev-token"
 
 
@@ -45,6 +47,24 @@ class LifeboatSettings(BaseSettings):
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     handler_max_attempts: int = Field(default=4, ge=1, le=100)
     max_record_bytes: int = Field(default=256 * 1024, ge=1024)
+    db_pool_size: int = Field(
+        default=5, ge=1, le=1000, description="PostgreSQL connections kept open (per engine)"
+    )
+    db_max_overflow: int = Field(
+        default=10, ge=0, le=1000, description="Extra PostgreSQL connections opened under load"
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A checkout waits this long for a free connection"
+    )
+    db_pool_recycle_seconds: float = Field(
+        default=1800.0, gt=0, description="Connections older than this are replaced"
+    )
+    sqlite_busy_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="One BEGIN's wait for another process's SQLite write"
+    )
+    sqlite_write_wait_seconds: float = Field(
+        default=300.0, gt=0, description="A SQLite writer's whole wait for its turn"
+    )
     otlp_endpoint: str | None = None
     log_level: str = "INFO"
     json_logs: bool = True
@@ -83,6 +103,16 @@ class LifeboatSettings(BaseSettings):
         if self.database_url and not self.database_url.startswith("sqlite"):
             return self.database_url  # its own schema on the same PostgreSQL
         return f"sqlite+aiosqlite:///{(self.data_dir / 'bus.db').resolve()}"
+
+    def db_pool(self) -> PoolConfig:
+        return PoolConfig(
+            size=self.db_pool_size,
+            max_overflow=self.db_max_overflow,
+            timeout_seconds=self.db_pool_timeout_seconds,
+            recycle_seconds=self.db_pool_recycle_seconds,
+            sqlite_busy_timeout_seconds=self.sqlite_busy_timeout_seconds,
+            sqlite_write_wait_seconds=self.sqlite_write_wait_seconds,
+        )
 
     @property
     def migrate_on_start(self) -> bool:

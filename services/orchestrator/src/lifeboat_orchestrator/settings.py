@@ -13,6 +13,11 @@ class OrchestratorSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LIFEBOAT_ORCHESTRATOR_", extra="ignore")
 
     http_port: int = Field(default=8703, ge=0, le=65535)
+    # Up to site_api_concurrency steps per site run at once, each committing its outcome, beside
+    # the claim/renew loop, the consumer, the outbox relay (which keeps one connection on
+    # PostgreSQL), the site prober and the API: the shared 5 + 10 ran out under load.
+    db_pool_size: int = Field(default=16, ge=1, le=1000)
+    db_max_overflow: int = Field(default=16, ge=0, le=1000)
     clouds_yaml: Path | None = Field(
         default=None, description="clouds.yaml with every site's entry (default: the usual search)"
     )

@@ -17,6 +17,10 @@ class ReplicatorSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LIFEBOAT_REPLICATOR_", extra="ignore")
 
     http_port: int = Field(default=8702, ge=0, le=65535)
+    # Several cycles at once, each checkpointing its stages, beside the consumer, the relay and
+    # the API.
+    db_pool_size: int = Field(default=8, ge=1, le=1000)
+    db_max_overflow: int = Field(default=8, ge=0, le=1000)
     clouds_yaml: Path | None = Field(
         default=None, description="clouds.yaml with the sites' clouds (default: the usual search)"
     )

@@ -16,6 +16,6 @@ def make_bus(settings: LifeboatSettings, *, client_id: str = "lifeboat") -> Even
             settings.kafka_bootstrap, partitions=settings.topic_partitions, client_id=client_id
         )
     return EmbeddedBus(
-        Database(settings.embedded_bus_url(), schema="lifeboat_bus"),
+        Database(settings.embedded_bus_url(), schema="lifeboat_bus", pool=settings.db_pool()),
         partitions=settings.topic_partitions,
     )

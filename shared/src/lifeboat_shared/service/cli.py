@@ -48,7 +48,11 @@ def service_cli(build_spec: Callable[[], ServiceSpec]) -> typer.Typer:
         spec = build()
 
         async def run() -> None:
-            db = Database(spec.settings.service_database_url(spec.name), schema=spec.name)
+            db = Database(
+                spec.settings.service_database_url(spec.name),
+                schema=spec.name,
+                pool=spec.settings.db_pool(),
+            )
             try:
                 await upgrade_to_head(db, spec.migrations)
             finally:

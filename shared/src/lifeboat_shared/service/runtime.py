@@ -30,7 +30,11 @@ class ServiceRuntime:
     def __init__(self, spec: ServiceSpec, *, bus: EventBus | None = None) -> None:
         self.spec = spec
         self.settings = spec.settings
-        self.db = Database(self.settings.service_database_url(spec.name), schema=spec.name)
+        self.db = Database(
+            self.settings.service_database_url(spec.name),
+            schema=spec.name,
+            pool=self.settings.db_pool(),
+        )
         self._owns_bus = bus is None
         self.bus: EventBus = bus or make_bus(self.settings, client_id=f"lifeboat-{spec.name}")
         self.stop_event = asyncio.Event()
