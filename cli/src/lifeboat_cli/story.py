@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 
 from lifeboat_cli.demo import DEMO_PROJECT, SOURCE, TARGET, DemoWorld
+from lifeboat_cli.retrying import ApiError, Backoff, describe, is_transient, warn, with_retries
 from lifeboat_shared.cloud import CloudDriver, SiteConfig
 
 APP = "shop"
@@ -80,17 +82,50 @@ async def make_app(world: DemoWorld) -> dict[str, str]:
 async def _ok(reply: Awaitable[httpx.Response]) -> Any:
     r = await reply
     if r.status_code >= 400:
-        raise RuntimeError(f"{r.request.method} {r.request.url}: {r.status_code} {r.text[:500]}")
+        raise ApiError(
+            r.status_code, f"{r.request.method} {r.request.url}: {r.status_code} {r.text[:500]}"
+        )
     return r.json() if r.content else None
+
+
+async def _get(client: httpx.AsyncClient, url: str) -> Any:
+    """A GET, asked again while the service is slow or failing (reported on stderr)."""
+    return await with_retries(f"GET {url}", lambda: _ok(client.get(url)))
+
+
+def _put(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
+    return lambda: _ok(client.put(url, json=body))
+
+
+def _step(execution: dict[str, Any], step_id: str) -> dict[str, Any]:
+    for step in execution["steps"]:
+        if step["id"] == step_id:
+            return dict(step)
+    raise RuntimeError(
+        f"{execution['kind']} {execution['id']} has no step {step_id!r} "
+        f"(steps: {', '.join(s['id'] for s in execution['steps']) or 'none'})"
+    )
 
 
 async def wait_execution(
     client: httpx.AsyncClient, url: str, execution_id: str, say: Say, timeout: float = 300
 ) -> dict[str, Any]:
+    """Poll until the execution finishes; a failed poll is reported and retried with backoff
+    until ``timeout``, never the end of the wait."""
     deadline = time.monotonic() + timeout
     last = -1
+    backoff = Backoff()
     while True:
-        e = await _ok(client.get(f"{url}/v1/executions/{execution_id}"))
+        try:
+            e = await _ok(client.get(f"{url}/v1/executions/{execution_id}"))
+        except (httpx.TransportError, ApiError) as exc:
+            if not is_transient(exc) or time.monotonic() > deadline:
+                raise
+            delay = backoff.failed()
+            warn(f"polling execution {execution_id}: {describe(exc)}; retrying in {delay:.1f} s")
+            await asyncio.sleep(delay)
+            continue
+        backoff.reset()
         if e["done"] != last:
             last = e["done"]
             say("progress", {"kind": e["kind"], "done": e["done"], "total": e["total"]})
@@ -111,11 +146,9 @@ async def protect_app(
     servers = await make_app(world)
     say("app", {"servers": servers})
     for site_id, role in ((SOURCE, "both"), (TARGET, "both")):
-        await _ok(
-            client.put(
-                f"{policy}/v1/sites/{site_id}",
-                json={"cloud": site_id, "role": role, "data_endpoint": world.receivers[site_id]},
-            )
+        site = {"cloud": site_id, "role": role, "data_endpoint": world.receivers[site_id]}
+        await with_retries(
+            f"registering {site_id}", _put(client, f"{policy}/v1/sites/{site_id}", site)
         )
     pol = await _ok(
         client.post(
@@ -156,16 +189,28 @@ async def protect_app(
         "dns": [{"zone": ZONE, "name": f"www.{ZONE}", "server": servers["web"]}],
         "dns_site": TARGET,
     }
+    backoff = Backoff()
     while plan is None:
-        r = await client.post(f"{orch}/v1/plans", json=body)
+        try:
+            r = await client.post(f"{orch}/v1/plans", json=body)
+        except httpx.TransportError as exc:
+            if time.monotonic() > deadline:
+                raise
+            warn(f"creating plan {APP}: {describe(exc)}; retrying")
+            await asyncio.sleep(backoff.failed())
+            continue
         if r.status_code == 201:
             plan = r.json()
+        elif r.status_code == 409:  # an earlier attempt made it before its answer was lost
+            plan = await _get(client, f"{orch}/v1/plans/{APP}")
         elif time.monotonic() > deadline:
             raise RuntimeError(f"plan not created: {r.status_code} {r.text[:300]}")
         else:
             await asyncio.sleep(0.5)  # sites not yet in the orchestrator's catalog
     while True:
-        ready = await _ok(client.post(f"{orch}/v1/plans/{plan['id']}/readiness"))
+        ready = await with_retries(
+            "readiness check", lambda: _ok(client.post(f"{orch}/v1/plans/{plan['id']}/readiness"))
+        )
         if ready["readiness"]["ready"]:
             break
         if time.monotonic() > deadline:
@@ -183,8 +228,17 @@ async def run_story(
     out = StoryResult(plan_id=plan["id"])
 
     async def execute(kind: str, **extra: Any) -> dict[str, Any]:
-        started = await _ok(
-            client.post(f"{orch}/v1/plans/{plan['id']}/executions", json={"kind": kind, **extra})
+        # The key makes a repeated start (its first answer lost) return the same execution.
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        started = await with_retries(
+            f"starting {kind}",
+            lambda: _ok(
+                client.post(
+                    f"{orch}/v1/plans/{plan['id']}/executions",
+                    json={"kind": kind, **extra},
+                    headers=key,
+                )
+            ),
         )
         say("start", {"kind": kind, "id": started["id"], "steps": started["total"]})
         done = await wait_execution(client, orch, started["id"], say)
@@ -193,12 +247,12 @@ async def run_story(
         return done
 
     test = await execute("test-failover")
-    detail = await _ok(client.get(f"{orch}/v1/executions/{test['id']}"))
-    bubble = next(s for s in detail["steps"] if s["id"] == "bubble-ready")
+    detail = await _get(client, f"{orch}/v1/executions/{test['id']}")
+    bubble = _step(detail, "bubble-ready")
     say("bubble", {"servers": bubble["result"]["servers"]})
     cleanup = await execute("test-cleanup", test_id=test["id"])
-    teardown = await _ok(client.get(f"{orch}/v1/executions/{cleanup['id']}"))
-    say("teardown", teardown["steps"][0]["result"])
+    teardown = await _get(client, f"{orch}/v1/executions/{cleanup['id']}")
+    say("teardown", _step(teardown, "teardown")["result"])
 
     with world.sites.sites[SOURCE].admin() as admin:
         wl = admin.get("/workloads/shop-db").json()
@@ -215,10 +269,10 @@ async def run_story(
     await _ok(client.post(f"{orch}/v1/sites/{SOURCE}/declare-up"))
     say("back", {"site": SOURCE})
     reprotect = await execute("reprotect")
-    rdetail = await _ok(client.get(f"{orch}/v1/executions/{reprotect['id']}"))
-    sync = next(s for s in rdetail["steps"] if s["id"] == "reverse-sync")["result"]
+    rdetail = await _get(client, f"{orch}/v1/executions/{reprotect['id']}")
+    sync = _step(rdetail, "reverse-sync")["result"]
     say("reverse", {"sent": sync["bytes_sent"], "changed": sync["bytes_changed"]})
     await execute("failback")
-    final = await _ok(client.get(f"{orch}/v1/plans/{plan['id']}"))
+    final = await _get(client, f"{orch}/v1/plans/{plan['id']}")
     say("home", {"site": final["state"]["active_site"], "status": final["state"]["status"]})
     return out

@@ -14,6 +14,7 @@ import contextlib
 import json
 import signal
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,11 @@ from lifeboat_cli.demo import (
     make_demo_vm,
     protect,
 )
+from lifeboat_cli.retrying import Backoff, describe, warn, with_retries
 from lifeboat_cli.stack import Stack, StackStartError
+
+# A service slower than this to answer one poll is reported and asked again; not fatal.
+HTTP_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
 async def run_up(
@@ -75,20 +80,34 @@ async def run_up(
             _print_services(console, stack, data_dir, world)
             urls = {s.name: s.url for s in stack.services}
             headers = {"Authorization": f"Bearer {stack.token}"}
-            async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+            async with httpx.AsyncClient(headers=headers, timeout=HTTP_TIMEOUT) as client:
                 server_id, vols = await make_demo_vm(world, volumes)
                 console.print(
                     f"[bold]VM demo-db[/] on {SOURCE}: {len(vols)} volumes, guest agent, "
                     "a workload writing ordered records across them"
                 )
-                group = await protect(client, urls["policy"], world, server_id, rpo_seconds)
+                # Idempotent (sites put, policy found or made, the demo group made afresh).
+                group = await with_retries(
+                    "protecting the demo VM",
+                    lambda: protect(client, urls["policy"], world, server_id, rpo_seconds),
+                )
                 console.print(
                     f"[bold]protection group[/] {group['name']} ({group['id']}): "
                     f"RPO {rpo_seconds} s, guest-agent quiesce, {SOURCE} -> {TARGET}"
                 )
                 await _follow(
-                    client, urls, world, str(group["id"]), stop, duration, console, as_json
+                    client,
+                    urls["replicator"],
+                    lambda cp: check_at_dr(world, cp),
+                    str(group["id"]),
+                    stop,
+                    duration,
+                    console,
+                    as_json,
                 )
+        except httpx.HTTPError as exc:  # setting up the demo failed even after retries
+            console.print(f"[red]error:[/] {describe(exc)}")
+            return 1
         finally:
             with console.status("stopping (finishing work in hand, draining outboxes)..."):
                 await stack.stop()
@@ -117,30 +136,41 @@ def _mib(n: int) -> str:
 
 async def _follow(
     client: httpx.AsyncClient,
-    urls: dict[str, str],
-    world: DemoWorld,
+    replicator_url: str,
+    check: Callable[[dict[str, Any]], dict[str, Any]],
     group_id: str,
     stop: asyncio.Event,
     duration: float,
     console: Console,
     as_json: bool,
 ) -> None:
+    """Report each new CP of the group with ``check``'s verdict, until stopped.
+
+    A poll or a check that fails (a slow replicator, a timeout, a 5xx) is reported on stderr and
+    tried again with backoff; a CP whose check failed is checked again at the next poll.
+    """
     seen: set[str] = set()
+    backoff = Backoff()
     deadline = time.monotonic() + duration if duration > 0 else float("inf")
     while not stop.is_set() and time.monotonic() < deadline:
-        response = await client.get(
-            f"{urls['replicator']}/v1/consistency-points", params={"group_id": group_id}
-        )
-        response.raise_for_status()
-        for cp in reversed(response.json()):
-            if cp["id"] in seen:
-                continue
-            seen.add(cp["id"])
-            _report(
-                cp, len(seen), await asyncio.to_thread(check_at_dr, world, cp), console, as_json
+        delay = 0.5
+        try:
+            response = await client.get(
+                f"{replicator_url}/v1/consistency-points", params={"group_id": group_id}
             )
+            response.raise_for_status()
+            for cp in reversed(response.json()):
+                if cp["id"] in seen:
+                    continue
+                verdict = await asyncio.to_thread(check, cp)
+                seen.add(cp["id"])
+                _report(cp, len(seen), verdict, console, as_json)
+            backoff.reset()
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            delay = backoff.failed()
+            warn(f"following consistency points: {describe(exc)}; retrying in {delay:.1f} s")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=0.5)
+            await asyncio.wait_for(stop.wait(), timeout=min(delay, deadline - time.monotonic()))
 
 
 def _report(
