@@ -11,7 +11,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lifeboat_orchestrator.service_layer.steps.context import StepEnv
+from lifeboat_orchestrator.service_layer.steps.context import StepEnv, StepFailed
 from lifeboat_shared.cloud import CloudProject
 from lifeboat_shared.cloud.tags import META_OP
 from lifeboat_shared.contracts.messages import BubbleEndpoint, BubbleReady
@@ -33,9 +33,19 @@ async def bubble_ready(env: StepEnv) -> dict[str, Any]:
             )
         )
     net = env.result_of("network")
+    # next(iter(...)) on an empty dict here raised StopIteration inside this coroutine, which
+    # Python turns into "RuntimeError: coroutine raised StopIteration": say what is missing.
+    networks = list((net.get("networks") or {}).values())
+    if not networks:
+        raise StepFailed(
+            "the bubble has no network: the plan captured no network of its servers "
+            "(refresh the plan once they have ports), so nothing can reach or check them"
+        )
+    if not endpoints:
+        raise StepFailed("the bubble has no servers: no recover step made one")
     now = datetime.now(UTC)
     expires = now + timedelta(seconds=env.plan.spec.test_timeout_seconds)
-    first_net = next(iter(net["networks"].values()))
+    first_net = networks[0]
     await env.emit(
         BubbleReady(
             test_id=env.execution.id,

@@ -153,6 +153,11 @@ async def _router(
 async def prepare_bubble(env: StepEnv) -> dict[str, Any]:
     """Isolated copies of the protected networks (same CIDRs, so addresses are kept), joined by
     one router with no external gateway: the bubble's single, controlled entry point."""
+    if not env.plan.capture.networks:  # before anything is made at the recovery site
+        raise StepFailed(
+            "a bubble test needs a network to isolate, and the plan captured none of its "
+            "servers' (refresh the plan once they have ports)"
+        )
     project = await env.project(env.execution.target_site)
     prefix = f"bubble-{env.execution.id[:8]}-"
     networks: dict[str, str] = {}
