@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from lifeboat_shared.bus.consumer import ConsumerLoop
 from lifeboat_shared.bus.factory import make_bus
@@ -42,6 +43,8 @@ class ServiceRuntime:
         self._relay_task: asyncio.Task[None] | None = None
         self.consumer: ConsumerLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.restarts: dict[str, int] = {}
+        """Crashes per task since start (each one restarted)."""
         self.started = False
 
     @property
@@ -61,7 +64,7 @@ class ServiceRuntime:
         await self.bus.ensure_topics(topics.ALL_TOPICS)
         relay = OutboxRelay(self.db, self.bus, leader_key=f"outbox-{self.spec.name}")
         self._relay_task = self._spawn(
-            relay.run(self._relay_stop, self.db.outbox_committed), "outbox-relay"
+            lambda: relay.run(self._relay_stop, self.db.outbox_committed), "outbox-relay"
         )
         if self.spec.consumes and self.spec.handlers:
             self.consumer = ConsumerLoop(
@@ -75,23 +78,47 @@ class ServiceRuntime:
                 max_attempts=self.settings.handler_max_attempts,
                 max_record_bytes=self.settings.max_record_bytes,
             )
-            self._spawn(self.consumer.run(self.stop_event), "consumer")
+            consumer = self.consumer
+            self._spawn(lambda: consumer.run(self.stop_event), "consumer")
         for task in self.spec.background:
-            self._spawn(task(self, self.stop_event), getattr(task, "__name__", "background"))
+            self._spawn(
+                functools.partial(task, self, self.stop_event),
+                getattr(task, "__name__", "background"),
+            )
         self.started = True
         log.info("service %s started (bus=%s)", self.spec.name, self.bus.name)
 
-    def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
-        async def guarded() -> None:
-            try:
-                await coro  # type: ignore[misc]
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s task %s crashed", self.spec.name, name)
-                raise
+    def _spawn(self, run: Callable[[], Awaitable[None]], name: str) -> asyncio.Task[None]:
+        """Run ``run()`` until it returns; if it crashes, log it and run it again with backoff
+        (0.5 s doubling to 30 s) until the service stops: one failure (a database or Kafka
+        hiccup that escaped a loop's own handling) never ends a service's loop for good."""
 
-        task = asyncio.create_task(guarded(), name=f"{self.spec.name}:{name}")
+        async def supervised() -> None:
+            failures = 0
+            while True:
+                try:
+                    await run()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    failures += 1
+                    delay = min(30.0, 0.5 * 2 ** min(failures - 1, 10))
+                    self.restarts[name] = failures
+                    log.exception(
+                        "%s task %s crashed (%d in a row); restarting it in %.1f s",
+                        self.spec.name,
+                        name,
+                        failures,
+                        delay,
+                    )
+                    stopping = self._relay_stop if name == "outbox-relay" else self.stop_event
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stopping.wait(), timeout=delay)
+                    if stopping.is_set():
+                        return
+
+        task = asyncio.create_task(supervised(), name=f"{self.spec.name}:{name}")
         self._tasks.append(task)
         return task
 
