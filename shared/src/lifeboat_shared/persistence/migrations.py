@@ -1,7 +1,10 @@
 """Alembic, driven from code: each service keeps its migrations in its package.
 
 Embedded mode applies them at start-up; production runs ``lifeboat-<service> migrate``. The
-version table lives in the service's own schema on PostgreSQL.
+version table lives in the service's own schema on PostgreSQL. Several replicas of a service may
+start at once (the Helm chart runs three): on PostgreSQL the schema creation and the upgrade run
+under a transaction-scoped advisory lock per schema, so one replica migrates and the others then
+find the schema at head (concurrent ``CREATE TABLE alembic_version`` once crashed them).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
 from lifeboat_shared.persistence.database import Database
@@ -22,8 +25,12 @@ _one_at_a_time = asyncio.Lock()
 
 
 async def upgrade_to_head(db: Database, script_location: str) -> None:
-    await db.ensure_schema()
     async with _one_at_a_time, db.engine.begin() as conn:
+        if db.is_postgres:
+            key = f"lifeboat-migrate:{db.schema or 'public'}"
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+            if db.schema:
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"'))
         await conn.run_sync(_upgrade, script_location, db.schema)
 
 

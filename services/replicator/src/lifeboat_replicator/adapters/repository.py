@@ -105,10 +105,29 @@ class CycleRepository:
             )
         )
 
-    async def save(self, cycle: ReplicationCycle) -> None:
-        await self.session.execute(
-            sa.update(t).where(t.c.id == cycle.id).values(**_cycle_values(cycle))
+    async def save(self, cycle: ReplicationCycle, owner: str) -> bool:
+        """Write the cycle's progress if ``owner`` still holds its lease; False if it does not
+        (another runner took the cycle over: this one must not touch it again)."""
+        result = await self.session.execute(
+            sa.update(t)
+            .where(t.c.id == cycle.id, t.c.lease_owner == owner)
+            .values(**_cycle_values(cycle))
         )
+        return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+    async def hold(self, cycle_id: str, owner: str, lease_until: datetime) -> bool:
+        """Compare-and-set fencing before a side effect: extend the lease if ``owner`` still
+        holds it (the row is locked until the transaction ends), False if another runner has it."""
+        result = await self.session.execute(
+            sa.update(t)
+            .where(
+                t.c.id == cycle_id,
+                t.c.lease_owner == owner,
+                t.c.status == CycleStatus.RUNNING.value,
+            )
+            .values(lease_until=lease_until)
+        )
+        return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
     async def get(self, cycle_id: str) -> ReplicationCycle | None:
         row = (await self.session.execute(sa.select(t).where(t.c.id == cycle_id))).first()
@@ -125,8 +144,14 @@ class CycleRepository:
         return _cycle(row) if row else None
 
     async def claim(self, owner: str, now: datetime, lease_until: datetime) -> list[str]:
-        """Take the lease of every runnable cycle (pending and due, or running with an expired
-        lease: its runner died). Returns their ids; at most one active cycle per group exists."""
+        """Take the lease of runnable cycles (pending and due, or running with an expired lease:
+        its runner died) and return the ids this owner actually took.
+
+        One statement, ``UPDATE ... WHERE <claimable> AND id IN (SELECT ... FOR UPDATE SKIP
+        LOCKED) RETURNING id``: on PostgreSQL concurrent claimers skip each other's rows and the
+        outer WHERE is re-evaluated on the locked row, so two replicators never take one cycle;
+        on SQLite write transactions are serialised (BEGIN IMMEDIATE). At most one active cycle
+        per group exists."""
         runnable = sa.or_(
             sa.and_(
                 t.c.status == CycleStatus.PENDING.value,
@@ -135,32 +160,37 @@ class CycleRepository:
             sa.and_(t.c.status == CycleStatus.RUNNING.value, t.c.lease_until < now),
         )
         free = sa.or_(t.c.lease_until.is_(None), t.c.lease_until < now, t.c.lease_owner == owner)
-        ids = [
-            r.id
-            for r in await self.session.execute(
-                sa.select(t.c.id).where(runnable, free).order_by(t.c.requested_at).limit(100)
-            )
-        ]
-        if ids:
-            await self.session.execute(
-                sa.update(t)
-                .where(t.c.id.in_(ids), runnable, free)
-                .values(
-                    lease_owner=owner, lease_until=lease_until, status=CycleStatus.RUNNING.value
-                )
-            )
-        return ids
+        candidates = (
+            sa.select(t.c.id)
+            .where(runnable, free)
+            .order_by(t.c.requested_at)
+            .limit(100)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        result = await self.session.execute(
+            sa.update(t)
+            .where(t.c.id.in_(candidates), runnable, free)
+            .values(lease_owner=owner, lease_until=lease_until, status=CycleStatus.RUNNING.value)
+            .returning(t.c.id)
+        )
+        return [r.id for r in result]
 
-    async def renew(self, owner: str, lease_until: datetime) -> None:
-        await self.session.execute(
+    async def renew(self, owner: str, lease_until: datetime) -> set[str]:
+        """Extend every lease ``owner`` holds; returns the ids it still holds."""
+        result = await self.session.execute(
             sa.update(t)
             .where(t.c.lease_owner == owner, t.c.status == CycleStatus.RUNNING.value)
             .values(lease_until=lease_until)
+            .returning(t.c.id)
         )
+        return {r.id for r in result}
 
-    async def release(self, cycle_id: str) -> None:
+    async def release(self, cycle_id: str, owner: str) -> None:
         await self.session.execute(
-            sa.update(t).where(t.c.id == cycle_id).values(lease_owner=None, lease_until=None)
+            sa.update(t)
+            .where(t.c.id == cycle_id, t.c.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)
         )
 
     async def set_status_for_group(

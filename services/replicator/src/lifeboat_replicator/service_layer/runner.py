@@ -2,7 +2,12 @@
 
 A lease (owner + expiry, renewed while the runner lives) makes a cycle run in one place at a time;
 a runner killed mid-cycle leaves its lease to expire, and the next runner continues the cycle from
-its last checkpoint. Link faults put a cycle back to pending with backoff (it resumes by itself);
+its last checkpoint. Several replicators share the work safely: claims are one
+``UPDATE ... SKIP LOCKED ... RETURNING``, every stage first re-takes its lease by compare-and-set
+(``hold``), and every checkpoint is written only while the lease is this runner's. A runner whose
+lease was taken over (it stalled past the expiry) stops at once: senders stop at the next chunk
+and it touches neither the cycle's row nor its cloud resources again.
+Link faults put a cycle back to pending with backoff (it resumes by itself);
 other failures are retried a few times, then the cycle fails with ConsistencyPointFailed.
 """
 
@@ -55,6 +60,13 @@ CYCLE_SECONDS = Histogram(
     buckets=(1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
 )
 REPLICATED_BYTES = Counter("lifeboat_replicated_bytes", "Bytes sent to DR sites")
+LEASES_LOST = Counter(
+    "lifeboat_replication_leases_lost", "Cycles another replicator took over from this one"
+)
+
+
+class LeaseLost(Exception):
+    """Another runner holds this cycle's lease now: stop driving it, touch nothing."""
 
 
 class CycleRunner:
@@ -68,13 +80,15 @@ class CycleRunner:
         self.lease = timedelta(seconds=lease_seconds)
         self.owner = f"runner-{uuid.uuid4()}"
         self.suspended: set[str] = set()
+        self.lost_groups: set[str] = set()  # groups of cycles whose lease another runner took
         self.stopping = False
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._groups: dict[str, str] = {}  # cycle id -> group id, while a stage runs
         deps.is_suspended = self._is_suspended
         deps.previous_cp = self._previous_cp
 
     def _is_suspended(self, group_id: str) -> bool:
-        return self.stopping or group_id in self.suspended
+        return self.stopping or group_id in self.suspended or group_id in self.lost_groups
 
     async def _previous_cp(self, group_id: str) -> ConsistencyPoint | None:
         async with self.db.read() as s:
@@ -98,8 +112,11 @@ class CycleRunner:
         now = datetime.now(UTC)
         async with self.db.transaction() as s:
             self.suspended = await GroupStateRepository(s).suspended_groups()
-            await CycleRepository(s).renew(self.owner, now + self.lease)
+            held = await CycleRepository(s).renew(self.owner, now + self.lease)
             claimed = await CycleRepository(s).claim(self.owner, now, now + self.lease)
+        self.lost_groups = {
+            group for cycle_id, group in self._groups.items() if cycle_id not in held
+        }
         for cycle_id in claimed:
             if cycle_id not in self._running:
                 task = asyncio.create_task(self._execute(cycle_id), name=f"cycle-{cycle_id}")
@@ -111,13 +128,36 @@ class CycleRunner:
 
     async def _checkpoint(self, cycle: ReplicationCycle) -> None:
         async with self.db.transaction() as s:
-            await CycleRepository(s).save(cycle)
+            if not await CycleRepository(s).save(cycle, self.owner):
+                raise LeaseLost(cycle.id)
+
+    async def _hold(self, cycle: ReplicationCycle) -> None:
+        """Before a side effect: re-take the lease by compare-and-set, or stop."""
+        async with self.db.transaction() as s:
+            if not await CycleRepository(s).hold(
+                cycle.id, self.owner, datetime.now(UTC) + self.lease
+            ):
+                raise LeaseLost(cycle.id)
 
     async def _execute(self, cycle_id: str) -> None:
         async with self.db.read() as s:
             cycle = await CycleRepository(s).get(cycle_id)
         if cycle is None or cycle.status != CycleStatus.RUNNING:
             return
+        self._groups[cycle.id] = cycle.group_id
+        try:
+            await self._drive(cycle)
+        except LeaseLost:
+            LEASES_LOST.inc()
+            log.warning(
+                "cycle %s of group %s: another replicator holds its lease now; this one stops",
+                cycle.id,
+                cycle.group_id,
+            )
+        finally:
+            self._groups.pop(cycle.id, None)
+
+    async def _drive(self, cycle: ReplicationCycle) -> None:
         try:
             await self._stages(cycle)
         except CyclePaused:
@@ -127,7 +167,7 @@ class CycleRunner:
             await self._retry_later(cycle, str(exc), count=False)
         except (CycleFailed, CloudError) as exc:
             await self._failed_attempt(cycle, exc)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, LeaseLost):
             raise
         except Exception as exc:  # a bug or an unforeseen fault: count it, keep the reason
             log.exception("cycle %s: unexpected error", cycle.id)
@@ -136,6 +176,7 @@ class CycleRunner:
     async def _stages(self, cycle: ReplicationCycle) -> None:
         started = datetime.now(UTC)
         if cycle.stage == Stage.SNAPSHOT:
+            await self._hold(cycle)
             outcome = await snapshot_stage(cycle, self.deps, self._checkpoint)
             if outcome.alert is not None:
                 async with self.db.transaction() as s:
@@ -148,8 +189,10 @@ class CycleRunner:
                 await self._finish(cycle, failed_stage="quiesce")
                 return
         if cycle.stage == Stage.TRANSFER:
+            await self._hold(cycle)
             await transfer_stage(cycle, self.deps, self._checkpoint)
         if cycle.stage == Stage.REPLICA_SNAPSHOT:
+            await self._hold(cycle)
             await replica_snapshot_stage(cycle, self.deps, self._checkpoint)
         if cycle.stage == Stage.COMMIT:
             await self._commit(cycle)
@@ -180,14 +223,17 @@ class CycleRunner:
             member_groups=tuple(spec.member_groups),
         )
         async with self.db.transaction() as s:
+            # the lease first: its row stays locked until commit, so no other runner commits too
+            if not await CycleRepository(s).hold(cycle.id, self.owner, now + self.lease):
+                raise LeaseLost(cycle.id)
             previous = await ConsistencyPointRepository(s).newest(cycle.group_id)
             await ConsistencyPointRepository(s).add(cp)
             cycle.status = CycleStatus.SUCCEEDED
             cycle.stage = Stage.DONE
             cycle.finished_at = now
             cycle.error = None
-            await CycleRepository(s).save(cycle)
-            await CycleRepository(s).release(cycle.id)
+            await CycleRepository(s).save(cycle, self.owner)
+            await CycleRepository(s).release(cycle.id, self.owner)
             await add_to_outbox(
                 s, events.cp_created(self.runtime, cycle, cp, spec, previous=previous)
             )
@@ -212,8 +258,9 @@ class CycleRunner:
 
     async def _release(self, cycle: ReplicationCycle) -> None:
         async with self.db.transaction() as s:
-            await CycleRepository(s).save(cycle)
-            await CycleRepository(s).release(cycle.id)
+            if not await CycleRepository(s).save(cycle, self.owner):
+                raise LeaseLost(cycle.id)
+            await CycleRepository(s).release(cycle.id, self.owner)
 
     async def _retry_later(self, cycle: ReplicationCycle, reason: str, *, count: bool) -> None:
         if count:
@@ -240,13 +287,15 @@ class CycleRunner:
 
     async def _finish(self, cycle: ReplicationCycle, *, failed_stage: str) -> None:
         cycle.finished_at = datetime.now(UTC)
+        await self._hold(cycle)
         try:  # a failed cycle's snapshots belong to no CP: nothing should keep them
             await discard_snapshots(cycle, self.deps)
         except (CloudError, OSError) as exc:
             log.warning("cycle %s: could not delete its snapshots: %s", cycle.id, exc)
         async with self.db.transaction() as s:
-            await CycleRepository(s).save(cycle)
-            await CycleRepository(s).release(cycle.id)
+            if not await CycleRepository(s).save(cycle, self.owner):
+                raise LeaseLost(cycle.id)
+            await CycleRepository(s).release(cycle.id, self.owner)
             await add_to_outbox(s, [events.cp_failed(self.runtime, cycle, failed_stage)])
         CYCLES.labels(cycle.status.value).inc()
         log.warning(
