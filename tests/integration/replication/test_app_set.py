@@ -15,11 +15,13 @@ import pytest
 from lifeboat_shared.contracts.messages import RetentionSpec
 from tests.integration.replication.harness import fresh_database, make_vm, protection
 from tests.integration.replication.test_protection import check_cp
+from tests.support.faults import record_fault
 
 CUT_POINTS = int(os.environ.get("LIFEBOAT_TEST_CUT_POINTS", "100"))
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.faults
 async def test_application_set_cps_are_consistent_prefixes(
     tmp_path: Path, postgres_url: str, kafka_bootstrap: str
 ) -> None:
@@ -52,12 +54,22 @@ async def test_application_set_cps_are_consistent_prefixes(
         cps = await p.cps(app_set)
         assert len(cps) == CUT_POINTS
         violations = 0
+        bad_cps = 0
         records = []
         for cp in cps:
             assert len(cp["members"]) == 16, "one CP spans every volume of the set"
             assert cp["member_groups"] == spec.member_groups
             report = check_cp(p, cp)
-            violations += len(report["violations"]) + (0 if report["crash_consistent"] else 1)
+            found = len(report["violations"]) + (0 if report["crash_consistent"] else 1)
+            violations += found
+            bad_cps += 1 if found else 0
             records.append(report["records_found"])
+        record_fault(
+            f"{CUT_POINTS} random cut points under 8 running two-VM workloads (write order)",
+            tried=CUT_POINTS,
+            survived=len(cps) - bad_cps,
+            lost=violations,
+            detail=f"{violations} write-order violations over {len(cps)} CPs x 16 volumes",
+        )
         assert violations == 0
         assert records == sorted(records) and records[-1] > records[0], "the workload moved on"
