@@ -5,6 +5,9 @@
 #                                     wait until ready; prints the bootstrap address and writes
 #                                     DIR/bootstrap, DIR/pid and DIR/kafka.log
 #   kafka-local.sh stop DIR           stop the broker started in DIR
+#   kafka-local.sh restart DIR        stop the broker started in DIR and start it again on the same
+#                                     port with the same data and server.properties (a broker
+#                                     restart for fault tests); prints the bootstrap address
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml")"
@@ -81,18 +84,34 @@ Configuration:
       - name: kafka.server.BrokerServer
         level: INFO
 LOG
-  local cp="$CACHE/libs/*"
-  local jvm=(java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
-             -Dlog4j2.configurationFile="$dir/log4j2.yaml" -cp "$cp")
   local cluster_id
-  cluster_id="$("${jvm[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
-  "${jvm[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
+  cluster_id="$(jvm "$dir" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
+  jvm "$dir" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
     || { echo "kafka-local: storage format failed, see $dir/format.log" >&2; cat "$dir/format.log" >&2; exit 1; }
-  setsid "${jvm[@]}" kafka.Kafka "$dir/server.properties" >"$dir/kafka.log" 2>&1 < /dev/null &
-  echo $! > "$dir/pid"
   echo "127.0.0.1:$port" > "$dir/bootstrap"
+  launch "$dir"
+  echo "127.0.0.1:$port"
+}
+
+jvm() {  # jvm DIR CLASS ARGS...: run a Kafka class with the broker's classpath and logging
+  local dir="$1"; shift
+  java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$dir/log4j2.yaml" -cp "$CACHE/libs/*" "$@"
+}
+
+# Start the broker formatted in DIR and wait until it serves. Its log is appended to, so only
+# what this start wrote counts as "ready" (a restart must not see the previous start's line).
+launch() {
+  local dir="$1"
+  local from=0
+  [[ -f "$dir/kafka.log" ]] && from="$(stat -c %s "$dir/kafka.log")"
+  setsid java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$dir/log4j2.yaml" -cp "$CACHE/libs/*" \
+    kafka.Kafka "$dir/server.properties" >>"$dir/kafka.log" 2>&1 < /dev/null &
+  echo $! > "$dir/pid"
   local deadline=$((SECONDS + 90))
-  until grep -q "Kafka Server started\|Transition from STARTING to STARTED" "$dir/kafka.log" 2>/dev/null; do
+  until tail -c +$((from + 1)) "$dir/kafka.log" 2>/dev/null \
+      | grep -q "Kafka Server started\|Transition from STARTING to STARTED"; do
     if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
       echo "kafka-local: broker exited during start-up; its log:" >&2; tail -50 "$dir/kafka.log" >&2; exit 1
     fi
@@ -101,7 +120,17 @@ LOG
     fi
     sleep 0.3
   done
-  echo "127.0.0.1:$port"
+}
+
+restart() {
+  local dir="$1"
+  [[ -f "$dir/server.properties" && -f "$dir/bootstrap" ]] \
+    || { echo "kafka-local: no broker was started in $dir" >&2; exit 1; }
+  dir="$(cd "$dir" && pwd)"
+  fetch
+  stop "$dir"
+  launch "$dir"
+  cat "$dir/bootstrap"
 }
 
 stop() {
@@ -120,5 +149,6 @@ case "${1:-}" in
   fetch) fetch ;;
   start) start "${2:?usage: kafka-local.sh start DIR}" ;;
   stop) stop "${2:?usage: kafka-local.sh stop DIR}" ;;
-  *) echo "usage: kafka-local.sh fetch|start DIR|stop DIR" >&2; exit 2 ;;
+  restart) restart "${2:?usage: kafka-local.sh restart DIR}" ;;
+  *) echo "usage: kafka-local.sh fetch|start DIR|stop DIR|restart DIR" >&2; exit 2 ;;
 esac

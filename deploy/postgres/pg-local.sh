@@ -4,6 +4,8 @@
 #   pg-local.sh start DIR      initdb in DIR, start on a free 127.0.0.1 port, create database
 #                              "lifeboat"; prints the SQLAlchemy URL and writes DIR/url, DIR/pg.log
 #   pg-local.sh stop DIR       stop it
+#   pg-local.sh restart DIR    restart it (pg_ctl restart, same port and data: a fault for tests);
+#                              prints the SQLAlchemy URL once it accepts connections again
 set -euo pipefail
 
 find_bin() {
@@ -61,9 +63,21 @@ stop() {
   as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+restart() {
+  local dir="$1"
+  [[ -d "$dir/data" && -f "$dir/url" ]] || { echo "pg-local: no cluster was started in $dir" >&2; exit 1; }
+  local bin; bin="$(find_bin)"
+  # pg_ctl restart reuses the options of the last start (postmaster.opts): same port and socket.
+  # -m fast: sessions are terminated, as a crash or failover of the server would drop them.
+  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -m fast -w -t 60 restart >/dev/null \
+    || { echo "pg-local: postgres failed to restart:" >&2; tail -30 "$dir/pg.log" >&2; exit 1; }
+  cat "$dir/url"
+}
+
 case "${1:-}" in
   install) install ;;
   start) start "${2:?usage: pg-local.sh start DIR}" ;;
   stop) stop "${2:?usage: pg-local.sh stop DIR}" ;;
-  *) echo "usage: pg-local.sh install|start DIR|stop DIR" >&2; exit 2 ;;
+  restart) restart "${2:?usage: pg-local.sh restart DIR}" ;;
+  *) echo "usage: pg-local.sh install|start DIR|stop DIR|restart DIR" >&2; exit 2 ;;
 esac
