@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from lifeboat_shared.bus.embedded import EmbeddedBus
 from lifeboat_shared.bus.interface import EventBus
 from lifeboat_shared.bus.kafka import KafkaBus
-from lifeboat_shared.contracts.envelope import decode_record
+from lifeboat_shared.contracts.envelope import decode_record, encode_envelope, new_envelope
 from lifeboat_shared.persistence.database import Database
 from lifeboat_shared.persistence.outbox import OutboxRelay
 from lifeboat_shared.persistence.tables import messaging_metadata, outbox
@@ -64,22 +64,33 @@ def run_writer(url: str, schema: str | None, prefix: str, mode: str, count: int)
     return line
 
 
-async def published_ids(bus: EventBus, prefix: str, want: int) -> set[str]:
+async def published_ids(bus: EventBus, prefix: str, keys: list[str]) -> list[str]:
+    """Ids of the events published under `prefix` (duplicates kept), read up to a sentinel
+    published now on each of their keys: per-partition order puts everything published before
+    on those partitions ahead of the sentinels, so nothing more can arrive later."""
+    sentinels = {f"end-{prefix}-{k}": k for k in keys}
+    await bus.publish(
+        [
+            encode_envelope(
+                new_envelope(ProbeRecorded(key=k, seq=-1), source="/t", event_id=sentinel)
+            )
+            for sentinel, k in sentinels.items()
+        ]
+    )
     consumer = bus.consumer(f"check-{uuid.uuid4().hex[:8]}", [ProbeRecorded.topic])
     await consumer.start()
-    found: set[str] = set()
+    found: list[str] = []
+    ends: set[str] = set()
     try:
-        for _ in range(40):
+        deadline = time.monotonic() + 30
+        while ends != set(sentinels):
+            assert time.monotonic() < deadline, f"sentinels not read: {set(sentinels) - ends}"
             for record in await consumer.poll(max_records=1000, timeout=0.5):
                 envelope = decode_record(record)
                 if envelope.id.startswith(prefix):
-                    found.add(envelope.id)
-            if len(found) >= want:
-                await asyncio.sleep(0.5)  # and nothing beyond it
-                for record in await consumer.poll(max_records=1000, timeout=0.5):
-                    if decode_record(record).id.startswith(prefix):
-                        found.add(decode_record(record).id)
-                break
+                    found.append(envelope.id)
+                elif envelope.id in sentinels:
+                    ends.add(envelope.id)
     finally:
         await consumer.stop()
     return found
@@ -101,7 +112,7 @@ async def test_killed_between_commit_and_publish_relay_publishes_after_restart(s
     relay = OutboxRelay(db, bus)
     assert await relay.relay_once() == 25
     assert await relay.relay_once() == 0
-    assert await published_ids(bus, prefix, 25) == states
+    assert sorted(await published_ids(bus, prefix, sorted(states))) == sorted(states)
 
 
 async def test_killed_inside_the_transaction_leaves_neither_state_nor_event(stack) -> None:  # type: ignore[no-untyped-def]
