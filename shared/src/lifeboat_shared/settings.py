@@ -65,6 +65,11 @@ class LifeboatSettings(BaseSettings):
     sqlite_write_wait_seconds: float = Field(
         default=300.0, gt=0, description="A SQLite writer's whole wait for its turn"
     )
+    chaos_publish_twice: bool = Field(
+        default=False,
+        description="Resilience testing only: the outbox relay publishes every event twice "
+        "(same record, same event id), so every consumer receives each event twice",
+    )
     otlp_endpoint: str | None = None
     log_level: str = "INFO"
     json_logs: bool = True

@@ -9,6 +9,10 @@ With several replicas of a service on PostgreSQL one relay leads (``leadership``
 on its own connection) and publishes, so events leave in commit order. The leader re-checks that
 its session still holds the lock before every batch it hands to the producer: a dropped
 connection loses the lock, and the relay then takes it again before publishing anything more.
+
+``publish_twice`` (resilience testing only, ``LIFEBOAT_CHAOS_PUBLISH_TWICE``): once a batch is
+acknowledged the relay sends the same records again, so every consumer receives each event twice
+with the same id, the copy possibly after later events; consumers' inboxes must make it harmless.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -101,8 +105,10 @@ class OutboxRelay:
         keep_sent_for: timedelta = timedelta(hours=1),
         leader_key: str = "lifeboat-outbox",
         max_inflight: int = 4,
+        publish_twice: bool = False,
     ) -> None:
         self._max_inflight = max_inflight
+        self._publish_twice = publish_twice
         self._db = db
         self._bus = bus
         self._batch_size = batch_size
@@ -148,9 +154,22 @@ class OutboxRelay:
         batch = await self._read_batch(after_id=0)
         if not batch:
             return 0
-        await self._bus.publish([record for _, record in batch])
+        records = [record for _, record in batch]
+        await self._bus.publish(records)
+        if self._publish_twice:
+            await self._bus.publish(records)
         await self._mark_sent([row_id for row_id, _ in batch])
         return len(batch)
+
+    async def _send(self, records: list[Record]) -> Awaitable[None]:
+        """Hand a batch to the producer; the result completes once it is acknowledged (with
+        ``publish_twice``: once its copy, sent after the first acknowledgement, is too)."""
+        sent = await self._bus.send(records)
+        return self._again(records, sent) if self._publish_twice else sent
+
+    async def _again(self, records: list[Record], first: Awaitable[None]) -> None:
+        await first
+        await (await self._bus.send(records))
 
     async def _pipeline(
         self, stop: asyncio.Event, wake: asyncio.Event, leader: Leadership | None = None
@@ -180,7 +199,7 @@ class OutboxRelay:
             if batch:
                 if leader is not None:
                     await leader.ensure()
-                sent = await self._bus.send([record for _, record in batch])
+                sent = await self._send([record for _, record in batch])
                 inflight.append(([row_id for row_id, _ in batch], asyncio.ensure_future(sent)))
                 last_id = batch[-1][0]
             acked: list[int] = []

@@ -62,7 +62,14 @@ class ServiceRuntime:
         if self._owns_bus:
             await self.bus.start()
         await self.bus.ensure_topics(topics.ALL_TOPICS)
-        relay = OutboxRelay(self.db, self.bus, leader_key=f"outbox-{self.spec.name}")
+        relay = OutboxRelay(
+            self.db,
+            self.bus,
+            leader_key=f"outbox-{self.spec.name}",
+            publish_twice=self.settings.chaos_publish_twice,
+        )
+        if self.settings.chaos_publish_twice:
+            log.warning("%s: chaos_publish_twice: every event is published twice", self.spec.name)
         self._relay_task = self._spawn(
             lambda: relay.run(self._relay_stop, self.db.outbox_committed), "outbox-relay"
         )
