@@ -51,7 +51,10 @@ def test_create_image_quiesces_and_snapshots_all_volumes(
         json={"workload_id": "db1", "servers": [sid], "rate_per_s": 2000, "region_offset": MIB},
     )
     assert wl.status_code == 201, wl.text
-    time.sleep(0.2)
+    deadline = time.monotonic() + 30
+    while admin_http.get("/workloads/db1").json()["last_seq"] < 50:  # records to capture
+        assert time.monotonic() < deadline, admin_http.get("/workloads/db1").json()
+        time.sleep(0.02)
     image = conn.compute.create_server_image(srv, "db-img-snap", metadata={"k": "v"})
     img = conn.image.get_image(image.id)
     assert img.status == "active"

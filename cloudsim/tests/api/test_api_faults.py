@@ -189,16 +189,22 @@ def test_build_delay_and_token_expiry(
     image_id: Callable[[Any], str],
     connect: Callable[[SiteSet, str], Any],
 ) -> None:
-    assert admin.put("/config", json={"server_build_s": 1000}).status_code == 200
+    assert admin.put("/config", json={"server_build_s": 100_000}).status_code == 200
     try:
         srv = fconn.compute.create_server(
             name="slow", flavor_id="1", image_id=image_id(fconn), networks="none"
         )
-        time.sleep(0.2)
-        assert fconn.compute.get_server(srv.id).status == "BUILD"
-        fconn.compute.delete_server(srv)
     finally:
         admin.put("/config", json={"server_build_s": 5})
+    # Still building once a server created after it with the usual delay is up (not "after a
+    # while"): its build was scheduled 20000 times further out (1000 s here).
+    fast = fconn.compute.create_server(
+        name="fast", flavor_id="1", image_id=image_id(fconn), networks="none"
+    )
+    fconn.compute.wait_for_server(fast, wait=60, interval=0.05)
+    assert fconn.compute.get_server(srv.id).status == "BUILD"
+    fconn.compute.delete_server(srv)
+    fconn.compute.delete_server(fast)
     bad = admin.put("/config", json={"server_build_s": -1})
     assert bad.status_code == 400
     assert "server_build_s" in bad.json()["error"]["message"]

@@ -157,12 +157,21 @@ def test_create_snapshots_waits_for_inflight_fenced_writes(tmp_path: Path) -> No
     b = store.create_volume("b", MiB)
     started = threading.Event()
 
+    def snapshot_waiting() -> bool:
+        with WRITE_FENCE._cond:  # the fence's own record of instants waiting on writers
+            return any(WRITE_FENCE._waiting.get(os.path.realpath(v)) for v in (a, b))
+
     def writer() -> None:
         # a two-volume write that must land in both snapshots or in neither
         with WRITE_FENCE.writing([a, b]):
             started.set()
             _fill(a, 0, b"first")
-            time.sleep(0.2)
+            # Finish only once the snapshot is waiting on this write (not after a while, which
+            # a slow machine could spend before the snapshot even began). If it never waits,
+            # it has already been taken between the two halves: the asserts below catch it.
+            deadline = time.monotonic() + 10
+            while not snapshot_waiting() and time.monotonic() < deadline:
+                time.sleep(0.005)
             _fill(b, 0, b"second")
 
     t = threading.Thread(target=writer)

@@ -54,7 +54,10 @@ def test_health_exec_and_stop(tmp_path: Path) -> None:
         assert "command must be one of" in str(body["error"])
         assert _exec(port, b"not json")[0] == 400
         workload.start()
-        time.sleep(0.05)
+        deadline = time.monotonic() + 10
+        while workload.last_seq < 5:  # a few records to check
+            assert time.monotonic() < deadline, "the workload wrote nothing"
+            time.sleep(0.005)
         workload.stop()
         status, body = _exec(port, b'{"command": "check-consistency"}')
         assert status == 200

@@ -58,15 +58,25 @@ def test_disabled_agent_cannot_freeze() -> None:
 
 
 def test_freeze_blocks_writes_and_leaves_a_mark(tmp_path: Path) -> None:
-    _, workload, agent = _db_workload(tmp_path)
+    store, workload, agent = _db_workload(tmp_path)
+    # A second guest's workload at the same rate is the clock: "nothing written while frozen"
+    # is judged once it has written 50 records since the freeze, not after a fixed time.
+    clock = Workload(
+        "w-clock",
+        [WorkloadVolume("other", "clock", store.create_volume("clock", 2 * MiB))],
+        rate_per_s=500.0,
+        agents={"other": GuestAgent("other")},
+    )
     workload.start()
+    clock.start()
     try:
         _wait_for(lambda: workload.last_seq >= 10)
         agent.freeze()
         frozen_at = workload.last_seq
         status = workload.status()
         assert status["quiesce_marks"] == 1
-        time.sleep(0.1)
+        ticks = clock.last_seq
+        _wait_for(lambda: clock.last_seq >= ticks + 50)
         assert workload.last_seq == frozen_at  # nothing written while frozen
         assert workload.status()["paused"] is True
         agent.freeze()  # idempotent: no second mark
@@ -75,7 +85,13 @@ def test_freeze_blocks_writes_and_leaves_a_mark(tmp_path: Path) -> None:
         _wait_for(lambda: workload.last_seq > frozen_at + 5)
     finally:
         workload.stop()
-    records = [r for path in (tmp_path / "volumes").glob("*.img") for r in scan_volume(path)[0]]
+        clock.close()
+    records = [
+        r
+        for path in (tmp_path / "volumes").glob("*.img")
+        if path.stem != "clock"
+        for r in scan_volume(path)[0]
+    ]
     marks = sorted(r.seq for r in records if r.is_quiesce_mark)
     assert marks == [frozen_at - 1, frozen_at]  # one mark per volume, the last writes
     assert sorted(r.seq for r in records) == list(range(1, workload.last_seq + 1))
@@ -109,10 +125,13 @@ def test_ring_wraps_and_rate_is_respected(tmp_path: Path) -> None:
         "vm", "v", path, region_offset=8 * RECORD_SIZE, region_bytes=16 * RECORD_SIZE
     )
     workload = Workload("ring", [vol], rate_per_s=200, agents={})
+    began = time.monotonic()
     workload.start()
-    time.sleep(0.5)
+    _wait_for(lambda: workload.last_seq >= 60)  # the 16-slot ring wrapped more than 3 times
     workload.stop()
-    assert 40 <= workload.last_seq <= 130  # 200/s for 0.5 s, never faster
+    elapsed = time.monotonic() - began
+    # never faster than 200/s over the time it really ran (a slow machine can only lower it)
+    assert workload.last_seq <= 200 * elapsed + 2, (workload.last_seq, elapsed)
     data = path.read_bytes()
     assert data[: 8 * RECORD_SIZE] == bytes(8 * RECORD_SIZE)  # nothing before the region
     assert data[24 * RECORD_SIZE :] == bytes(len(data) - 24 * RECORD_SIZE)  # nor after it
