@@ -103,8 +103,13 @@ async def outbox_ids(database: str, schema: str) -> tuple[dict[str, str], set[st
 
 
 async def topic_event_ids(bootstrap: str, topics: set[str]) -> set[str]:
-    """The CloudEvents ids (``ce_id`` header) of everything on ``topics``, read from the start to
-    the end offsets of now, by a consumer of no group (it commits nothing, disturbs no one)."""
+    """The CloudEvents ids (``ce_id`` header) of everything on ``topics``."""
+    return set(await topic_events(bootstrap, topics))
+
+
+async def topic_events(bootstrap: str, topics: set[str]) -> dict[str, tuple[str, bytes]]:
+    """CloudEvents id -> (type, data) of everything on ``topics``, read from the start to the end
+    offsets of now, by a consumer of no group (it commits nothing, disturbs no one)."""
     consumer = AIOKafkaConsumer(
         *sorted(topics),
         bootstrap_servers=bootstrap,
@@ -121,13 +126,15 @@ async def topic_event_ids(bootstrap: str, topics: set[str]) -> set[str]:
         parts = sorted(consumer.assignment())
         await consumer.seek_to_beginning(*parts)
         end = await consumer.end_offsets(parts)
-        ids: set[str] = set()
+        events: dict[str, tuple[str, bytes]] = {}
         deadline = time.monotonic() + 60
         while [tp for tp in parts if await consumer.position(tp) < end[tp]]:
             assert time.monotonic() < deadline, "could not read the topics to their end"
             for messages in (await consumer.getmany(timeout_ms=500)).values():
                 for m in messages:
-                    ids.update(v.decode() for k, v in m.headers or () if k == "ce_id")
-        return ids
+                    headers = {k: v.decode() for k, v in m.headers or ()}
+                    if "ce_id" in headers:
+                        events[headers["ce_id"]] = (headers.get("ce_type", ""), m.value or b"")
+        return events
     finally:
         await consumer.stop()
