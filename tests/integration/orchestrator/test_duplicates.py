@@ -1,7 +1,9 @@
 """Every event delivered twice, 0 duplicate side effects: a replicator and an orchestrator
 process on Kafka + PostgreSQL over cloudsim, both with ``LIFEBOAT_CHAOS_PUBLISH_TWICE`` (their
 outbox relays publish every event twice), and every event the test plays (site registrations,
-RPO ticks, a ``StartExecution`` command) published twice too, as a relay with the setting would.
+RPO ticks, a ``StartExecution`` command) published twice too: site registrations at once, as a
+relay with the setting does, a tick's copy after its cycle is over and the command's copy after
+the failover finished (a late duplicate finds the state already moved on).
 
 The replicator takes two CPs of a 3-VM app (one tick each), the orchestrator learns them (each
 ``ConsistencyPointCreated`` arrives twice) and fails the app over on one start command (which
@@ -15,7 +17,6 @@ server, volume and port per VM at the DR site.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -33,6 +34,8 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from cloudsim.testing import running_sites
+from lifeboat_billing.adapters.orm import usage_ledger
+from lifeboat_billing.bootstrap import build as build_billing
 from lifeboat_orchestrator.adapters.orm import consistency_points as orchestrator_cps
 from lifeboat_orchestrator.bootstrap import build as build_orchestrator
 from lifeboat_replicator.bootstrap import build as build_replicator
@@ -51,6 +54,7 @@ from lifeboat_shared.contracts.messages import (
     RpoTickElapsed,
     SiteRef,
     StartExecution,
+    UsageRecorded,
 )
 from lifeboat_shared.persistence.database import Database
 from lifeboat_shared.persistence.tables import inbox, outbox
@@ -62,7 +66,6 @@ from tests.integration.orchestrator.harness import (
     orchestrator_env,
     plan_body,
     site_events,
-    start_orchestrator,
     wait_up,
 )
 from tests.integration.replication.harness import (
@@ -86,13 +89,23 @@ TIERS = {"db": 1, "web": 2}
 VMS = sum(TIERS.values())
 TICKS = 2
 CHAOS = {"LIFEBOAT_CHAOS_PUBLISH_TWICE": "true"}
-SERVICES = ("replicator", "orchestrator")
+SERVICES = ("replicator", "orchestrator", "billing")
 
 
 @contextmanager
-def replicator_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def service_process(
+    service: str, env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``lifeboat-<service> serve`` as its own process, stopped (SIGTERM, then SIGKILL) whatever
+    happens."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lifeboat_replicator.entrypoints.cli", "serve"],
+        # (not ``-m``: not every service's cli module runs main() when run as a script)
+        [
+            sys.executable,
+            "-c",
+            f"from lifeboat_{service}.entrypoints.cli import main; main()",
+            "serve",
+        ],
         cwd=ROOT,
         env=env,
         stdout=open(log, "ab"),  # noqa: SIM115
@@ -125,12 +138,6 @@ async def until(check: Callable[[], Any], what: str, timeout: float = 90) -> Any
         await asyncio.sleep(0.2)
 
 
-def twice(messages: list[Message]) -> list[Record]:
-    """What a relay with the setting sends: each record, then the same records again."""
-    records = [encode_envelope(new_envelope(m, source="/tests")) for m in messages]
-    return records + records
-
-
 async def rows(database: str, schema: str, query: sa.Select[Any]) -> list[Any]:
     db = Database(database, schema=schema)
     try:
@@ -157,17 +164,21 @@ async def test_every_event_delivered_twice_no_duplicate_side_effects(
     began = time.monotonic()
     database = await fresh_database(postgres_url)
     bus = make_bus(LifeboatSettings(bus="kafka", kafka_bootstrap=kafka_bootstrap), client_id="t")
-    rx_dir, rep_dir, orch_dir = tmp_path / "rx", tmp_path / "replicator", tmp_path / "orch"
-    for d in (rx_dir, rep_dir, orch_dir):
+    rx_dir = tmp_path / "rx"
+    rx_dir.mkdir()
+    dirs = {name: tmp_path / name for name in SERVICES}
+    for d in dirs.values():
         d.mkdir()
-    ports = {"replicator": free_port(), "orchestrator": free_port()}
+    ports = {name: free_port() for name in SERVICES}
     base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     played: list[Record] = []  # what the test published (each record twice)
 
-    async def play(messages: list[Message]) -> None:
-        records = twice(messages)
+    async def play(messages: list[Message], *, copy_now: bool = True) -> list[Record]:
+        """Publish events; their copies now, or later through ``bus.publish(records)``."""
+        records = [encode_envelope(new_envelope(m, source="/tests")) for m in messages]
         played.extend(records)
-        await bus.publish(records)
+        await bus.publish(records + records if copy_now else records)
+        return records
 
     with (
         running_sites([A, B], tmp_path / "sites") as sites,
@@ -176,37 +187,42 @@ async def test_every_event_delivered_twice_no_duplicate_side_effects(
         driver = CloudDriver(
             [SiteConfig(name=s, cloud=s, clouds_yaml=sites.clouds_yaml) for s in (A, B)]
         )
-        rep_env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEBOAT_", "OS_"))}
-        rep_env.update(
-            LIFEBOAT_DATA_DIR=str(rep_dir),
-            LIFEBOAT_BUS="kafka",
-            LIFEBOAT_KAFKA_BOOTSTRAP=kafka_bootstrap,
-            LIFEBOAT_DATABASE_URL=database,
-            LIFEBOAT_TOPIC_PARTITIONS="3",
-            LIFEBOAT_JSON_LOGS="false",
+        # the orchestrator's env (Kafka, PostgreSQL, ...) for all three, each its own port/dir
+        envs = {
+            name: orchestrator_env(
+                dirs[name], database, kafka_bootstrap, sites.clouds_yaml, ports[name], **CHAOS
+            )
+            for name in SERVICES
+        }
+        envs["replicator"].update(
             LIFEBOAT_REPLICATOR_HTTP_PORT=str(ports["replicator"]),
             LIFEBOAT_REPLICATOR_CLOUDS_YAML=str(sites.clouds_yaml),
             LIFEBOAT_REPLICATOR_RUNNER_INTERVAL_SECONDS="0.1",
             LIFEBOAT_REPLICATOR_LINK_PSK_FILE=str(rx_dir / "link.psk"),  # the receiver's key
-            **CHAOS,
         )
-        orch_env = orchestrator_env(
-            orch_dir, database, kafka_bootstrap, sites.clouds_yaml, ports["orchestrator"], **CHAOS
-        )
+        envs["billing"].update(LIFEBOAT_BILLING_HTTP_PORT=str(ports["billing"]))
         client = httpx.AsyncClient(timeout=30, headers=AUTH)
         try:
             source, dr = await driver.project(A), await driver.project(B)
-            app = await make_app(source, TIERS, prefix="dup")
-            made = time.monotonic() - began
             await bus.start()
             await bus.ensure_topics(topics.ALL_TOPICS)
             with (
-                replicator_process(rep_env, rep_dir / "replicator.log") as rep,
-                # the orchestrator is stopped (SIGTERM, then SIGKILL) whatever happens
-                _orchestrator(orch_env, orch_dir / "orchestrator.log") as orch,
+                service_process(
+                    "replicator", envs["replicator"], dirs["replicator"] / "log"
+                ) as rep,
+                service_process(
+                    "orchestrator", envs["orchestrator"], dirs["orchestrator"] / "log"
+                ) as orch,
+                service_process("billing", envs["billing"], dirs["billing"] / "log") as bill,
             ):
-                await wait_up(base["replicator"], rep, timeout=90)
-                await wait_up(base["orchestrator"], orch, timeout=90)
+                app = await make_app(source, TIERS, prefix="dup")  # while the services start
+                made = time.monotonic() - began
+                for name, proc in (("replicator", rep), ("orchestrator", orch), ("billing", bill)):
+                    try:
+                        await wait_up(base[name], proc, timeout=90)
+                    except AssertionError as exc:
+                        log = (dirs[name] / "log").read_text(errors="replace")[-3000:]
+                        raise AssertionError(f"{name}: {exc}\n{log}") from exc
                 started = time.monotonic() - began
                 await play(site_events(sites))
 
@@ -230,7 +246,7 @@ async def test_every_event_delivered_twice_no_duplicate_side_effects(
                 for tick in range(1, TICKS + 1):
                     for path in paths:
                         write_random(path, 2, offset_mib=(tick - 1) * 4)
-                    await play(
+                    tick_records = await play(
                         [
                             RpoTickElapsed(
                                 group_id=app.group,
@@ -240,7 +256,8 @@ async def test_every_event_delivered_twice_no_duplicate_side_effects(
                                 due_at=datetime.now(UTC),
                                 spec=spec,
                             )
-                        ]
+                        ],
+                        copy_now=False,
                     )
 
                     async def cp_done(n: int = tick) -> bool:
@@ -251,9 +268,7 @@ async def test_every_event_delivered_twice_no_duplicate_side_effects(
                         return settled and len(await replicator_get("/v1/consistency-points")) >= n
 
                     await until(cp_done, f"CP of tick {tick}")
-                cycles = await replicator_get("/v1/replication-cycles")
-                rep_cps = await replicator_get("/v1/consistency-points")
-                dr_snapshots = await dr.block_storage.list_snapshots()
+                    await bus.publish(tick_records)  # its copy, once its cycle is over
                 replicated = time.monotonic() - began
 
                 # --- the orchestrator: one execution per start command ----------------------
@@ -267,7 +282,7 @@ async def test_every_event_delivered_twice_no_duplicate_side_effects(
 
                 await until(ready, "plan ready (the CPs reached the orchestrator)")
                 execution_id = f"dup-{uuid.uuid4().hex[:12]}"
-                await play(
+                start_records = await play(
                     [
                         StartExecution(
                             execution_id=execution_id,
@@ -275,7 +290,8 @@ async def test_every_event_delivered_twice_no_duplicate_side_effects(
                             execution_kind="failover",
                             requested_by="tests",
                         )
-                    ]
+                    ],
+                    copy_now=False,
                 )
 
                 async def finished() -> dict[str, Any] | None:
@@ -287,6 +303,7 @@ async def test_every_event_delivered_twice_no_duplicate_side_effects(
 
                 execution = await until(finished, "failover finished", timeout=150)
                 failed_over = time.monotonic() - began
+                await bus.publish(start_records)  # the command again, after the failover
 
                 # --- the duplicates arrived ------------------------------------------------
                 async def relayed() -> bool:  # every staged event sent, with its copy acked
@@ -303,6 +320,7 @@ async def test_every_event_delivered_twice_no_duplicate_side_effects(
                 consumers = {
                     "replicator": build_replicator(),
                     "orchestrator": build_orchestrator(),
+                    "billing": build_billing(),
                 }
                 # Per consumer group: our events on its topics that it has a handler for.
                 expected: dict[str, Counter[str]] = {}
@@ -336,12 +354,21 @@ async def test_every_event_delivered_twice_no_duplicate_side_effects(
                     }
                     for s in SERVICES
                 }
+                # Read once every late copy was dropped: an effect of one would show now.
+                cycles = await replicator_get("/v1/replication-cycles")
+                rep_cps = await replicator_get("/v1/consistency-points")
+                dr_snapshots = await dr.block_storage.list_snapshots()
                 catalog = await rows(
                     database,
                     "orchestrator",
                     sa.select(orchestrator_cps.c.id).where(
                         orchestrator_cps.c.group_id == app.group
                     ),
+                )
+                ledger = await rows(  # (the billing group also reads older tests' usage)
+                    database,
+                    "billing",
+                    sa.select(usage_ledger.c.usage_id).where(usage_ledger.c.group_id == app.group),
                 )
                 executions = (
                     await client.get(
@@ -378,6 +405,11 @@ async def test_every_event_delivered_twice_no_duplicate_side_effects(
         for i in staged["replicator"]
         if i in seen and isinstance(seen[i][1].message, ConsistencyPointCreated)
     ]
+    usage = [
+        seen[i][1].message
+        for i in staged["replicator"]
+        if i in seen and isinstance(seen[i][1].message, UsageRecorded)
+    ]
     not_twice = [i for i in ours if copies[i] < 2]
     deliveries = {
         (n, env.id)
@@ -393,6 +425,7 @@ async def test_every_event_delivered_twice_no_duplicate_side_effects(
         "CP events": max(0, len(cp_events) - TICKS),
         "DR snapshots": max(0, len(dr_snapshots) - volumes * TICKS),
         "catalog CPs": max(0, len(catalog) - TICKS),
+        "usage entries": max(0, len(ledger) - len(usage)),
         "executions": max(0, len(executions) - 1),
         "step successes": sum(n - 1 for n in step_successes.values() if n > 1),
         "servers": max(0, dr_servers[execution_id] - VMS),
@@ -405,14 +438,16 @@ async def test_every_event_delivered_twice_no_duplicate_side_effects(
     }
     lost = sum(extra.values()) + len(unhandled) + len(not_twice)
     record_fault(
-        "every event delivered twice (replicator + orchestrator, Kafka + PostgreSQL)",
+        "every event delivered twice (replicator, orchestrator, billing on Kafka + PostgreSQL)",
         tried=len(deliveries),
         survived=max(0, len(deliveries) - len(unhandled) - sum(extra.values())),
         lost=lost,
         detail=(
-            f"{len(ours)} events each on Kafka twice ({len(seen)} read back); duplicates dropped: "
-            f"replicator {dropped['replicator']}, orchestrator {dropped['orchestrator']}; "
-            f"{TICKS} ticks -> {len(cycles)} cycles, {len(rep_cps)} CPs; 1 start command -> "
+            f"tried: events x the groups handling them; {len(ours)} events each on Kafka "
+            f"twice ({len(seen)} read back); duplicates dropped: "
+            + ", ".join(f"{n} {dropped[n]}" for n in SERVICES)
+            + f"; {TICKS} ticks -> {len(cycles)} cycles, {len(rep_cps)} CPs, {len(ledger)} usage "
+            f"entries for {len(usage)} usage events; 1 start command -> "
             f"{len(executions)} execution; {time.monotonic() - began:.0f} s in all"
         ),
     )
@@ -438,21 +473,15 @@ async def test_every_event_delivered_twice_no_duplicate_side_effects(
     assert len(rep_cps) == TICKS and len(cp_events) == TICKS
     assert len(dr_snapshots) == volumes * TICKS, [s.name for s in dr_snapshots]
     assert len(catalog) == TICKS
+    assert usage and sorted(r.usage_id for r in ledger) == sorted(
+        u.usage_id for u in usage if isinstance(u, UsageRecorded)
+    )
     assert [e["id"] for e in executions] == [execution_id]
     steps = [s["id"] for s in execution["steps"]]
     assert {s: step_successes[s] for s in steps} == dict.fromkeys(steps, 1)
     assert dr_servers[execution_id] == VMS and dr_volumes[execution_id] == VMS
     assert len(dr_ports) == VMS
     assert extra == dict.fromkeys(extra, 0)
-
-
-@contextmanager
-def _orchestrator(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    proc = start_orchestrator(env, log)
-    try:
-        yield proc
-    finally:
-        stop(proc)
 
 
 def _event_id(record: Record) -> str:
