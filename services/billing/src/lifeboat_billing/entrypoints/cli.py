@@ -8,3 +8,7 @@ app = service_cli(build)
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
