@@ -5,6 +5,7 @@ the workload wrote at site-a is on the recovered volumes (0 lost), consistent.""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,15 @@ from lifeboat_cli.stack import Stack
 from lifeboat_cli.story import protect_app, wait_execution
 
 pytestmark = pytest.mark.timeout(300)
+
+
+async def _workload_writes_on(world: Any, more: int) -> None:
+    with world.sites.sites[SOURCE].admin() as admin:
+        first = admin.get("/workloads/shop-db").json()["last_seq"]
+        deadline = time.monotonic() + 60
+        while admin.get("/workloads/shop-db").json()["last_seq"] < first + more:
+            assert time.monotonic() < deadline, "the workload stopped writing"
+            await asyncio.sleep(0.05)
 
 
 async def test_planned_migration_loses_no_record(tmp_path: Path) -> None:
@@ -43,7 +53,10 @@ async def test_planned_migration_loses_no_record(tmp_path: Path) -> None:
                 headers={"Authorization": f"Bearer {stack.token}"}, timeout=60
             ) as client:
                 plan, servers = await protect_app(client, urls, world, say)
-                await asyncio.sleep(2)  # the workload keeps writing after the last scheduled CP
+                # The workload writes on after the last scheduled CP: records only the final
+                # sync can carry (waited for by count; a fixed sleep on a slow machine could
+                # leave none, and "0 missing" would then prove nothing).
+                await _workload_writes_on(world, more=50)
                 r = await client.post(
                     f"{orch}/v1/plans/{plan['id']}/executions", json={"kind": "planned-migration"}
                 )
