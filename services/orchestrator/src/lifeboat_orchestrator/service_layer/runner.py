@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -313,17 +314,25 @@ class ExecutionRunner:
                 await self._fail_step(execution, step, f"unexpected {type(exc).__name__}: {exc}")
                 return
             STEP_SECONDS.labels(step.action).observe(time.monotonic() - begun)
-        step.state = StepState.SUCCEEDED
-        step.result = result
-        step.error = None
-        step.finished_at = datetime.now(UTC)
-        env.results[step.id] = result
+        # Committed first, then visible: until the commit, the in-memory step stays RUNNING, so
+        # the loop cannot start a step that depends on it (a SIGKILL between the two would leave
+        # a dependent's side effects behind an uncommitted prerequisite).
+        finished = dataclasses.replace(
+            step,
+            state=StepState.SUCCEEDED,
+            result=result,
+            error=None,
+            finished_at=datetime.now(UTC),
+        )
         plan_state = result.get("plan_state") if step.action == "commit" else None
         if step.action == "final-sync":
             taken = [cp.taken_at for cp in env.cps.values()]
             if taken:
                 execution.recovery_point = min(taken)
-        await self._save_step(execution, step, "succeeded", plan_state=plan_state)
+        await self._save_step(execution, finished, "succeeded", plan_state=plan_state)
+        step.state, step.result = finished.state, finished.result
+        step.error, step.finished_at = None, finished.finished_at
+        env.results[step.id] = result
         if plan_state is not None:
             env.plan.state = PlanState.model_validate(plan_state)
         STEPS.labels(step.action, "succeeded").inc()
@@ -362,7 +371,13 @@ class ExecutionRunner:
                     plan.updated_at = datetime.now(UTC)
                     await plans.save(plan)
             if status is not None:
-                done, total = execution.progress()
+                # ``step`` may be the committed copy of a step still RUNNING in ``execution``
+                done = sum(
+                    1
+                    for other in execution.steps
+                    if (step.state.done if other.id == step.id else other.state.done)
+                )
+                total = len(execution.steps)
                 await add_to_outbox(
                     s,
                     [
