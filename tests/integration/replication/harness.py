@@ -342,3 +342,23 @@ def write_random(path: str, mib: int, *, stride_mib: int = 2, offset_mib: int = 
         for i in range(mib):
             f.seek((offset_mib + i * stride_mib) * 1024 * 1024)
             f.write(os.urandom(1024 * 1024))
+
+
+def replicator_env(
+    *, kafka: str, database: str, clouds_yaml: Path, **settings: str
+) -> dict[str, str]:
+    """The environment of a replicator process on Kafka + PostgreSQL (nothing inherited from the
+    caller's LIFEBOAT_* or OS_* variables); ``settings`` add or override LIFEBOAT_* variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEBOAT_", "OS_"))}
+    env.update(
+        LIFEBOAT_BUS="kafka",
+        LIFEBOAT_KAFKA_BOOTSTRAP=kafka,
+        LIFEBOAT_DATABASE_URL=database,
+        LIFEBOAT_TOPIC_PARTITIONS="3",
+        LIFEBOAT_JSON_LOGS="false",
+        LIFEBOAT_REPLICATOR_CLOUDS_YAML=str(clouds_yaml),
+        LIFEBOAT_REPLICATOR_RUNNER_INTERVAL_SECONDS="0.1",
+        LIFEBOAT_REPLICATOR_LEASE_SECONDS="3",
+    )
+    env.update(settings)
+    return env

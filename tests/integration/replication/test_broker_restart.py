@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from datetime import UTC, datetime
@@ -40,6 +39,7 @@ from tests.integration.replication.harness import (
     free_port,
     make_vm,
     receiver_process,
+    replicator_env,
     write_random,
 )
 from tests.integration.replication.test_kill import _wait_up, replicator_process
@@ -129,18 +129,12 @@ async def test_broker_restarted_mid_cycle(tmp_path: Path) -> None:
         http_port = free_port()
         base = f"http://127.0.0.1:{http_port}"
         log = data_dir / "replicator.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEBOAT_", "OS_"))}
-        env.update(
+        env = replicator_env(
+            kafka=kafka.address,
+            database=pg.address,
+            clouds_yaml=sites.clouds_yaml,
             LIFEBOAT_DATA_DIR=str(data_dir),
-            LIFEBOAT_BUS="kafka",
-            LIFEBOAT_KAFKA_BOOTSTRAP=kafka.address,
-            LIFEBOAT_DATABASE_URL=pg.address,
-            LIFEBOAT_TOPIC_PARTITIONS="3",
-            LIFEBOAT_JSON_LOGS="false",
             LIFEBOAT_REPLICATOR_HTTP_PORT=str(http_port),
-            LIFEBOAT_REPLICATOR_CLOUDS_YAML=str(sites.clouds_yaml),
-            LIFEBOAT_REPLICATOR_RUNNER_INTERVAL_SECONDS="0.1",
-            LIFEBOAT_REPLICATOR_LEASE_SECONDS="3",
             LIFEBOAT_REPLICATOR_LINK_PSK_FILE=str(rx_dir / "link.psk"),  # the receiver's key
         )
         group = f"g-{uuid.uuid4().hex[:10]}"

@@ -5,7 +5,6 @@ nothing sent twice, and the tick delivered again after the CP changes nothing.""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from tests.integration.replication.harness import (
     fresh_database,
     make_vm,
     receiver_process,
+    replicator_env,
     write_random,
 )
 from tests.integration.replication.test_protection import _digest
@@ -104,18 +104,12 @@ async def test_sigkill_replicator_mid_transfer(
                 write_random(a.get(f"/volumes/{v}").json()["path"], 24)
         http_port = free_port()
         base = f"http://127.0.0.1:{http_port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEBOAT_", "OS_"))}
-        env.update(
+        env = replicator_env(
+            kafka=kafka_bootstrap,
+            database=database,
+            clouds_yaml=sites.clouds_yaml,
             LIFEBOAT_DATA_DIR=str(data_dir),
-            LIFEBOAT_BUS="kafka",
-            LIFEBOAT_KAFKA_BOOTSTRAP=kafka_bootstrap,
-            LIFEBOAT_DATABASE_URL=database,
-            LIFEBOAT_TOPIC_PARTITIONS="3",
-            LIFEBOAT_JSON_LOGS="false",
             LIFEBOAT_REPLICATOR_HTTP_PORT=str(http_port),
-            LIFEBOAT_REPLICATOR_CLOUDS_YAML=str(sites.clouds_yaml),
-            LIFEBOAT_REPLICATOR_RUNNER_INTERVAL_SECONDS="0.1",
-            LIFEBOAT_REPLICATOR_LEASE_SECONDS="3",
         )
         group = f"g-{uuid.uuid4().hex[:10]}"
         spec = ReplicationSpec(

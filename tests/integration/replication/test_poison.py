@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from tests.integration.replication.harness import (
     fresh_database,
     make_vm,
     receiver_process,
+    replicator_env,
 )
 from tests.integration.replication.test_scale_out import AUTH, Replica
 from tests.support.faults import record_fault
@@ -135,15 +135,10 @@ async def test_poison_events_are_dead_lettered_and_lag_returns_to_zero(
         receiver_process(rx_dir, sites.clouds_yaml) as (_rx, addr),
     ):
         driver = CloudDriver([SiteConfig(name=SOURCE, cloud=SOURCE, clouds_yaml=sites.clouds_yaml)])
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEBOAT_", "OS_"))}
-        env.update(
-            LIFEBOAT_BUS="kafka",
-            LIFEBOAT_KAFKA_BOOTSTRAP=kafka_bootstrap,
-            LIFEBOAT_DATABASE_URL=database,
-            LIFEBOAT_TOPIC_PARTITIONS="3",
-            LIFEBOAT_JSON_LOGS="false",
-            LIFEBOAT_REPLICATOR_CLOUDS_YAML=str(sites.clouds_yaml),
-            LIFEBOAT_REPLICATOR_RUNNER_INTERVAL_SECONDS="0.1",
+        env = replicator_env(
+            kafka=kafka_bootstrap,
+            database=database,
+            clouds_yaml=sites.clouds_yaml,
             LIFEBOAT_REPLICATOR_LINK_PSK_FILE=str(rx_dir / "link.psk"),
         )
         replica = Replica(0, env, tmp_path)

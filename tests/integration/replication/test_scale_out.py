@@ -35,6 +35,7 @@ from tests.integration.replication.harness import (
     fresh_database,
     make_vm,
     receiver_process,
+    replicator_env,
     write_random,
 )
 from tests.support.faults import record_fault
@@ -146,16 +147,10 @@ async def test_three_replicators_one_killed_every_round(
                 SiteConfig(name=TARGET, cloud=TARGET, clouds_yaml=sites.clouds_yaml),
             ]
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEBOAT_", "OS_"))}
-        env.update(
-            LIFEBOAT_BUS="kafka",
-            LIFEBOAT_KAFKA_BOOTSTRAP=kafka_bootstrap,
-            LIFEBOAT_DATABASE_URL=database,
-            LIFEBOAT_TOPIC_PARTITIONS="3",
-            LIFEBOAT_JSON_LOGS="false",
-            LIFEBOAT_REPLICATOR_CLOUDS_YAML=str(sites.clouds_yaml),
-            LIFEBOAT_REPLICATOR_RUNNER_INTERVAL_SECONDS="0.1",
-            LIFEBOAT_REPLICATOR_LEASE_SECONDS="3",
+        env = replicator_env(
+            kafka=kafka_bootstrap,
+            database=database,
+            clouds_yaml=sites.clouds_yaml,
             # the link key the receiver created: every replica holds the same one
             LIFEBOAT_REPLICATOR_LINK_PSK_FILE=str(rx_dir / "link.psk"),
         )
