@@ -38,6 +38,7 @@ from tests.integration.replication.harness import (
     replicator_env,
     write_random,
 )
+from tests.integration.replication.test_protection import _digest
 from tests.support.faults import record_fault
 from tests.support.services import ROOT
 
@@ -264,6 +265,16 @@ async def test_three_replicators_one_killed_every_round(
             dr_snapshots = await target.block_storage.list_snapshots()
             src_volumes = await source.block_storage.list_volumes()
             src_snapshots = await source.block_storage.list_snapshots()
+            # every replica snapshot holds its source snapshot's bytes, whoever drove the cycle
+            mismatched = []
+            with sites.sites[SOURCE].admin() as src, sites.sites[TARGET].admin() as dr:
+                for cps in cps_by_group.values():
+                    for cp in cps:
+                        for m in cp["members"]:  # type: ignore[attr-defined]
+                            a = src.get(f"/snapshots/{m['source_snapshot_id']}").json()["path"]
+                            b = dr.get(f"/snapshots/{m['replica_snapshot_id']}").json()["path"]
+                            if _digest(a) != _digest(b):
+                                mismatched.append(m["replica_snapshot_id"])
         finally:
             for r in replicas:
                 r.stop()
@@ -275,12 +286,9 @@ async def test_three_replicators_one_killed_every_round(
     all_cycles = [c for cs in cycles_by_group.values() for c in cs]
     commits = [cycle for r in replicas for cycle in r.committed()]
     committers = {r.index for r in replicas if r.committed()}
-    changed = sum(
-        int(m["bytes_changed"])  # type: ignore[call-overload]
-        for cps in cps_by_group.values()
-        for cp in cps
-        for m in cp["members"]  # type: ignore[attr-defined]
-    )
+    # What the rounds wrote (a CP's own bytes_changed is what its last sender planned, which
+    # is less when a volume was complete at the receiver before the kill; not a measure here).
+    written = total * MIB_PER_ROUND * 1024 * 1024
     duplicates = len(commits) - len(set(commits))
     record_fault(
         f"{REPLICAS} replicators on Kafka + PostgreSQL, one SIGKILLed per round",
@@ -289,7 +297,7 @@ async def test_three_replicators_one_killed_every_round(
         lost=total - len({c for c in commits}),
         detail=(
             f"{ROUNDS} kills at {kill_points} of a round's bytes; {len(commits)} commits by "
-            f"{len(committers)} replicators; wire {proxy.bytes_up / max(changed, 1):.3f}x changed"
+            f"{len(committers)} replicators; wire {proxy.bytes_up / written:.3f}x written"
         ),
     )
     logs = _logs(replicas, "commits do not match cycles")
@@ -301,9 +309,10 @@ async def test_three_replicators_one_killed_every_round(
     assert len(committers) >= 2, f"only replicator(s) {committers} committed: no contention"
     # nothing sent twice: a killed replicator's transfers resume from the receiver's last
     # acknowledged chunk, so each of its transfers in flight re-sends at most one chunk
-    assert changed >= total * MIB_PER_ROUND * 1024 * 1024
+    # (frames, zstd of random data and AES-GCM add well under 2%)
     resend_bound = ROUNDS * GROUPS * DEFAULT_CHUNK
-    assert proxy.bytes_up <= changed + resend_bound, (proxy.bytes_up, changed, resend_bound)
+    assert written <= proxy.bytes_up <= 1.02 * written + resend_bound, (proxy.bytes_up, written)
+    assert not mismatched, f"replica snapshots that differ from their source: {mismatched}"
     # no duplicate or leftover cloud resources
     assert len(dr_volumes) == GROUPS, [v.name for v in dr_volumes]
     assert len(src_volumes) == GROUPS, "temporary read volumes all cleaned up"

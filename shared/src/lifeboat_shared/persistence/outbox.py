@@ -116,6 +116,8 @@ class OutboxRelay:
         self._keep_sent_for = keep_sent_for
         self._leader_key = leader_key
         self._last_cleanup = datetime.min.replace(tzinfo=UTC)
+        self.leadership_losses = 0
+        """How often this relay found its leadership gone with its connection (and stepped down)."""
 
     async def _read_batch(self, after_id: int) -> list[tuple[int, Record]]:
         async with self._db.read() as session:
@@ -262,6 +264,7 @@ class OutboxRelay:
                             pass
                 return
             except LeadershipLost:
+                self.leadership_losses += 1
                 log.warning("outbox relay: leadership lost with its connection; taking it again")
             except Exception:  # e.g. PostgreSQL unreachable while taking leadership
                 log.exception("outbox relay could not take leadership; retrying")
