@@ -1,7 +1,8 @@
 """Lifeboat's data mover: stream changed volume data from the protected site to the DR site.
 
-Pure data path (no cloud calls): the replicator resolves snapshots and attachments to local paths,
-then calls `send_volume` (protected site) against a `Receiver` (DR site). See README.md here for
+Pure data path (no cloud calls): the replicator resolves snapshots and attachments to local paths
+or BlockSource/BlockTarget adapters (librbd), then calls `send_volume` (protected site) against a
+`Receiver` (DR site). See README.md here for
 the design, the wire protocol and benchmark figures.
 """
 
@@ -17,7 +18,9 @@ from .errors import (
     TransferCancelled,
     TransferError,
 )
+from .files import FileSource, FileTarget
 from .manifest import Manifest
+from .ports import BlockSource, BlockTarget
 from .security import LinkSecurity
 from .sender import TransferStats, send_volume
 from .server import Receiver, main
@@ -26,8 +29,12 @@ from .throttle import TokenBucket
 
 __all__ = [
     "AuthenticationFailed",
+    "BlockSource",
+    "BlockTarget",
     "DirectoryTargets",
     "Extent",
+    "FileSource",
+    "FileTarget",
     "IntegrityError",
     "LinkDown",
     "LinkSecurity",

@@ -18,10 +18,13 @@ import ctypes.util
 import errno
 import mmap
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import xxhash
+
+from .ports import BlockSource
 
 BLOCK = 4096
 GROUP_BLOCKS = 16
@@ -39,10 +42,15 @@ _ZERO = bytes(GROUP)
 
 @dataclass(frozen=True)
 class Extent:
-    """A byte range of the volume: [offset, offset + length)."""
+    """A byte range of the volume: [offset, offset + length).
+
+    `zero=True`: the range reads as zeros at the source (a discarded or never written range, e.g.
+    librbd's diff with exists=False): it reaches the replica as ZERO records, never read or sent.
+    """
 
     offset: int
     length: int
+    zero: bool = False
 
 
 def zero_hash(length: int) -> int:
@@ -115,11 +123,42 @@ def data_ranges(fd: int, start: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
-class DataMap:
-    """Allocated ranges of a file, computed once, queried per chunk (sorted, disjoint)."""
+def subtract(
+    ranges: Sequence[tuple[int, int]], holes: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Sorted disjoint [a, b) `ranges` minus sorted disjoint [a, b) `holes`."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    for a, b in ranges:
+        while i < len(holes) and holes[i][1] <= a:
+            i += 1
+        j = i
+        while a < b and j < len(holes) and holes[j][0] < b:
+            ha, hb = holes[j]
+            if ha > a:
+                out.append((a, ha))
+            a = max(a, hb)
+            j += 1
+        if a < b:
+            out.append((a, b))
+    return out
 
-    def __init__(self, fd: int, size: int) -> None:
-        self.ranges = data_ranges(fd, 0, size)
+
+class DataMap:
+    """Allocated ranges of a source, computed once, queried per chunk (sorted, disjoint).
+
+    `source` is a BlockSource or a file descriptor; `holes` ([a, b), sorted, disjoint) are known
+    to read as zeros (zero extents) and are treated as holes: never read, sent as ZERO pieces.
+    """
+
+    def __init__(
+        self, source: int | BlockSource, size: int, holes: Sequence[tuple[int, int]] = ()
+    ) -> None:
+        if isinstance(source, int):
+            ranges = data_ranges(source, 0, size)
+        else:
+            ranges = source.data_ranges(0, size) if size else []
+        self.ranges = subtract(ranges, holes) if holes else ranges
         self._starts = [a for a, _ in self.ranges]
         self._full = self.ranges == [(0, size)]  # fully allocated: no lookups needed
 

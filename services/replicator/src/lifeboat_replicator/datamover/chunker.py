@@ -2,8 +2,9 @@
 
 The payload is read straight into a reused page-aligned buffer and handed to AES-GCM as a view
 (the DATA_HEAD + piece table travel in their own small DATA frame), so raw data is never copied
-in user space except when compressed or compacted around zero windows. Holes (by
-SEEK_DATA) and all-zero 64 KiB windows become ZERO pieces that carry no payload.
+in user space except when compressed or compacted around zero windows. Holes (the source's
+data map, zero extents included) and all-zero 64 KiB windows become ZERO pieces that carry no
+payload. All data runs of a chunk are read in one `read_many` call (a librbd source overlaps them).
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from .blocks import (
     aligned_buffer,
     hash64,
     is_zero,
-    read_exact,
 )
-from .plan import Chunk
+from .plan import Chunk, Source, as_source
+from .ports import read_many
 from .protocol import DATA_HEAD, F_ZSTD, PIECE, PIECE_DATA, PIECE_ZERO
 
 _SAMPLE = 64 * 1024
 _Z16 = bytes(16)
+MAX_PIECE = (1 << 32) - 4096  # piece lengths are u32 on the wire: longer holes are split
 
 
 @dataclass
@@ -41,8 +43,8 @@ class Prepared:
 
 
 class ChunkBuilder:
-    def __init__(self, fd: int, dmap: DataMap, chunk_size: int, compress: bool) -> None:
-        self.fd = fd
+    def __init__(self, source: Source, dmap: DataMap, chunk_size: int, compress: bool) -> None:
+        self.source = as_source(source)
         self.dmap = dmap
         self.buf, self.mv = aligned_buffer(chunk_size)
         self._zc = zstandard.ZstdCompressor(level=1) if compress else None
@@ -56,36 +58,48 @@ class ChunkBuilder:
         total = 0
 
         def add(off: int, ln: int, kind: int) -> None:
-            if pieces and pieces[-1][2] == kind and pieces[-1][0] + pieces[-1][1] == off:
-                pieces[-1][1] += ln
-            else:
-                pieces.append([off, ln, kind])
+            last = pieces[-1] if pieces else None
+            if last and last[2] == kind and last[0] + last[1] == off and last[1] + ln <= MAX_PIECE:
+                last[1] += ln
+                return
+            for o in range(off, off + ln, MAX_PIECE):
+                pieces.append([o, min(MAX_PIECE, off + ln - o), kind])
 
+        runs: list[tuple[int, int, bool]] = []
         for off, ln in chunk:
             total += ln
-            for o, n, is_data in self.dmap.split(off, ln):
-                if not is_data:
-                    add(o, n, PIECE_ZERO)
-                    continue
-                r = w
-                read_exact(self.fd, mv[r : r + n], o)
-                self.bytes_read += n
-                # walk 64 KiB windows aligned to the volume; drop all-zero ones, compact the rest
-                pos = o
-                while pos < o + n:
-                    stop = min((pos // GROUP + 1) * GROUP, o + n)
-                    wl = stop - pos
-                    src = r + (pos - o)
-                    view = mv[src : src + wl]
-                    # cheap test first: real data almost never starts with 16 zero bytes
-                    if wl >= 4096 and view[:16] == _Z16 and is_zero(view):
-                        add(pos, wl, PIECE_ZERO)
-                    else:
-                        if w != src:
-                            mv[w : w + wl] = view
-                        add(pos, wl, PIECE_DATA)
-                        w += wl
-                    pos = stop
+            runs.extend(self.dmap.split(off, ln))
+        reads: list[tuple[int, memoryview]] = []
+        r = 0
+        for o, n, is_data in runs:
+            if is_data:
+                reads.append((o, mv[r : r + n]))
+                r += n
+        if reads:
+            read_many(self.source, reads)
+            self.bytes_read += r
+        r = 0
+        for o, n, is_data in runs:
+            if not is_data:
+                add(o, n, PIECE_ZERO)
+                continue
+            # walk 64 KiB windows aligned to the volume; drop all-zero ones, compact the rest
+            pos = o
+            while pos < o + n:
+                stop = min((pos // GROUP + 1) * GROUP, o + n)
+                wl = stop - pos
+                src = r + (pos - o)
+                view = mv[src : src + wl]
+                # cheap test first: real data almost never starts with 16 zero bytes
+                if wl >= 4096 and view[:16] == _Z16 and is_zero(view):
+                    add(pos, wl, PIECE_ZERO)
+                else:
+                    if w != src:
+                        mv[w : w + wl] = view
+                    add(pos, wl, PIECE_DATA)
+                    w += wl
+                pos = stop
+            r += n
         n_raw = w
         payload = mv[:w]
         h = hash64(payload) if n_raw else 0

@@ -22,23 +22,34 @@ from .blocks import (
     aligned_buffer,
     device_size,
     hash64,
-    read_exact,
     zero_hash,
 )
+from .files import FileSource
 from .manifest import Manifest, block_count, group_count
+from .ports import BlockSource, read_many
 
 Chunk = list[tuple[int, int]]
 MAX_RANGES_PER_CHUNK = 1024
 WINDOW = 4 * 1024 * 1024  # read window of the hashing passes (multiple of GROUP)
+READ_WINDOW = 16 * 1024 * 1024  # non-file sources: read this much per window ...
+READ_SLICE = 1024 * 1024  # ... as slices the source may read concurrently (read_many)
+Source = int | BlockSource  # a file descriptor is taken as a FileSource
 
 
-def normalize(extents: Iterable[Extent], size: int) -> list[tuple[int, int]]:
-    """Sorted, merged, clipped to the volume; ValueError naming a bad extent."""
+def as_source(src: Source) -> BlockSource:
+    return FileSource(src) if isinstance(src, int) else src
+
+
+def normalize(
+    extents: Iterable[Extent], size: int, zero: bool | None = None
+) -> list[tuple[int, int]]:
+    """Sorted, merged, clipped to the volume; ValueError naming a bad extent.
+    `zero` True/False: only the extents with that zero flag (None: all)."""
     items: list[tuple[int, int]] = []
     for e in extents:
         if e.offset < 0 or e.length < 0:
             raise ValueError(f"extents: negative offset/length in {e}")
-        if e.offset >= size or e.length == 0:
+        if e.offset >= size or e.length == 0 or (zero is not None and e.zero != zero):
             continue
         items.append((e.offset, min(e.offset + e.length, size)))
     items.sort()
@@ -120,7 +131,7 @@ BlocksCallback = Callable[[int, list[int]], None]
 
 
 def hash_source(
-    fd: int,
+    src: Source,
     size: int,
     dmap: DataMap,
     with_blocks: bool,
@@ -130,32 +141,34 @@ def hash_source(
     """Group hashes (and all block hashes if asked) of the whole source; holes are not read.
 
     `on_blocks(group, block hashes)` gets the block hashes, computed while the group is mapped,
-    of every group read for which `wants(group, group hash)` is true. Large sources without
-    `with_blocks` are hashed by two processes (see parhash).
+    of every group read for which `wants(group, group hash)` is true. Large file sources
+    without `with_blocks` are hashed by two processes (see parhash; never other sources: a
+    fork does not inherit librbd's threads).
     Returns (groups, blocks or None, bytes read).
     """
+    src = as_source(src)
     groups = _zero_hashes(size, group_count(size), GROUP)
     blocks = _zero_hashes(size, block_count(size), BLOCK) if with_blocks else None
     ranges = _group_aligned(dmap, size)
     read = sum(b - a for a, b in ranges)
     child = None
-    if not with_blocks and read >= parhash.PARALLEL_MIN:
+    if not with_blocks and read >= parhash.PARALLEL_MIN and isinstance(src, FileSource):
         mine, theirs = parhash.split(ranges)
 
         def run(cb: BlocksCallback | None) -> None:
-            hash_ranges(fd, size, theirs, groups, None, cb if on_blocks else None, wants)
+            hash_ranges(src, size, theirs, groups, None, cb if on_blocks else None, wants)
 
         child = parhash.start(run, theirs, groups)
         if child is not None:
             ranges = mine
-    hash_ranges(fd, size, ranges, groups, blocks, on_blocks, wants)
+    hash_ranges(src, size, ranges, groups, blocks, on_blocks, wants)
     if child is not None and not child.collect(groups, on_blocks):
-        hash_ranges(fd, size, child.ranges, groups, None, on_blocks, wants)  # helper failed
+        hash_ranges(src, size, child.ranges, groups, None, on_blocks, wants)  # helper failed
     return groups, blocks, read
 
 
 def hash_ranges(
-    fd: int,
+    src: BlockSource,
     size: int,
     ranges: Sequence[tuple[int, int]],
     groups: array[int],
@@ -164,6 +177,10 @@ def hash_ranges(
     wants: Callable[[int, int], bool] | None,
 ) -> None:
     """Hash the group-aligned `ranges` into `groups` (and `blocks`), window by window."""
+    if not isinstance(src, FileSource):
+        _read_and_hash(src, size, ranges, groups, blocks, on_blocks, wants)
+        return
+    fd = src.fd
     _, buf = aligned_buffer(WINDOW)
     mappable = min(size, device_size(fd))
     for a, b in ranges:
@@ -178,13 +195,32 @@ def hash_ranges(
                 mv = memoryview(mm)
             else:
                 mv = buf
-                read_exact(fd, mv[:n], w)
+                src.read_into(mv[:n], w)
             try:
                 _hash_window(mv, n, w, groups, blocks, on_blocks, wants)
             finally:
                 if mm is not None:
                     mv.release()
                     mm.close()
+
+
+def _read_and_hash(
+    src: BlockSource,
+    size: int,
+    ranges: Sequence[tuple[int, int]],
+    groups: array[int],
+    blocks: array[int] | None,
+    on_blocks: BlocksCallback | None,
+    wants: Callable[[int, int], bool] | None,
+) -> None:
+    """A non-file source: large windows read sequentially (slices overlapped by read_many)."""
+    _, buf = aligned_buffer(READ_WINDOW)
+    for a, b in ranges:
+        for w in range(a, b, READ_WINDOW):
+            n = min(READ_WINDOW, b - w)
+            slices = [(w + i, buf[i : min(i + READ_SLICE, n)]) for i in range(0, n, READ_SLICE)]
+            read_many(src, slices)
+            _hash_window(buf, n, w, groups, blocks, on_blocks, wants)
 
 
 def _hash_window(
@@ -221,16 +257,16 @@ def _group_aligned(dmap: DataMap, size: int) -> list[tuple[int, int]]:
     return out
 
 
-def group_block_hashes(fd: int, size: int, group: int, view: memoryview) -> list[int]:
+def group_block_hashes(src: Source, size: int, group: int, view: memoryview) -> list[int]:
     """Block hashes of one group (reads it into `view`, a GROUP-sized buffer)."""
     a = group * GROUP
     n = min(GROUP, size - a)
-    read_exact(fd, view[:n], a)
+    as_source(src).read_into(view[:n], a)
     return [hash64(view[j : min(j + BLOCK, n)]) for j in range(0, n, BLOCK)]
 
 
 def diff_against_manifest(
-    fd: int, size: int, dmap: DataMap, base: Manifest
+    src: Source, size: int, dmap: DataMap, base: Manifest
 ) -> tuple[list[int], Manifest, int]:
     """Blocks that differ from `base` (what the target holds), the source's manifest, bytes read.
 
@@ -252,7 +288,7 @@ def diff_against_manifest(
             if h != old[b0 + j]:
                 changed.append(b0 + j)
 
-    groups, _, read = hash_source(fd, size, dmap, False, on_blocks, wants)
+    groups, _, read = hash_source(src, size, dmap, False, on_blocks, wants)
     read_groups = bytearray(len(groups))
     for a, b in _group_aligned(dmap, size):
         read_groups[a // GROUP : -(-b // GROUP)] = b"\x01" * (-(-b // GROUP) - a // GROUP)
@@ -268,7 +304,7 @@ def diff_against_manifest(
 
 
 def update_manifest(
-    fd: int, size: int, base: Manifest, ranges: Sequence[tuple[int, int]]
+    src: Source, size: int, base: Manifest, ranges: Sequence[tuple[int, int]]
 ) -> tuple[Manifest, int]:
     """Base manifest with the groups touched by `ranges` rehashed from the source."""
     new = Manifest(size, array("Q", base.blocks), array("Q", base.groups))
@@ -277,8 +313,9 @@ def update_manifest(
         touched.update(range(off // GROUP, (off + ln - 1) // GROUP + 1))
     _, mv = aligned_buffer(GROUP)
     read = 0
+    src = as_source(src)
     for g in sorted(touched):
-        hs = group_block_hashes(fd, size, g, mv)
+        hs = group_block_hashes(src, size, g, mv)
         n = min(GROUP, size - g * GROUP)
         read += n
         new.groups[g] = hash64(mv[:n])

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from . import protocol as P
 from .acks import AckReader, rejection
-from .blocks import DEFAULT_CHUNK, MAX_CHUNK, MIN_CHUNK, DataMap, Extent, aligned_buffer
+from .blocks import DEFAULT_CHUNK, MAX_CHUNK, MIN_CHUNK, DataMap, Extent, aligned_buffer, subtract
 from .channel import HDR, TAG, Channel, client_handshake
 from .chunker import ChunkBuilder, Prefetcher
 from .errors import AuthenticationFailed, IntegrityError, LinkDown, ProtocolError, TransferCancelled
+from .files import FileSource
 from .manifest import Manifest
 from .plan import (
     Chunk,
@@ -33,6 +34,7 @@ from .plan import (
     plan_digest,
     update_manifest,
 )
+from .ports import BlockSource
 from .security import LinkSecurity
 from .seed import seed_plan
 from .throttle import TokenBucket
@@ -59,7 +61,7 @@ class _Job:
     target: str
     size: int
     mode: str
-    fd: int
+    src: BlockSource
     dmap: DataMap
     chunk_size: int
     chunks: list[Chunk] | None  # None in seed mode until the receiver answered
@@ -74,7 +76,7 @@ def send_volume(
     address: tuple[str, int],
     security: LinkSecurity,
     transfer_id: str,
-    source: Path,
+    source: Path | BlockSource,
     target: str,
     size: int,
     extents: Sequence[Extent] | None,
@@ -92,7 +94,9 @@ def send_volume(
 ) -> TransferStats:
     """Replicate `source` (size bytes) into the receiver's `target`; see README for the modes.
 
-    extents given: send exactly those byte ranges. extents None: hash-compare, against
+    `source`: a path (file or block device, opened and closed here) or a BlockSource (the
+    caller's: not closed). extents given: send exactly those byte ranges (`zero=True` ones
+    as ZERO records, never read). extents None: hash-compare, against
     base_manifest if given, else against the target as the receiver hashes it (seeding).
     Raises ValueError for bad arguments, TransferError subclasses for transfer failures;
     setting `cancel` stops the transfer at the next chunk (TransferCancelled; resumable).
@@ -106,14 +110,18 @@ def send_volume(
     if size < 0:
         raise ValueError("size must be >= 0")
     started = time.monotonic()
-    try:
-        fd = os.open(source, os.O_RDONLY)
-    except OSError as exc:
-        raise ValueError(f"source {source}: cannot open: {exc.strerror}") from exc
+    src: BlockSource
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            src = opened = FileSource.open(source)
+        except OSError as exc:
+            raise ValueError(f"source {source}: cannot open: {exc.strerror}") from exc
+    else:
+        src, opened = source, None
     try:
         stats = TransferStats(transfer_id, 0, 0, 0, 0, 0, 0, 0, 0.0)
         job = _prepare(
-            fd,
+            src,
             size,
             transfer_id,
             target,
@@ -158,7 +166,8 @@ def send_volume(
         stats.seconds = time.monotonic() - started
         return stats
     finally:
-        os.close(fd)
+        if opened is not None:
+            opened.close()
 
 
 def _check(cancel: threading.Event | None, transfer_id: str) -> None:
@@ -167,7 +176,7 @@ def _check(cancel: threading.Event | None, transfer_id: str) -> None:
 
 
 def _prepare(
-    fd: int,
+    src: BlockSource,
     size: int,
     tid: str,
     target: str,
@@ -178,7 +187,14 @@ def _prepare(
     compress: bool,
     stats: TransferStats,
 ) -> _Job:
-    dmap = DataMap(fd, size)
+    zeros: list[tuple[int, int]] = []
+    if extents is not None and any(e.zero for e in extents):
+        # zero extents (minus any data extent over them) are holes: ZERO records, never read
+        zeros = subtract(
+            [(o, o + n) for o, n in normalize(extents, size, zero=True)],
+            [(o, o + n) for o, n in normalize(extents, size, zero=False)],
+        )
+    dmap = DataMap(src, size, zeros)
     if extents is not None:
         mode = "extents"
         chunks: list[Chunk] | None = chunk_plan(normalize(extents, size), chunk_size, dmap)
@@ -186,18 +202,20 @@ def _prepare(
     elif base_manifest is not None:
         mode = "manifest"
         base = Manifest.load(base_manifest, size)
-        changed, new_manifest, read = diff_against_manifest(fd, size, dmap, base)
+        changed, new_manifest, read = diff_against_manifest(src, size, dmap, base)
         stats.bytes_read += read
         chunks = chunk_plan(blocks_to_ranges(changed, size), chunk_size, dmap)
     else:
         mode = "seed"
         chunks, new_manifest = None, None
     plan_id = plan_digest(chunks) if chunks is not None else "seed"
+    if zeros:  # which ranges travel as zeros is part of the request
+        plan_id += ":" + plan_digest([[(a, b - a) for a, b in zeros]])
     params = hashlib.sha256(
         P.dumps({"t": target, "s": size, "m": mode, "c": chunk_size, "p": plan_id})
     ).hexdigest()
     job = _Job(
-        tid, target, size, mode, fd, dmap, chunk_size, chunks, params, compress, new_manifest
+        tid, target, size, mode, src, dmap, chunk_size, chunks, params, compress, new_manifest
     )
     job.seed_blocks = mode == "seed" and write_manifest is not None
     return job
@@ -266,7 +284,7 @@ def _attempt(
             return
         if job.mode == "seed":
             job.chunks, job.new_manifest, read = seed_plan(
-                ch, job.fd, job.size, job.dmap, job.chunk_size, job.seed_blocks
+                ch, job.src, job.size, job.dmap, job.chunk_size, job.seed_blocks
             )
             stats.bytes_read += read
         assert job.chunks is not None
@@ -301,7 +319,7 @@ def _stream(
 ) -> None:
     chunks = job.chunks
     assert chunks is not None
-    builder = ChunkBuilder(job.fd, job.dmap, job.chunk_size, job.compress)
+    builder = ChunkBuilder(job.src, job.dmap, job.chunk_size, job.compress)
     cum: list[int] = []
     acc = 0
     for c in chunks:
@@ -337,7 +355,7 @@ def _stream(
             for bucket in throttles:
                 bucket.take(n)
 
-    builders = [builder, ChunkBuilder(job.fd, job.dmap, job.chunk_size, job.compress)]
+    builders = [builder, ChunkBuilder(job.src, job.dmap, job.chunk_size, job.compress)]
     prefetch = Prefetcher(builders, chunks, resume_seq)
     prefetch.start()
     try:
@@ -381,10 +399,10 @@ def _write_manifest(job: _Job, base_manifest: Path | None, path: Path) -> int:
     if base_manifest is not None and job.chunks is not None:
         ranges = [r for c in job.chunks for r in c]
         new, read = update_manifest(
-            job.fd, job.size, Manifest.load(base_manifest, job.size), ranges
+            job.src, job.size, Manifest.load(base_manifest, job.size), ranges
         )
     else:
-        groups, blocks, read = hash_source(job.fd, job.size, job.dmap, with_blocks=True)
+        groups, blocks, read = hash_source(job.src, job.size, job.dmap, with_blocks=True)
         assert blocks is not None
         new = Manifest(job.size, blocks, groups)
     new.save(path)

@@ -1,6 +1,7 @@
 """One receiver connection: handshake, journal check, (seed), write loop, batched fsync + ACK.
 
-Durability rule: a chunk is acknowledged (and journaled) only after an fdatasync that covers it.
+Durability rule: a chunk is acknowledged (and journaled) only after a target sync (fdatasync,
+librbd flush) that covers it.
 Syncs are batched (every `sync_every` bytes or `sync_interval` seconds) and run in a helper thread
 so the disk flush overlaps with receiving the next chunks. When the sender vanishes mid-transfer,
 everything fully received is synced and journaled before the connection is dropped, so a resume
@@ -20,16 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import protocol as P
-from .blocks import MAX_CHUNK, MIN_CHUNK, device_size
+from .blocks import MAX_CHUNK, MIN_CHUNK
 from .channel import Channel, server_handshake
 from .errors import IntegrityError, LinkDown, ProtocolError, TargetRejected, TransferError
+from .files import FileTarget
 from .journal import Journal, JournalEntry
+from .ports import BlockTarget
 from .security import LinkSecurity
 from .seed import answer_seed
 from .writer import Writer
 
 log = logging.getLogger(__name__)
-Resolver = Callable[[str, int], AbstractContextManager[Path]]
+# yields a writable path (opened and closed here) or a BlockTarget (the resolver closes it)
+Resolver = Callable[[str, int], AbstractContextManager[Path | BlockTarget]]
 
 
 @dataclass
@@ -168,16 +172,18 @@ class Session:
             return
         with ExitStack() as stack:
             try:
-                path = stack.enter_context(self.s.resolve_target(target, size))
-                fd = os.open(path, os.O_RDWR)
+                got = stack.enter_context(self.s.resolve_target(target, size))
+                if isinstance(got, (str, os.PathLike)):
+                    dest: BlockTarget = stack.enter_context(FileTarget.open(got))
+                else:
+                    dest = got
             except TargetRejected as exc:
                 self._reject("target", str(exc))
                 return
             except Exception as exc:  # the resolver is pluggable (Cinder...): refuse, say why
                 self._reject("target", f"target {target!r} cannot be opened: {exc}")
                 return
-            stack.callback(os.close, fd)
-            if device_size(fd) < size:
+            if dest.size < size:
                 self._reject(
                     "target", f"target {target!r} is smaller than the volume ({size} bytes)"
                 )
@@ -193,12 +199,14 @@ class Session:
                 P.dumps({"status": status, "next_seq": entry.next_seq, "digest": entry.digest}),
             )
             if mode == "seed":
-                answer_seed(ch, fd, size)
-            self._receive(ch, fd, size, chunk, entry)
+                answer_seed(ch, dest, size)
+            self._receive(ch, dest, size, chunk, entry)
 
-    def _receive(self, ch: Channel, fd: int, size: int, chunk: int, entry: JournalEntry) -> None:
+    def _receive(
+        self, ch: Channel, dest: BlockTarget, size: int, chunk: int, entry: JournalEntry
+    ) -> None:
         w = Writer(
-            fd, size, ch, self.s.journal, entry, chunk, self.s.sync_every, self.s.sync_interval
+            dest, size, ch, self.s.journal, entry, chunk, self.s.sync_every, self.s.sync_interval
         )
         w.start()
         seq = entry.next_seq

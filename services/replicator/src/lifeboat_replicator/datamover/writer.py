@@ -1,16 +1,15 @@
-"""Receiver write path: a writer thread (verify + pwrite) and a syncer thread (fdatasync + ACK).
+"""Receiver write path: a writer thread (verify + write) and a syncer thread (sync + ACK).
 
 The connection thread only receives and decrypts, into one of three reused page-aligned payload
-buffers; the writer thread decompresses, checks the chunk hash and writes while the next chunk is
-being received (pwrite into the page cache measured ~0.33 s/GiB here, as much as the decrypt,
-so overlapping them matters on 2 cores). The syncer batches fdatasync and acknowledges only what
-a completed fdatasync covers, then records it in the journal.
+buffers; the writer thread decompresses, checks the chunk hash and writes into the BlockTarget
+while the next chunk is being received (pwrite into the page cache measured ~0.33 s/GiB here, as
+much as the decrypt, so overlapping them matters on 2 cores). The syncer batches the target's
+`sync` (fdatasync, librbd flush) and acknowledges only what a completed sync covers, then records
+it in the journal.
 """
 
 from __future__ import annotations
 
-import errno
-import os
 import queue
 import threading
 import time
@@ -19,37 +18,23 @@ from contextlib import suppress
 import zstandard
 
 from . import protocol as P
-from .blocks import aligned_buffer, hash64, punch_hole
+from .blocks import aligned_buffer, hash64
 from .channel import Channel
 from .errors import IntegrityError, LinkDown, ProtocolError, TargetRejected, TransferError
 from .journal import Journal, JournalEntry
+from .ports import BlockTarget
 
 _BUFFERS = 3
-_ALIGN = 4096
-_DIRECT_MIN = 2 * 1024 * 1024  # smaller runs: buffered was faster (P4: 1 MiB runs into holes)
-
-
-def _open_direct(fd: int) -> int | None:
-    """A second descriptor on the target with O_DIRECT, or None where unsupported (tmpfs...).
-
-    Measured here: 1 GiB in 1 MiB O_DIRECT writes 0.48 s and 0.05 s CPU, buffered writes
-    0.2-2.5 s CPU (page-cache pressure on the shared host) plus 0.4 s for the fdatasync.
-    """
-    flag = getattr(os, "O_DIRECT", 0)
-    if not flag:
-        return None
-    try:
-        return os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | flag)
-    except OSError:
-        return None
 
 
 class Syncer(threading.Thread):
-    """fdatasync + journal + ACK for the latest posted state, coalescing posts while busy."""
+    """target.sync + journal + ACK for the latest posted state, coalescing posts while busy."""
 
-    def __init__(self, fd: int, ch: Channel, journal: Journal, entry: JournalEntry) -> None:
+    def __init__(
+        self, target: BlockTarget, ch: Channel, journal: Journal, entry: JournalEntry
+    ) -> None:
         super().__init__(daemon=True, name="dm-sync")
-        self.fd, self.ch, self.journal, self.entry = fd, ch, journal, entry
+        self.target, self.ch, self.journal, self.entry = target, ch, journal, entry
         self.cond = threading.Condition()
         self.pending: tuple[int, bytes, int, int] | None = None
         self.synced_seq = entry.next_seq
@@ -85,7 +70,7 @@ class Syncer(threading.Thread):
                 item = self.pending
             seq, digest, done, written = item
             try:
-                os.fdatasync(self.fd)
+                self.target.sync()
                 self.entry.next_seq, self.entry.digest, self.entry.bytes_done = (
                     seq,
                     digest.hex(),
@@ -109,7 +94,7 @@ class Syncer(threading.Thread):
 class Writer(threading.Thread):
     def __init__(
         self,
-        fd: int,
+        target: BlockTarget,
         size: int,
         ch: Channel,
         journal: Journal,
@@ -119,20 +104,19 @@ class Writer(threading.Thread):
         sync_interval: float,
     ) -> None:
         super().__init__(daemon=True, name="dm-write")
-        self.fd, self.size = fd, size
+        self.target, self.size = target, size
         self.chunk_size = chunk_size
         self.bufs = [aligned_buffer(chunk_size)[1] for _ in range(_BUFFERS)]
         self.free: queue.Queue[int] = queue.Queue()
         for i in range(_BUFFERS):
             self.free.put(i)
         self.work: queue.Queue[tuple[int, int, bytes, int, int, int, int] | None] = queue.Queue()
-        self.syncer = Syncer(fd, ch, journal, entry)
+        self.syncer = Syncer(target, ch, journal, entry)
         self.seq, self.digest = entry.next_seq, bytes.fromhex(entry.digest)
         self.done, self.written = entry.bytes_done, 0
         self.sync_every, self.sync_interval = sync_every, sync_interval
         self.error: TransferError | None = None
         self._zd = zstandard.ZstdDecompressor()
-        self.dfd = _open_direct(fd)
 
     def start(self) -> None:
         self.syncer.start()
@@ -173,9 +157,6 @@ class Writer(threading.Thread):
             with suppress(TransferError):
                 self.syncer.flush()
         self.syncer.stop()
-        if self.dfd is not None:
-            os.close(self.dfd)
-            self.dfd = None
 
     def run(self) -> None:
         since, last = 0, time.monotonic()
@@ -221,36 +202,17 @@ class Writer(threading.Thread):
         if len(raw) != n_raw or (n_raw and hash64(raw) != h):
             raise IntegrityError(f"chunk {seq}: payload hash mismatch")
         pos = nbytes = 0
-        fd = self.fd
+        target = self.target
         for off, ln, kind in P.PIECE.iter_unpack(table):
             if off + ln > self.size:
                 raise ProtocolError(f"chunk {seq}: piece beyond the volume end")
             nbytes += ln
             if kind == P.PIECE_ZERO:
-                punch_hole(fd, off, ln)
+                target.zero(off, ln)
                 continue
             if pos + ln > n_raw:
                 raise ProtocolError(f"chunk {seq}: piece table longer than its payload")
-            view = raw[pos : pos + ln]
-            # Large aligned runs straight from the aligned receive buffer to the device: no
-            # page-cache copy, and no dirty pages for the next fdatasync to flush.
-            direct = (
-                self.dfd is not None
-                and ln >= _DIRECT_MIN
-                and not (off | ln | pos) % _ALIGN
-                and not flags & P.F_ZSTD
-            )
-            w = 0
-            if direct and self.dfd is not None:
-                try:
-                    w = os.pwrite(self.dfd, view, off)
-                except OSError as exc:
-                    if exc.errno != errno.EINVAL:
-                        raise
-                    os.close(self.dfd)  # opened, but this filesystem refuses direct writes
-                    self.dfd = None
-            while w < ln:
-                w += os.pwrite(fd, view[w:], off + w)
+            target.write(raw[pos : pos + ln], off)
             pos += ln
         if pos != n_raw:
             raise ProtocolError(f"chunk {seq}: payload longer than its piece table")
