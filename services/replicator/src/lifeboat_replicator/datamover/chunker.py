@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import zstandard
 
 from .blocks import (
+    BLOCK,
     GROUP,
     DataMap,
     aligned_buffer,
@@ -28,6 +29,7 @@ from .protocol import DATA_HEAD, F_ZSTD, PIECE, PIECE_DATA, PIECE_ZERO
 
 _SAMPLE = 64 * 1024
 _Z16 = bytes(16)
+_ZERO_BLOCK = bytes(BLOCK)
 MAX_PIECE = (1 << 32) - 4096  # piece lengths are u32 on the wire: longer holes are split
 
 
@@ -90,14 +92,29 @@ class ChunkBuilder:
                 wl = stop - pos
                 src = r + (pos - o)
                 view = mv[src : src + wl]
-                # cheap test first: real data almost never starts with 16 zero bytes
-                if wl >= 4096 and view[:16] == _Z16 and is_zero(view):
-                    add(pos, wl, PIECE_ZERO)
-                else:
-                    if w != src:
-                        mv[w : w + wl] = view
-                    add(pos, wl, PIECE_DATA)
-                    w += wl
+                # cheap test first: real data almost never starts or ends with 16 zero bytes
+                if wl >= 4096 and (view[:16] == _Z16 or view[-16:] == _Z16):
+                    if is_zero(view):
+                        add(pos, wl, PIECE_ZERO)
+                        pos = stop
+                        continue
+                    # partly zero (a few blocks written into a new RBD object...): per 4 KiB
+                    for b in range(pos, stop, BLOCK):
+                        bl = min(BLOCK, stop - b)
+                        sub = mv[src + b - pos : src + b - pos + bl]
+                        if bl == BLOCK and _ZERO_BLOCK.startswith(sub):
+                            add(b, bl, PIECE_ZERO)
+                            continue
+                        if w != src + b - pos:
+                            mv[w : w + bl] = sub
+                        add(b, bl, PIECE_DATA)
+                        w += bl
+                    pos = stop
+                    continue
+                if w != src:
+                    mv[w : w + wl] = view
+                add(pos, wl, PIECE_DATA)
+                w += wl
                 pos = stop
             r += n
         n_raw = w
