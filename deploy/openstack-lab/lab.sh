@@ -4,9 +4,11 @@
 #   lab.sh install                  RabbitMQ from Debian (if missing), the lab virtualenv in
 #                                   ~/.cache/lifeboat/openstack-lab-<hash> and its golden
 #                                   databases; idempotent, a no-op when all are there
-#   lab.sh start DIR [--name SITE] [--port-base N] [--volume-driver file|fake] [--timeout S] [--bare]
+#   lab.sh start DIR [--name SITE] [--port-base N] [--volume-driver file|fake|rbd] [--ceph CEPHDIR]
+#                [--timeout S] [--bare]
 #                                   start a whole site in DIR (installs first if needed); writes
-#                                   DIR/clouds.yaml with clouds SITE and SITE-admin
+#                                   DIR/clouds.yaml with clouds SITE and SITE-admin. rbd: Cinder's
+#                                   RBDDriver on the cluster of deploy/ceph/ceph-local.sh in CEPHDIR
 #   lab.sh stop DIR                 stop the site in DIR (logs and data stay)
 #   lab.sh status DIR               its processes and memory; exit 1 when one is down
 #   lab.sh logs DIR [LINES]         print the end of every log of the site (for CI failures)
@@ -56,6 +58,22 @@ install_rabbitmq() {
   } || status=$?
   [[ -n "$made_policy" ]] && $sudo rm -f "$policy"
   [[ $status == 0 ]] || { log "apt-get install rabbitmq-server failed"; exit 1; }
+}
+
+# What Cinder's RBD driver needs beside the venv: Debian's rados and rbd modules (only those,
+# through deploy/ceph/ceph-local.sh python-shim) and qemu-img (Cinder inspects a Glance image
+# with it before `rbd import` makes a volume of it).
+install_rbd() {
+  bash "$HERE/../ceph/ceph-local.sh" python-shim "$VENV"
+  command -v qemu-img >/dev/null && return 0
+  log "installing qemu-utils from Debian (qemu-img, for volumes from images on RBD)"
+  local sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-utils \
+    >/dev/null 2>&1 || {
+    $sudo apt-get update -qq >/dev/null &&
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-utils >/dev/null
+  } || { log "apt-get install qemu-utils failed"; exit 1; }
 }
 
 install_venv() {
@@ -108,6 +126,11 @@ case "$cmd" in
   start)
     [[ $# -ge 1 ]] || { echo "usage: lab.sh start DIR [--name SITE] [options]" >&2; exit 2; }
     install_all
+    prev=""
+    for arg in "$@"; do
+      [[ "$arg" == --volume-driver=rbd || ("$prev" == --volume-driver && "$arg" == rbd) ]] && install_rbd
+      prev="$arg"
+    done
     exec "$VENV/bin/python" "$HERE/labctl.py" start --venv "$VENV" --golden "$GOLDEN" "$@"
     ;;
   stop | status)
@@ -133,7 +156,7 @@ case "$cmd" in
       --no-header --no-annotate "$@" "$HERE/requirements.txt" -o "$HERE/requirements.lock"
     ;;
   *)
-    sed -n '2,16p' "$0" >&2
+    sed -n '2,19p' "$0" >&2
     exit 2
     ;;
 esac

@@ -9,6 +9,8 @@ without agents, Glance's file store.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 from labsite import REGION, SERVICE_PASSWORD, Site
@@ -130,8 +132,33 @@ def cinder(site: Site) -> Sections:
             "volume_driver": "oslab_plugins.file_volume.FileVolumeDriver",
             "lab_file_volume_dir": str(site.data / "cinder" / "volumes"),
         }
+    elif site.volume_driver == "rbd":
+        backend = {
+            "volume_driver": "cinder.volume.drivers.rbd.RBDDriver",
+            "rbd_pool": "volumes",
+            "rbd_user": "cinder",
+            "rbd_ceph_conf": str(site.ceph_conf),
+            # Volumes from snapshots stay copy-on-write clones: deleting the snapshot later
+            # works anyway (Cinder's delete_snapshot flattens the clones when the snapshot
+            # cannot be unprotected). See README.md.
+            "rbd_flatten_volume_from_snapshot": "false",
+            # Nova's fake driver never asks libvirt for this secret; any uuid does.
+            "rbd_secret_uuid": RBD_SECRET_UUID,
+            "report_discard_supported": "true",
+            # Images from Glance's file store are downloaded and imported with `rbd import`.
+            "image_conversion_dir": str(site.data / "cinder" / "conversion"),
+        }
     else:
         backend = {"volume_driver": "cinder.tests.fake_driver.FakeLoggingVolumeDriver"}
+    extra: Sections = {}
+    if site.volume_driver == "rbd":
+        # Cinder inspects a Glance image's format in its privsep daemon before `rbd import`;
+        # the default helper is `sudo cinder-rootwrap ...`, which sudo's PATH cannot find.
+        conf = site.etc / "cinder" / "cinder.conf"
+        helper = f"{site.bin / 'privsep-helper'} --config-file {conf}"
+        extra["cinder_sys_admin"] = {
+            "helper_command": helper if os.geteuid() == 0 else f"sudo {helper}"
+        }
     return {
         "DEFAULT": {
             **_common(site, "cinder"),
@@ -154,7 +181,39 @@ def cinder(site: Site) -> Sections:
         "oslo_messaging_notifications": {"driver": "noop"},
         "coordination": {"backend_url": f"file://{site.data / 'cinder' / 'coordination'}"},
         "lab": {"volume_backend_name": "lab", **backend},
+        **extra,
     }
+
+
+# Any fixed uuid: Cinder puts it in the rbd connection info for libvirt, which the lab has not.
+RBD_SECRET_UUID = "7c9c1e5a-3f0e-4c57-9d1c-1ab0ce1ab0ce"
+
+
+def ceph_cluster(site: Site) -> dict[str, object]:
+    """cluster.json of the site's Ceph cluster (written by deploy/ceph/ceph-local.sh start)."""
+    path = Path(site.ceph_dir) / "cluster.json"
+    if not path.exists():
+        raise SystemExit(f"lab: no Ceph cluster in {site.ceph_dir} (missing {path})")
+    return dict(json.loads(path.read_text()))
+
+
+def ceph_conf(site: Site) -> str:
+    """The site's ceph.conf: the cluster's own, plus the cinder client's keyring.
+
+    The cluster's conf is shared by every client of the cluster (its [global] keyring line
+    names DIR/$name.keyring); this copy says explicitly which key the site's Cinder uses, so
+    the site does not depend on the cluster folder's naming and another site on the same
+    cluster could use another key.
+    """
+    cluster = ceph_cluster(site)
+    keyrings = dict(cluster["keyrings"])  # type: ignore[call-overload]
+    if "cinder" not in keyrings:
+        raise SystemExit(f"lab: the Ceph cluster in {site.ceph_dir} has no client.cinder key")
+    text = Path(str(cluster["conf"])).read_text()
+    return (
+        f"{text.rstrip()}\n\n# Added by the OpenStack lab for site {site.name}:\n"
+        f"[client.cinder]\nkeyring = {keyrings['cinder']}\n"
+    )
 
 
 def glance(site: Site) -> Sections:
@@ -240,6 +299,9 @@ def write_all(site: Site) -> None:
     for path, sections in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(ini(sections))
+    if site.volume_driver == "rbd":
+        site.ceph_conf.parent.mkdir(parents=True, exist_ok=True)
+        site.ceph_conf.write_text(ceph_conf(site))
     for sub in (
         "db",
         "keystone",
@@ -248,6 +310,7 @@ def write_all(site: Site) -> None:
         "cinder/lock",
         "cinder/volumes",
         "cinder/coordination",
+        "cinder/conversion",
         "glance/images",
         "glance/staging",
         "glance/tasks",

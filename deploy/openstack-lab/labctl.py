@@ -77,7 +77,18 @@ def cmd_start(args: argparse.Namespace) -> None:
     t0 = time.monotonic()
     directory.mkdir(parents=True, exist_ok=True)
     _clean(directory)
-    site = Site.new(directory, args.name, Path(args.venv), args.port_base, args.volume_driver)
+    ceph_dir = ""
+    if args.volume_driver == "rbd":
+        if not args.ceph:
+            raise SystemExit("lab: --volume-driver rbd needs --ceph DIR (see deploy/ceph)")
+        ceph_dir = str(Path(args.ceph).resolve())
+        if not (Path(ceph_dir) / "cluster.json").exists():
+            raise SystemExit(f"lab: --ceph {args.ceph}: no cluster.json (start it first)")
+    elif args.ceph:
+        raise SystemExit("lab: --ceph is only for --volume-driver rbd")
+    site = Site.new(
+        directory, args.name, Path(args.venv), args.port_base, args.volume_driver, ceph_dir
+    )
     labconf.write_all(site)
     labgolden.restore(Path(args.golden), site)
     labproc.prepare_rabbit(site)
@@ -198,7 +209,8 @@ def main() -> None:
     start.add_argument("dir")
     start.add_argument("--name", default="lab")
     start.add_argument("--port-base", type=int, default=None)
-    start.add_argument("--volume-driver", choices=("file", "fake"), default="file")
+    start.add_argument("--volume-driver", choices=("file", "fake", "rbd"), default="file")
+    start.add_argument("--ceph", default=None, help="Ceph folder of ceph-local.sh (rbd driver)")
     start.add_argument("--timeout", type=float, default=240.0)
     start.add_argument("--keep-on-failure", action="store_true")
     start.add_argument("--bare", action="store_true", help="no flavors, no public network")

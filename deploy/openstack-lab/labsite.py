@@ -66,13 +66,21 @@ class Site:
     name: str
     venv: Path
     ports: dict[str, int] = field(default_factory=dict)
-    # "file" (oslab_plugins.file_volume: real bytes in sparse files) or "fake" (Cinder's own
-    # FakeLoggingVolumeDriver: no data at all).
+    # "file" (oslab_plugins.file_volume: real bytes in sparse files), "fake" (Cinder's own
+    # FakeLoggingVolumeDriver: no data at all) or "rbd" (Cinder's RBDDriver on a Ceph cluster
+    # made by deploy/ceph/ceph-local.sh, whose folder is ``ceph_dir``).
     volume_driver: str = "file"
+    ceph_dir: str = ""
 
     @classmethod
     def new(
-        cls, directory: Path, name: str, venv: Path, port_base: int | None, volume_driver: str
+        cls,
+        directory: Path,
+        name: str,
+        venv: Path,
+        port_base: int | None,
+        volume_driver: str,
+        ceph_dir: str = "",
     ) -> Site:
         """A site with ports from ``port_base`` upwards, or free ones when it is None."""
         if port_base is None:
@@ -83,7 +91,7 @@ class Site:
             if busy:
                 raise SystemExit(f"lab: ports already in use on 127.0.0.1: {busy}")
         ports = dict(zip(PORT_NAMES, numbers, strict=True))
-        return cls(directory.resolve(), name, venv, ports, volume_driver)
+        return cls(directory.resolve(), name, venv, ports, volume_driver, ceph_dir)
 
     @classmethod
     def load(cls, directory: Path) -> Site:
@@ -98,6 +106,7 @@ class Site:
             Path(raw["venv"]),
             dict(raw["ports"]),
             raw["volume_driver"],
+            raw.get("ceph_dir", ""),
         )
 
     def save(self) -> None:
@@ -126,6 +135,11 @@ class Site:
         """SQLAlchemy URL of a database; pysqlite's busy timeout (default 5 s) is how long a
         writer waits for another's lock, and a dozen processes share these files."""
         return f"sqlite:///{self.db / name}.db?timeout=30"
+
+    @property
+    def ceph_conf(self) -> Path:
+        """The site's own ceph.conf for Cinder's RBD driver (rbd only)."""
+        return self.etc / "ceph" / "ceph.conf"
 
     @property
     def logs(self) -> Path:

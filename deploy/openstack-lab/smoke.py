@@ -11,11 +11,13 @@ time; the script exits 1 when any step failed and cleans up what it made either 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import openstack
@@ -26,9 +28,11 @@ WAIT = 120
 class Smoke:
     """Runs steps, records failures, remembers what to delete."""
 
-    def __init__(self, member: Any, admin: Any) -> None:
+    def __init__(self, member: Any, admin: Any, ceph: dict[str, Any] | None = None) -> None:
         self.c = member
         self.a = admin
+        # cluster.json of the site's Ceph cluster when its Cinder runs the RBD driver.
+        self.ceph = ceph
         self.failed: list[str] = []
         self.cleanup: list[tuple[str, Callable[[], Any]]] = []
         self.t0 = time.monotonic()
@@ -143,7 +147,15 @@ def run(s: Smoke) -> None:
     )
     s.later("boot volume", lambda: _gone(bs, bs.delete_volume, boot))
     s.step("boot volume is bootable", lambda: bs.get_volume(boot).is_bootable)
-    s.step("admin: 'local' connection info holds the image bytes", lambda: _local_bytes(a, boot))
+    if s.ceph is None:
+        s.step(
+            "admin: 'local' connection info holds the image bytes", lambda: _local_bytes(a, boot)
+        )
+    else:
+        s.step(
+            "admin: 'rbd' connection info, image bytes read with lifeboat-reader",
+            lambda: _rbd_bytes(a, boot, s.ceph),
+        )
     data = s.step(
         "data volume", lambda: _wait_vol(bs, bs.create_volume(name=f"{tag}-data", size=1))
     )
@@ -256,6 +268,38 @@ def _local_bytes(a: Any, vol: Any) -> str:
         a.block_storage.terminate_volume_attachment(vol, connector)
 
 
+def _rbd_bytes(a: Any, vol: Any, ceph: dict[str, Any]) -> str:
+    """The same on an RBD site: the connection info names the RBD image (no keyring: the
+    reader brings its own read-only key) and librbd reads it as client.lifeboat-reader."""
+    import rados  # Debian's, through deploy/ceph/ceph-local.sh python-shim
+    import rbd
+
+    connector = {"host": "lifeboat-smoke", "initiator": "none", "ip": "127.0.0.1"}
+    info = a.block_storage.init_volume_attachment(vol, connector)
+    try:
+        data = info["data"]
+        assert info["driver_volume_type"] == "rbd", info
+        assert data["name"] == f"volumes/volume-{vol.id}", data
+        assert data["hosts"] == ["127.0.0.1"] and data["ports"] == [str(ceph["port"])], data
+        pool, image = data["name"].split("/")
+        conn = rados.Rados(
+            conffile=ceph["conf"],
+            rados_id="lifeboat-reader",
+            conf={"keyring": ceph["keyrings"]["lifeboat-reader"]},
+        )
+        conn.connect(timeout=10)
+        try:
+            with conn.open_ioctx(pool) as ioctx, rbd.Image(ioctx, image, read_only=True) as img:
+                head = img.read(0, 16)
+        finally:
+            conn.shutdown()
+        assert head == b"lifeboat" * 2, head
+        keys = sorted(k for k in data if k not in ("name", "hosts", "ports"))
+        return f"rbd {data['name']} {data['hosts']}:{data['ports']} {keys} starts {head[:8]!r}"
+    finally:
+        a.block_storage.terminate_volume_attachment(vol, connector)
+
+
 def _act(fn: Callable[[Any], Any], srv: Any) -> Any:
     fn(srv)
     return srv
@@ -363,6 +407,17 @@ def _groups(bs: Any, gt: Any, tag: str, s: Smoke) -> str:
     return f"group {g.status} with volume {v.status}, group snapshot {gs.status}"
 
 
+def _ceph_cluster(site_dir: Path) -> dict[str, Any] | None:
+    """cluster.json of the Ceph cluster under an RBD site (from site.json beside clouds.yaml)."""
+    try:
+        site = json.loads((site_dir / "site.json").read_text())
+    except OSError:
+        return None
+    if site.get("volume_driver") != "rbd":
+        return None
+    return dict(json.loads((Path(site["ceph_dir"]) / "cluster.json").read_text()))
+
+
 def main() -> None:
     clouds_yaml, site = sys.argv[1], sys.argv[2]
     config = openstack.config.OpenStackConfig(config_files=[clouds_yaml], load_envvars=False)
@@ -372,7 +427,7 @@ def main() -> None:
         return openstack.connection.Connection(config=region)
 
     member, admin = connect(site), connect(f"{site}-admin")
-    s = Smoke(member, admin)
+    s = Smoke(member, admin, _ceph_cluster(Path(clouds_yaml).parent))
     try:
         run(s)
     finally:
