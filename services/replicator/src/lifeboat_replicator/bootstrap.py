@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from lifeboat_replicator.adapters.rbd_site import RbdSiteVolumes, rbd_access
 from lifeboat_replicator.datamover import LinkSecurity
 from lifeboat_replicator.entrypoints.api import router
 from lifeboat_replicator.service_layer.cycle import CycleDeps
@@ -36,6 +37,9 @@ async def cycle_runner(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
         throttles=Throttles(settings.link_bandwidth_bytes_per_s),
         is_suspended=lambda _g: False,
         previous_cp=_no_cp,
+        rbd_sites={
+            site: RbdSiteVolumes(rbd_access(access)) for site, access in settings.rbd_sites.items()
+        },
     )
     runner = CycleRunner(
         runtime,

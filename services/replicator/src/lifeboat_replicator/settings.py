@@ -7,10 +7,31 @@ import secrets
 import socket
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from lifeboat_shared.settings import ServiceSettings
+
+
+class RbdSiteAccess(BaseModel):
+    """How this host reaches one site's Ceph cluster with librbd (its own cephx user; never the
+    keyring's contents in settings, events or logs: only the file's path)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ceph_conf: Path = Field(description="ceph.conf of the site's cluster (monitor addresses)")
+    user: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="cephx id without 'client.': read-only at a protected site "
+        "(profile rbd-read-only), read-write where this host writes replicas (profile rbd)",
+    )
+    keyring: Path = Field(description="keyring file of that user (0600)")
+    pools: list[str] = Field(
+        default_factory=lambda: ["volumes"],
+        min_length=1,
+        max_length=16,
+        description="pools Cinder keeps this site's volumes in (rbd_pool of each backend)",
+    )
 
 
 class ReplicatorSettings(ServiceSettings):
@@ -44,6 +65,13 @@ class ReplicatorSettings(ServiceSettings):
     )
     link_retry_seconds: float = Field(
         default=30.0, ge=0, le=3600, description="A transfer rides out link faults this long"
+    )
+    rbd_sites: dict[str, RbdSiteAccess] = Field(
+        default_factory=dict,
+        max_length=256,
+        description="Sites whose Cinder keeps volumes in Ceph RBD: site id -> librbd access "
+        "(JSON in LIFEBOAT_REPLICATOR_RBD_SITES). Snapshots there are read and diffed directly, "
+        "replicas written through librbd; other sites go through Cinder attachments",
     )
     connector_host: str = Field(default_factory=socket.gethostname, min_length=1)
     receiver_listen: str = Field(default="127.0.0.1:7410", pattern=r"^[^:]+:[0-9]{1,5}$")

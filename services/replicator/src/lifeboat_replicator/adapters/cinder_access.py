@@ -2,9 +2,11 @@
 attachment (the way a real host does: a connector in, connection info out), waiting for
 snapshots, and idempotent snapshot deletion.
 
-Only `local` connections (cloudsim, Cinder's file-backed drivers) are supported: they name a path
-this host can open. iSCSI, RBD, NVMe-oF and the rest need os-brick to turn the connection info
-into a device, which Lifeboat does not ship yet; those fail with a clear error naming the type.
+Attachments give `local` connections (cloudsim, Cinder's file-backed drivers: a path this host
+can open) or `rbd` (Ceph: read and written through librbd with the site's own cephx user when the
+site is in the replicator's `rbd_sites`, see rbd_site.py). iSCSI, NVMe-oF, FC and the rest would
+need os-brick and root to become a device, which Lifeboat does not do: those fail with a clear
+error naming the type.
 """
 
 from __future__ import annotations
@@ -28,9 +30,16 @@ class UnsupportedConnection(NotImplementedError):
     def __init__(self, volume_id: str, driver_volume_type: str | None) -> None:
         self.volume_id = volume_id
         self.driver_volume_type = driver_volume_type
+        hint = (
+            "add the site to LIFEBOAT_REPLICATOR_RBD_SITES (ceph.conf, a cephx user and its "
+            "keyring) so its volumes are read and written through librbd"
+            if driver_volume_type == "rbd"
+            else "supported: 'local' and 'rbd' (Ceph); block protocols such as iSCSI or NVMe-oF "
+            "would need os-brick and root on the replicator host, which Lifeboat does not use"
+        )
         super().__init__(
-            f"volume {volume_id}: connection type {driver_volume_type!r} is not supported "
-            "(only 'local' is; other types need os-brick on the replicator host)"
+            f"volume {volume_id}: connection type {driver_volume_type!r} is not supported here: "
+            + hint
         )
 
 

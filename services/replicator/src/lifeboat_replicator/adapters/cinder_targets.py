@@ -1,6 +1,9 @@
-"""The DR-side receiver's `resolve_target`: a target named "cinder:<volume_id>" becomes the local
-path of that volume, reached through a Cinder attachment with this host's connector (the way a
-real host gets at a volume), and detached when the receiver is done with it.
+"""The DR-side receiver's `resolve_target`: a target named "cinder:<volume_id>" is attached
+through Cinder with this host's connector (the way a real host gets at a volume; it also keeps
+anything else from attaching it meanwhile) and detached when the receiver is done with it. What
+the attachment's connection info names is what gets written: a `local` path, or an `rbd` image
+(`pool/volume-<id>`) written through librbd with the site's own cephx user (`rbd_sites`), only
+in the pools configured for the site.
 
 The receiver runs its writes in threads; the cloud driver is async. Calls are handed to the
 event loop the driver runs on (`loop`) and waited for from the receiver's thread, so this must
@@ -18,7 +21,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lifeboat_replicator.adapters import cinder_access
-from lifeboat_replicator.datamover import TargetRejected
+from lifeboat_replicator.adapters.rbd_volumes import RbdAccess, RbdImageTarget
+from lifeboat_replicator.datamover import BlockTarget, TargetRejected
 from lifeboat_shared.cloud import BadRequest, CloudProject, Conflict, Forbidden, NotFound
 
 _TARGET = re.compile(
@@ -42,8 +46,10 @@ class CinderAttachmentTargets:
         connector: Mapping[str, Any],
         loop: asyncio.AbstractEventLoop | None = None,
         timeout: float = 600.0,
+        rbd: RbdAccess | None = None,
     ) -> None:
         self.project = project
+        self.rbd = rbd
         self.connector = dict(connector)
         self._loop = loop or asyncio.get_running_loop()
         self._timeout = timeout
@@ -74,7 +80,7 @@ class CinderAttachmentTargets:
             raise InvalidTarget(f"target {target!r}: expected 'cinder:<volume uuid>'")
         return match.group(1).lower()
 
-    def __call__(self, target: str, size: int) -> AbstractContextManager[Path]:
+    def __call__(self, target: str, size: int) -> AbstractContextManager[Path | BlockTarget]:
         volume_id = self.volume_id_of(target)
         self._check_thread()
         if size < 0:
@@ -82,7 +88,7 @@ class CinderAttachmentTargets:
         return self._attached(volume_id, target, size)
 
     @contextmanager
-    def _attached(self, volume_id: str, target: str, size: int) -> Iterator[Path]:
+    def _attached(self, volume_id: str, target: str, size: int) -> Iterator[Path | BlockTarget]:
         bs = self.project.block_storage
         try:
             vol = self._run(lambda: bs.get_volume(volume_id))
@@ -105,6 +111,14 @@ class CinderAttachmentTargets:
         except (BadRequest, Conflict) as exc:  # attached elsewhere (a server, another host)
             raise InvalidTarget(f"target {target!r}: cannot attach: {exc}") from exc
         try:
+            if att.driver_volume_type == "rbd" and self.rbd is not None:
+                image = self._rbd_target(att, target, size)
+                try:
+                    self._run(lambda: bs.complete_attachment(att.id))
+                    yield image
+                finally:
+                    image.close()
+                return
             try:
                 path = cinder_access.local_device_path(att)
             except cinder_access.UnsupportedConnection as exc:
@@ -113,3 +127,14 @@ class CinderAttachmentTargets:
             yield path
         finally:
             self._run(lambda: bs.delete_attachment(att.id))
+
+    def _rbd_target(self, att: Any, target: str, size: int) -> RbdImageTarget:
+        assert self.rbd is not None
+        name = str(att.connection_data.get("name") or "")
+        pool, _, image = name.partition("/")
+        if not pool or not image or pool not in self.rbd.pools:
+            raise InvalidTarget(
+                f"target {target!r}: Cinder named RBD image {name!r}, not in this site's "
+                f"configured pools {list(self.rbd.pools)}"
+            )
+        return RbdImageTarget(self.rbd, pool, image, size=size)

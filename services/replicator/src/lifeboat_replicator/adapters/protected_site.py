@@ -23,7 +23,8 @@ from lifeboat_replicator.adapters.cinder_groups import (
     MemberNotFound,
     ProtectionGroups,
 )
-from lifeboat_replicator.datamover import Extent
+from lifeboat_replicator.adapters.rbd_site import RbdSiteVolumes
+from lifeboat_replicator.datamover import BlockSource, Extent
 from lifeboat_shared.cloud import (
     CloudProject,
     Conflict,
@@ -76,9 +77,11 @@ class ProtectedSite:
         *,
         connector: Mapping[str, Any],
         group_type: str | None = None,
+        rbd: RbdSiteVolumes | None = None,
     ) -> None:
         self.project = project
         self.connector = dict(connector)
+        self.rbd = rbd
         self.groups = ProtectionGroups(project, group_type=group_type)
 
     # --- membership -----------------------------------------------------------------------
@@ -214,7 +217,10 @@ class ProtectedSite:
         self, volume_id: str, from_snapshot_id: str | None, to_snapshot_id: str
     ) -> list[Extent] | None:
         """Byte ranges that differ between two snapshots (None: the site cannot tell; compare
-        hashes). `from_snapshot_id=None`: every allocated range of the snapshot."""
+        hashes). `from_snapshot_id=None`: every allocated range of the snapshot. On an RBD site
+        librbd's diff (discarded ranges flagged as zeros); elsewhere the cloud's, if it has one."""
+        if self.rbd is not None and await self.rbd.has_volume(volume_id):
+            return await self.rbd.changed_extents(volume_id, from_snapshot_id, to_snapshot_id)
         found = await self.project.block_storage.changed_extents(
             volume_id, from_snapshot_id, to_snapshot_id
         )
@@ -222,17 +228,22 @@ class ProtectedSite:
 
     def open_snapshot(
         self, *, cycle_id: str, snapshot_id: str, size_gib: int
-    ) -> AbstractAsyncContextManager[Path]:
-        """Read access to a snapshot's bytes: a temporary volume from it (tagged: a retry finds
-        it), attached to this host read-only; detached and deleted on exit."""
+    ) -> AbstractAsyncContextManager[Path | BlockSource]:
+        """Read access to a snapshot's bytes. On an RBD site: the image at that snapshot,
+        through librbd. Elsewhere: a temporary volume from it (tagged: a retry finds it),
+        attached to this host read-only (a local path); detached and deleted on exit."""
         return self._open_snapshot(cycle_id, snapshot_id, size_gib)
 
     @asynccontextmanager
     async def _open_snapshot(
         self, cycle_id: str, snapshot_id: str, size_gib: int
-    ) -> AsyncIterator[Path]:
+    ) -> AsyncIterator[Path | BlockSource]:
         bs = self.project.block_storage
         snap = await bs.get_snapshot(snapshot_id)
+        if self.rbd is not None and await self.rbd.has_volume(snap.volume_id):
+            with self.rbd.open_snapshot(snap.volume_id, snapshot_id) as source:
+                yield source
+            return
         tag = LifeboatTag(op=cycle_id, step="read-snapshot", key=snapshot_id)
         vol = await bs.create_volume(
             max(size_gib, snap.size_gb or 1),

@@ -23,6 +23,7 @@ import typer
 from pydantic import ValidationError
 
 from lifeboat_replicator.adapters.cinder_targets import CinderAttachmentTargets
+from lifeboat_replicator.adapters.rbd_site import rbd_access
 from lifeboat_replicator.datamover import LinkSecurity, Receiver
 from lifeboat_replicator.settings import ReplicatorSettings
 from lifeboat_shared.cloud import CloudDriver, SiteConfig
@@ -66,7 +67,13 @@ def receiver(
     with _loop_thread() as loop:
         driver = CloudDriver([config])
         project = asyncio.run_coroutine_threadsafe(driver.project(site), loop).result(timeout=120)
-        targets = CinderAttachmentTargets(project, connector=settings.connector(), loop=loop)
+        rbd = settings.rbd_sites.get(site)
+        targets = CinderAttachmentTargets(
+            project,
+            connector=settings.connector(),
+            loop=loop,
+            rbd=rbd_access(rbd) if rbd is not None else None,
+        )
         state_dir = settings.resolved_state_dir() / f"receiver-{site}"
         state_dir.mkdir(parents=True, exist_ok=True)
         server = Receiver(

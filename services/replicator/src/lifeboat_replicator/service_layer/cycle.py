@@ -16,10 +16,11 @@ import asyncio
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifeboat_replicator.adapters.protected_site import ProtectedSite
+from lifeboat_replicator.adapters.rbd_site import RbdSiteVolumes
 from lifeboat_replicator.adapters.recovery_site import RecoverySite
 from lifeboat_replicator.datamover import (
     AuthenticationFailed,
@@ -38,7 +39,7 @@ from lifeboat_replicator.domain.model import (
 )
 from lifeboat_replicator.service_layer.quiesce import QuiesceAlert, take_snapshots
 from lifeboat_shared.cloud.sites import SiteClouds
-from lifeboat_shared.contracts.messages import ReplicationSpec
+from lifeboat_shared.contracts.messages import ReplicationSpec, SiteRef
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,15 @@ class CycleDeps:
     throttles: Callable[[ReplicationSpec, str], list[TokenBucket]]
     is_suspended: Callable[[str], bool]
     previous_cp: Callable[[str], Awaitable[ConsistencyPoint | None]]
+    rbd_sites: dict[str, RbdSiteVolumes] = field(default_factory=dict)
+
+    async def protected_site(self, site: SiteRef) -> ProtectedSite:
+        """A site as the protected end of a cycle (librbd access when it is an RBD site)."""
+        return ProtectedSite(
+            await self.clouds.project(site),
+            connector=self.connector,
+            rbd=self.rbd_sites.get(site.site_id),
+        )
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,7 @@ async def snapshot_stage(
     cycle: ReplicationCycle, deps: CycleDeps, checkpoint: Checkpoint
 ) -> SnapshotOutcome:
     spec = ReplicationSpec.model_validate(cycle.spec)
-    site = ProtectedSite(await deps.clouds.project(spec.source), connector=deps.connector)
+    site = await deps.protected_site(spec.source)
     members = await site.expand_members(spec.servers, spec.volumes)
     if not members:
         raise CycleFailed("snapshot", "the group has no volumes to protect")
@@ -139,7 +149,7 @@ async def snapshot_stage(
 
 async def transfer_stage(cycle: ReplicationCycle, deps: CycleDeps, checkpoint: Checkpoint) -> None:
     spec = ReplicationSpec.model_validate(cycle.spec)
-    source = ProtectedSite(await deps.clouds.project(spec.source), connector=deps.connector)
+    source = await deps.protected_site(spec.source)
     target = RecoverySite(await deps.clouds.project(spec.target))
     address = _endpoint(spec)
     previous = None if cycle.full_resync else await deps.previous_cp(cycle.group_id)
@@ -262,7 +272,7 @@ async def prune(
     """Delete the snapshots of ``points`` at both sites (idempotent: gone is fine)."""
     if not points:
         return []
-    source = ProtectedSite(await deps.clouds.project(spec.source), connector=deps.connector)
+    source = await deps.protected_site(spec.source)
     target = RecoverySite(await deps.clouds.project(spec.target))
     for cp in points:
         await source.delete_snapshots(
@@ -285,7 +295,7 @@ async def discard_snapshots(cycle: ReplicationCycle, deps: CycleDeps) -> None:
     source_snaps = [v.source_snapshot_id for v in cycle.volumes if v.source_snapshot_id]
     replica_snaps = [v.replica_snapshot_id for v in cycle.volumes if v.replica_snapshot_id]
     if source_snaps:
-        source = ProtectedSite(await deps.clouds.project(spec.source), connector=deps.connector)
+        source = await deps.protected_site(spec.source)
         await source.delete_snapshots(source_snaps)
     if replica_snaps:
         await RecoverySite(await deps.clouds.project(spec.target)).delete_snapshots(replica_snaps)
