@@ -13,6 +13,7 @@ from labsite import Site
 FLAVORS = (("m1.tiny", 512, 1, 1), ("m1.small", 2048, 1, 20), ("m1.medium", 4096, 2, 40))
 # TEST-NET-3 (RFC 5737): documentation addresses, never routed; nothing carries them here.
 PUBLIC_CIDR = "203.0.113.0/24"
+CINDER_QUOTAS = {"volumes": 200, "snapshots": 500, "gigabytes": 2000, "groups": 50}
 
 
 def provision(site: Site) -> str:
@@ -41,7 +42,11 @@ def provision(site: Site) -> str:
     conn.block_storage.create_group_type(
         name="lab-group", group_specs={"consistent_group_snapshot_enabled": "<is> True"}
     )
+    # Cinder's default quota (10 snapshots per project) is below what DR keeps: every protected
+    # volume holds one snapshot per retained consistency point at both sites.
+    conn.set_volume_quotas("lifeboat", **CINDER_QUOTAS)
     return (
         f"flavors {', '.join(f[0] for f in FLAVORS)}; external network public ({PUBLIC_CIDR});"
-        " volume type lab-second; group type lab-group"
+        " volume type lab-second; group type lab-group; project lifeboat's Cinder quotas "
+        + ", ".join(f"{k} {v}" for k, v in CINDER_QUOTAS.items())
     )

@@ -249,7 +249,7 @@ async def test_two_site_dr_cycle_on_ceph(
             pol = await _ok(
                 await client.post(
                     f"{policy}/v1/policies",
-                    json={"name": f"{name}-rpo", "rpo_seconds": 10, "retention": {"keep_last": 8}},
+                    json={"name": f"{name}-rpo", "rpo_seconds": 10, "retention": {"keep_last": 4}},
                 )
             )
             group = await _ok(

@@ -60,6 +60,9 @@ class RbdAccess:
             raise ValueError(f"pool {pool!r} is not one of this access's pools {self.pools}")
 
 
+OP_TIMEOUT_SECONDS = 60
+
+
 class RbdConnections:
     """One connected `rados.Rados` per access (conf, user, keyring), shared by every adapter;
     thread-safe; `close()` shuts them all down."""
@@ -76,7 +79,17 @@ class RbdConnections:
             if found is not None:
                 return found
             rados, _ = librbd()
-            cluster = rados.Rados(conffile=key[0], rados_id=access.user, conf={"keyring": key[2]})
+            # Bounded operations: a cluster that stops answering (its site is gone) fails the
+            # call instead of hanging a transfer thread forever (librados waits forever by default).
+            cluster = rados.Rados(
+                conffile=key[0],
+                rados_id=access.user,
+                conf={
+                    "keyring": key[2],
+                    "rados_osd_op_timeout": str(OP_TIMEOUT_SECONDS),
+                    "rados_mon_op_timeout": str(OP_TIMEOUT_SECONDS),
+                },
+            )
             try:
                 cluster.connect(timeout=self.timeout)
             except rados.Error as exc:
