@@ -21,8 +21,8 @@ from lifeboat_replicator.adapters.rbd_access import (
     open_ioctx,
     oserror,
 )
+from lifeboat_replicator.adapters.rbd_readahead import BUDGET, PIECE, ReadAhead
 
-PIECE = 4 * 1024 * 1024  # rbd's default object size: the largest single aio request
 READ_DEPTH = 128  # aio reads in flight (1% of 2 GiB in 4 KiB blocks: 0.5-1 s at 64-256)
 WRITE_DEPTH = 64
 WRITE_BYTES = 64 * 1024 * 1024  # bytes of aio writes in flight (their copies are held)
@@ -123,6 +123,10 @@ class _RbdImage:
 
     def read_many(self, reads: Sequence[tuple[int, memoryview]]) -> None:
         """Fill every (offset, view); one range: one synchronous read, else aio (bounded)."""
+        self._read_parts(self._parts(reads))
+
+    def _parts(self, reads: Sequence[tuple[int, memoryview]]) -> list[tuple[int, memoryview]]:
+        """Zeros past the end; what lies inside, as pieces of at most PIECE bytes."""
         parts: list[tuple[int, memoryview]] = []
         for offset, view in reads:
             n = len(view)
@@ -131,6 +135,11 @@ class _RbdImage:
                 view[inside:] = bytes(n - inside)  # past the end: zeros
             for p in range(0, inside, PIECE):
                 parts.append((offset + p, view[p : min(p + PIECE, inside)]))
+        return parts
+
+    def _read_parts(self, parts: Sequence[tuple[int, memoryview]]) -> None:
+        if not parts:
+            return
         if len(parts) == 1:
             offset, view = parts[0]
             data = self._call(self.image.read, offset, len(view))
@@ -197,8 +206,9 @@ class _RbdImage:
 
 class RbdSnapshotSource(_RbdImage):
     """A BlockSource: `pool/image@snapshot`, read-only (a `profile rbd-read-only` user does).
-    Data ranges come from `diff_iterate` at the snapshot (holes are never read); a chunk of
-    many small ranges is read with overlapped aio reads."""
+    Data ranges come from `diff_iterate` at the snapshot (holes are never read; the whole
+    image's map is kept); a chunk of many small ranges is read with overlapped aio reads, and
+    reads walking the data in order are served from aio reads issued ahead (`ReadAhead`)."""
 
     def __init__(
         self,
@@ -208,8 +218,42 @@ class RbdSnapshotSource(_RbdImage):
         snapshot: str,
         *,
         connections: RbdConnections | None = None,
+        read_ahead: int = BUDGET,
     ) -> None:
         super().__init__(access, pool, image, snapshot, True, connections)
+        self._map: list[tuple[int, int]] | None = None
+        self._ahead = (
+            ReadAhead(f"read of {self.name}", self._aio_read, self._whole_map, read_ahead)
+            if read_ahead > 0
+            else None
+        )
+
+    def data_ranges(self, start: int, end: int) -> list[tuple[int, int]]:
+        if start <= 0 and end >= self._size:
+            return list(self._whole_map())
+        return super().data_ranges(start, end)
+
+    def _whole_map(self) -> list[tuple[int, int]]:
+        if self._map is None:  # a snapshot never changes: computed once
+            self._map = super().data_ranges(0, self._size)
+        return self._map
+
+    def _aio_read(self, offset: int, length: int, done: Callable[[Any, Any], None]) -> None:
+        try:
+            self.image.aio_read(offset, length, done)
+        except librbd()[1].Error as exc:
+            raise oserror(exc, f"read of {self.name}") from exc
+
+    def read_many(self, reads: Sequence[tuple[int, memoryview]]) -> None:
+        parts = self._parts(reads)
+        if self._ahead is not None and not self._closed:
+            parts = self._ahead.serve(parts)
+        self._read_parts(parts)
+
+    def close(self) -> None:
+        if self._ahead is not None and not self._closed:
+            self._ahead.close()
+        self._close_image()
 
 
 class RbdImageTarget(_RbdImage):
@@ -253,7 +297,11 @@ class RbdImageTarget(_RbdImage):
 
     def write(self, view: memoryview, offset: int) -> None:
         self._check(offset, len(view))
-        data = bytes(view)  # the binding wants bytes; the caller reuses its buffer
+        # The binding takes bytes (or a bytearray, never a memoryview) and keeps a reference
+        # until the aio completes, but the caller reuses its buffer: a copy, unless the view is
+        # all of an (immutable) bytes object, as a decompressed chunk's single piece is.
+        whole = view.obj if isinstance(view.obj, bytes) else None
+        data = whole if whole is not None and len(whole) == view.nbytes else bytes(view)
         self._issue(len(data), self.image.aio_write, data, offset)
 
     def zero(self, offset: int, length: int) -> None:
