@@ -38,6 +38,8 @@ def _say(console: Console, as_json: bool) -> Any:
             extra = ""
             if data.get("rpo_seconds") is not None:
                 extra += f", RPO {data['rpo_seconds']:.1f} s"
+            if data.get("decision_seconds") is not None:
+                extra += f", decided in {data['decision_seconds']:.1f} s"
             console.print(
                 f"  [green]{data['kind']} {data['state']}[/] in {data['rto_seconds']:.1f} s "
                 f"({data['done']}/{data['total']} steps{extra})"

@@ -159,8 +159,8 @@ def orchestrator_env(
         LIFEBOAT_ORCHESTRATOR_RUNNER_INTERVAL_SECONDS="0.1",
         LIFEBOAT_ORCHESTRATOR_STEP_BACKOFF_SECONDS="0.2",
         LIFEBOAT_ORCHESTRATOR_PROBE_ENABLED="false",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -296,9 +296,10 @@ class Orchestrated:
 
 @contextlib.asynccontextmanager
 async def orchestrated(
-    tmp: Path, postgres_url: str, kafka: str, site_names: list[str]
+    tmp: Path, postgres_url: str, kafka: str, site_names: list[str], **env_extra: str
 ) -> AsyncIterator[Orchestrated]:
-    """Sites, and an orchestrator process on a fresh PostgreSQL database and the real Kafka."""
+    """Sites, and an orchestrator process on a fresh PostgreSQL database and the real Kafka
+    (``env_extra``: more of its settings, e.g. ``LIFEBOAT_ORCHESTRATOR_PROBE_ENABLED``)."""
     from tests.integration.replication.harness import free_port, fresh_database
 
     database = await fresh_database(postgres_url)
@@ -307,7 +308,7 @@ async def orchestrated(
             [SiteConfig(name=s, cloud=s, clouds_yaml=sites.clouds_yaml) for s in site_names]
         )
         port = free_port()
-        env = orchestrator_env(tmp, database, kafka, sites.clouds_yaml, port)
+        env = orchestrator_env(tmp, database, kafka, sites.clouds_yaml, port, **env_extra)
         try:
             with orchestrator_process(env, tmp / "orchestrator.log") as proc:
                 base = f"http://127.0.0.1:{port}"

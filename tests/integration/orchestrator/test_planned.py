@@ -83,3 +83,5 @@ async def test_planned_migration_loses_no_record(tmp_path: Path) -> None:
     assert report["missing_records"] == 0, report
     assert report["last_seq"] == workload["last_seq"]
     assert done["rpo_seconds"] == 0.0
+    # measured, not set: the final sync's verified CP was taken after every source server stopped
+    assert detail["rpo_basis"] == "final-sync-after-stop"

@@ -92,6 +92,9 @@ def _summary(e: dict[str, Any]) -> dict[str, Any]:
         "consistency point": e["consistency_point_id"],
         "recovery point": e["recovery_point"],
         "RPO (achieved)": _seconds(e["rpo_seconds"]),
+        "source stopped": e.get("source_stopped_at"),
+        "RPO measured by": e.get("rpo_basis"),
+        "decision time": _seconds(e.get("decision_seconds")),
         "RTO (achieved)": _seconds(e["rto_seconds"]),
         "error": e["error"],
     }

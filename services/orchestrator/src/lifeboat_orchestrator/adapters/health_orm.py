@@ -24,6 +24,7 @@ site_health = sa.Table(
     sa.Column("ok_run_since", TS, nullable=True),
     sa.Column("assessment", sa.Text, nullable=False),
     sa.Column("evaluated_at", TS, nullable=True),
+    sa.Column("last_healthy_at", TS, nullable=True),
 )
 
 site_health_probes = sa.Table(

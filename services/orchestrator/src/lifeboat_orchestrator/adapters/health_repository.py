@@ -55,6 +55,7 @@ class SiteHealthRepository:
             ],
             ok_run_count=m["ok_run_count"],
             ok_run_since=_opt(m["ok_run_since"]),
+            last_healthy_at=_opt(m["last_healthy_at"]),
             alerts={
                 a.alert_id: Alert(
                     alert_id=a.alert_id,
@@ -84,6 +85,7 @@ class SiteHealthRepository:
             "ok_run_since": health.ok_run_since,
             "assessment": health.assessment,
             "evaluated_at": health.evaluated_at,
+            "last_healthy_at": health.last_healthy_at,
         }
         if new:
             await self.session.execute(sa.insert(h).values(site_id=health.site_id, **values))

@@ -133,6 +133,9 @@ class SiteHealth:
     ok_run_since: datetime | None = None
     """The current run of consecutive healthy probes (kept as counters: it may outgrow
     ``probes``)."""
+    last_healthy_at: datetime | None = None
+    """The newest healthy probe ever seen (kept apart from ``probes``, which forget): when a
+    site was last seen alive, the end of a failover's data-loss window (``domain.rpo``)."""
     alerts: dict[str, Alert] = field(default_factory=dict)
     assessment: str = ""
     evaluated_at: datetime | None = None
@@ -150,6 +153,7 @@ class SiteHealth:
         self.probes.append(probe)
         del self.probes[: max(0, len(self.probes) - rules.keep_probes)]
         if probe.healthy:
+            self.last_healthy_at = probe.at
             if self.ok_run_count == 0:
                 self.ok_run_since = probe.at
             self.ok_run_count += 1

@@ -78,7 +78,32 @@ class ExecutionOut(BaseModel):
     requested_by: str
     consistency_point_id: str | None
     recovery_point: datetime | None
-    rpo_seconds: float | None
+    rpo_seconds: float | None = Field(
+        description=(
+            "Data lost, in seconds: from the recovery point (the CP's taken_at) to when the "
+            "source stopped. Unplanned failover: the source's last healthy probe before the "
+            "failover (its declaration down if no probe saw it alive after the CP; the "
+            "failover's start if it was not declared down). Planned migration and failback: "
+            "the source servers' stop; 0 when the final sync's verified CP was taken after it"
+        )
+    )
+    rpo_basis: str | None = Field(
+        default=None,
+        description=(
+            "How the end of the window was known: last-healthy-probe, declared-down, "
+            "failover-start, final-sync-after-stop, measured, source-not-stopped"
+        ),
+    )
+    source_stopped_at: datetime | None = Field(
+        default=None, description="When the source stopped: the end of the data-loss window"
+    )
+    decision_seconds: float | None = Field(
+        default=None,
+        description=(
+            "Unplanned failover: from the source stopping to the failover's start (detection "
+            "and the operator's decision; no data is lost in it)"
+        ),
+    )
     rto_seconds: float | None
     done: int
     total: int
@@ -104,6 +129,9 @@ def _out(e: Execution, counts: tuple[int, int] | None = None) -> ExecutionOut:
         consistency_point_id=e.consistency_point_id,
         recovery_point=e.recovery_point,
         rpo_seconds=e.params.get("rpo_seconds"),
+        rpo_basis=e.params.get("rpo_basis"),
+        source_stopped_at=e.params.get("source_stopped_at"),
+        decision_seconds=e.params.get("decision_seconds"),
         rto_seconds=e.params.get("rto_seconds"),
         done=done,
         total=total,

@@ -149,6 +149,10 @@ class SiteHealthOut(BaseModel):
     evaluated_at: datetime | None
     consecutive_healthy_probes: int
     healthy_since: datetime | None
+    last_healthy_at: datetime | None = Field(
+        default=None,
+        description="The newest healthy probe (a failover's data-loss window ends there)",
+    )
     recent_probes: list[ProbeOut] = Field(description="Newest first")
     firing_alerts: list[AlertOut]
 
@@ -176,6 +180,7 @@ async def site_health(
         evaluated_at=health.evaluated_at,
         consecutive_healthy_probes=health.ok_run_count,
         healthy_since=health.ok_run_since,
+        last_healthy_at=health.last_healthy_at,
         recent_probes=[
             ProbeOut(
                 observed_at=p.at, healthy=p.healthy, services=dict(p.services), detail=p.detail

@@ -10,8 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository
 from lifeboat_orchestrator.adapters.executions import ExecutionRepository
+from lifeboat_orchestrator.adapters.health_repository import SiteHealthRepository
 from lifeboat_orchestrator.adapters.plans import Plan, PlanRepository
+from lifeboat_orchestrator.adapters.repository import SiteRepository
 from lifeboat_orchestrator.domain.execution import Execution, Kind, build_steps
+from lifeboat_orchestrator.domain.health import Declared
+from lifeboat_orchestrator.domain.model import SiteState
+from lifeboat_orchestrator.domain.rpo import source_stopped
 
 
 class ExecutionRejected(ValueError):
@@ -150,6 +155,28 @@ async def start_execution(
         taken = [c.taken_at for g in cps.values() if (c := await catalog.cp(g)) is not None]
         execution.recovery_point = min(taken)
         execution.consistency_point_id = next(iter(cps.values()))
+    if kind == "failover":
+        await _record_source_stopped(session, execution)
     execution.steps = build_steps(kind, plan.spec, source, target)
     await executions.add(execution)
     return execution, True
+
+
+async def _record_source_stopped(session: AsyncSession, execution: Execution) -> None:
+    """When the source stopped, as known now (probes are forgotten later): the end of the
+    failover's data-loss window, recorded at its start (``domain.rpo``)."""
+    site = await SiteRepository(session).get(execution.source_site)
+    health = await SiteHealthRepository(session).get(execution.source_site)
+    declared_down_at = None
+    if site is not None and site.state is SiteState.DOWN:
+        declared_down_at = site.changed_at
+    elif health is not None and health.declared is Declared.DOWN:
+        declared_down_at = health.declared_at  # the declaration is on its way to the catalog
+    stopped = source_stopped(
+        declared_down_at=declared_down_at,
+        last_healthy_at=health.last_healthy_at if health is not None else None,
+        recovery_point=execution.recovery_point,
+        start=execution.created_at,
+    )
+    execution.params["source_stopped_at"] = stopped.at.isoformat()
+    execution.params["source_stopped_basis"] = stopped.basis

@@ -37,6 +37,7 @@ from lifeboat_orchestrator.adapters.executions import ExecutionRepository
 from lifeboat_orchestrator.adapters.plans import PlanRepository
 from lifeboat_orchestrator.domain.execution import Execution, ExecutionState, Step, StepState
 from lifeboat_orchestrator.domain.plan import PlanState
+from lifeboat_orchestrator.domain.rpo import loss_window
 from lifeboat_orchestrator.service_layer import housekeeping
 from lifeboat_orchestrator.service_layer.steps import bubble, finish, hooks, network, recover, sync
 from lifeboat_orchestrator.service_layer.steps.context import Action, StepEnv, StepFailed
@@ -404,13 +405,14 @@ class ExecutionRunner:
         began = execution.params.get("site_down_at")
         start = datetime.fromisoformat(began) if began else execution.created_at
         rto = (now - start).total_seconds()
-        rpo = None
-        if execution.recovery_point is not None:
-            rpo = max(0.0, (start - execution.recovery_point).total_seconds())
-            if execution.kind in ("planned-migration", "failback"):
-                rpo = 0.0  # stopped before the final CP: nothing written after it
+        window = loss_window(execution, now)
+        rpo = window.rpo_seconds
         execution.params["rto_seconds"] = rto
         execution.params["rpo_seconds"] = rpo
+        execution.params["decision_seconds"] = window.decision_seconds
+        execution.params["rpo_basis"] = window.basis
+        if window.source_stopped_at is not None:
+            execution.params["source_stopped_at"] = window.source_stopped_at.isoformat()
         if execution.kind == "test-failover" and not error:
             ready = next((s for s in execution.steps if s.id == "bubble-ready"), None)
             if ready is not None:
@@ -439,6 +441,8 @@ class ExecutionRunner:
                             groups=list(plan.spec.groups) if plan is not None else [],
                             recovery_point=execution.recovery_point,
                             rpo_seconds=rpo,
+                            decision_seconds=window.decision_seconds,
+                            source_stopped_at=window.source_stopped_at,
                             rto_seconds=rto,
                             error=error[:2000] if error else None,
                             completed_at=now,

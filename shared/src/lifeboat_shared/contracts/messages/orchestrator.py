@@ -77,7 +77,22 @@ class ExecutionCompleted(Event):
     )
     recovery_point: Timestamp | None = Field(description="taken_at of the CP recovered from")
     rpo_seconds: float | None = Field(
-        default=None, description="Data lost: from the recovery point to the site's failure"
+        default=None,
+        description=(
+            "Data lost: from the recovery point to when the source stopped (unplanned "
+            "failover: its last healthy probe, else its declaration down; planned migration "
+            "and failback: the servers' stop, 0 when the final sync's CP came after it)"
+        ),
+    )
+    decision_seconds: float | None = Field(
+        default=None,
+        description=(
+            "Unplanned failover: from the source stopping to the failover's start (the time "
+            "taken to decide; it loses no data)"
+        ),
+    )
+    source_stopped_at: Timestamp | None = Field(
+        default=None, description="When the source stopped: the end of the data-loss window"
     )
     rto_seconds: float | None = Field(
         default=None, description="From the execution's start (or the site's failure) to done"
