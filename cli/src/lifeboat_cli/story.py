@@ -220,6 +220,21 @@ async def protect_app(
     return plan, servers
 
 
+async def _wait_site_state(
+    client: httpx.AsyncClient, orch: str, site: str, state: str, timeout: float = 60
+) -> None:
+    """Until the orchestrator's site catalog shows ``site`` in ``state`` (a declaration travels
+    as an event first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sites = await _get(client, f"{orch}/v1/sites")
+        if any(s["id"] == site and s["state"] == state for s in sites):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"site {site} not {state} after {timeout:.0f} s")
+        await asyncio.sleep(0.2)
+
+
 async def run_story(
     client: httpx.AsyncClient, urls: dict[str, str], world: DemoWorld, say: Say
 ) -> StoryResult:
@@ -262,6 +277,7 @@ async def run_story(
     await _ok(
         client.post(f"{orch}/v1/sites/{SOURCE}/declare-down", json={"reason": "demo: site-a cut"})
     )
+    await _wait_site_state(client, orch, SOURCE, "down")  # as an operator sees it before acting
     failover = await execute("failover")
     say("rpo-rto", {"rpo": failover["rpo_seconds"], "rto": failover["rto_seconds"], "cut": cut_at})
     with world.sites.sites[SOURCE].admin() as admin:
