@@ -160,14 +160,16 @@ async def _next(p: Protection, group: str, seen: list[dict[str, Any]]) -> list[d
     raise AssertionError(f"no new CP; cycles: {await p.cycles(group)}")
 
 
-async def test_quiesce_failing_on_one_of_three_vms_applies_the_rule_with_an_alert(
+async def test_quiesce_failing_on_two_of_three_vms_names_both_everywhere(
     tmp_path: Path,
 ) -> None:
     async with protection(tmp_path) as p:
         vms = [await make_vm(p.source, f"web-{i}", 1) for i in range(3)]
         servers = [s for s, _ in vms]
+        failing = [servers[0], servers[2]]  # the first fails too: nothing stops at it
         with p.admin() as a:
-            a.put(f"/servers/{servers[1]}/guest", json={"fail_quiesce": True}).raise_for_status()
+            for server in failing:
+                a.put(f"/servers/{server}/guest", json={"fail_quiesce": True}).raise_for_status()
         # rule 1: fall back to crash-consistent, and say so
         fallback = gid()
         await p.tick(
@@ -177,6 +179,19 @@ async def test_quiesce_failing_on_one_of_three_vms_applies_the_rule_with_an_aler
         (cp,) = await p.wait_cps(fallback, 1)
         assert cp["consistency"] == "crash" and len(cp["members"]) == 3
         assert check_cp(p, cp)["crash_consistent"]
+        assert [f["server_id"] for f in cp["quiesce_failures"]] == failing
+        assert all(0 < len(f["reason"]) <= 300 for f in cp["quiesce_failures"])
+        assert "quiesce failed on 2 of 3 servers" in cp["consistency_reason"]
+        (cycle,) = await p.cycles(fallback)
+        assert cycle["status"] == "succeeded" and cycle["consistency"] == "crash"
+        assert cycle["quiesce_failures"] == cp["quiesce_failures"]
+        assert cycle["consistency_reason"] == cp["consistency_reason"]
+        (created,) = [
+            e
+            for e in await p.outbox("ConsistencyPointCreated")
+            if e["consistency_point_id"] == cp["id"]
+        ]
+        assert [f["server_id"] for f in created["quiesce_failures"]] == failing
         # rule 2: skip the cycle (after one retry), and say so
         skip = gid()
         await p.tick(
@@ -188,13 +203,22 @@ async def test_quiesce_failing_on_one_of_three_vms_applies_the_rule_with_an_aler
         )
         done = await p.wait_cycle(skip, lambda c: c["status"] in ("skipped", "succeeded"))
         assert done["status"] == "skipped" and "quiesce" in (done["error"] or "").lower()
+        assert [f["server_id"] for f in done["quiesce_failures"]] == failing
         assert await p.cps(skip) == []
         alerts = {a["group_id"]: a for a in await p.outbox("QuiesceFailed")}
-        assert alerts[fallback]["failed_servers"] == [servers[1]]
+        for group in (fallback, skip):
+            assert alerts[group]["failed_servers"] == sorted(failing)
+            assert [f["server_id"] for f in alerts[group]["failures"]] == failing
+            assert all(s in alerts[group]["reason"] for s in failing)
         assert alerts[fallback]["outcome"] == "fell-back-to-crash-consistent"
         assert alerts[skip]["outcome"] == "cycle-skipped" and alerts[skip]["rule"] == "retry"
         failed = [e for e in await p.outbox("ConsistencyPointFailed") if e["group_id"] == skip]
         assert failed and failed[0]["stage"] == "quiesce"
+        # the metric counts each failing VM once per cycle
+        metrics = (await p.client.get("/metrics")).text
+        for group in (fallback, skip):
+            line = f'lifeboat_quiesce_failures_total{{group_id="{group}"}} 2.0'
+            assert line in metrics, [m for m in metrics.splitlines() if "quiesce" in m]
         # nothing half-done: the per-VM snapshots of the refused attempts were removed
         left = {s.id for s in await p.source.block_storage.list_snapshots()}
         assert left == {m["source_snapshot_id"] for m in cp["members"]}

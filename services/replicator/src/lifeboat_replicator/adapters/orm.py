@@ -22,6 +22,8 @@ replication_cycles = sa.Table(
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
     sa.Column("consistency", sa.String(16), nullable=True),
+    sa.Column("consistency_reason", sa.String(500), nullable=True),
+    sa.Column("quiesce_failures", sa.JSON, nullable=True),
     sa.Column("taken_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("volumes", sa.JSON, nullable=False),
     sa.Column("error", sa.Text, nullable=True),
@@ -44,6 +46,8 @@ consistency_points = sa.Table(
     sa.Column("members", sa.JSON, nullable=False),
     sa.Column("member_groups", sa.JSON, nullable=False),
     sa.Column("pruned", sa.Boolean, nullable=False, default=False),
+    sa.Column("consistency_reason", sa.String(500), nullable=True),
+    sa.Column("quiesce_failures", sa.JSON, nullable=True),
 )
 
 # Per group: the newest tick seen (stale ticks are dropped) and whether it is suspended.

@@ -16,6 +16,7 @@ from lifeboat_replicator.domain.model import (
     Consistency,
     ConsistencyPoint,
     CycleStatus,
+    QuiesceFailure,
     ReplicationCycle,
     Stage,
     VolumeProgress,
@@ -27,6 +28,10 @@ ACTIVE = [s.value for s in CycleStatus if s.active]
 
 def _opt(value: datetime | None) -> datetime | None:
     return aware(value) if value is not None else None
+
+
+def _failures(value: list[dict[str, Any]] | None) -> list[QuiesceFailure]:
+    return [QuiesceFailure.from_json(f) for f in value or []]
 
 
 def _cycle(row: sa.Row[Any]) -> ReplicationCycle:
@@ -46,6 +51,8 @@ def _cycle(row: sa.Row[Any]) -> ReplicationCycle:
         attempts=m["attempts"],
         not_before=_opt(m["not_before"]),
         consistency=Consistency(m["consistency"]) if m["consistency"] else None,
+        consistency_reason=m["consistency_reason"],
+        quiesce_failures=_failures(m["quiesce_failures"]),
         taken_at=_opt(m["taken_at"]),
         volumes=[VolumeProgress.from_json(v) for v in m["volumes"]],
         error=m["error"],
@@ -60,6 +67,8 @@ def _cycle_values(c: ReplicationCycle) -> dict[str, Any]:
         "attempts": c.attempts,
         "not_before": c.not_before,
         "consistency": c.consistency.value if c.consistency else None,
+        "consistency_reason": c.consistency_reason,
+        "quiesce_failures": [f.to_json() for f in c.quiesce_failures],
         "taken_at": c.taken_at,
         "volumes": [v.to_json() for v in c.volumes],
         "error": c.error,
@@ -83,6 +92,8 @@ def _cp(row: sa.Row[Any]) -> ConsistencyPoint:
         members=tuple(VolumeProgress.from_json(v) for v in m["members"]),
         member_groups=tuple(m["member_groups"]),
         pruned=bool(m["pruned"]),
+        consistency_reason=m["consistency_reason"],
+        quiesce_failures=tuple(_failures(m["quiesce_failures"])),
     )
 
 
@@ -231,6 +242,8 @@ class ConsistencyPointRepository:
                 members=[m.to_json() for m in cp.members],
                 member_groups=list(cp.member_groups),
                 pruned=cp.pruned,
+                consistency_reason=cp.consistency_reason,
+                quiesce_failures=[f.to_json() for f in cp.quiesce_failures],
             )
         )
 

@@ -40,6 +40,22 @@ class Consistency(StrEnum):
     APPLICATION = "application"
 
 
+@dataclass(frozen=True)
+class QuiesceFailure:
+    """A VM that could not be quiesced (``server_id`` None: the group's hook failed), with a
+    short reason: bounded, and never more than a short excerpt of a hook's output."""
+
+    server_id: str | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"server_id": self.server_id, "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> QuiesceFailure:
+        return cls(server_id=data.get("server_id"), reason=str(data["reason"]))
+
+
 @dataclass
 class VolumeProgress:
     """One member volume inside a cycle."""
@@ -80,6 +96,8 @@ class ReplicationCycle:
     attempts: int = 0
     not_before: datetime | None = None
     consistency: Consistency | None = None
+    consistency_reason: str | None = None  # why the snapshot is crash-consistent, if it is
+    quiesce_failures: list[QuiesceFailure] = field(default_factory=list)
     taken_at: datetime | None = None
     volumes: list[VolumeProgress] = field(default_factory=list)
     error: str | None = None
@@ -108,6 +126,8 @@ class ConsistencyPoint:
     members: tuple[VolumeProgress, ...]
     member_groups: tuple[str, ...] = ()
     pruned: bool = False
+    consistency_reason: str | None = None
+    quiesce_failures: tuple[QuiesceFailure, ...] = ()
 
     @property
     def bytes_sent(self) -> int:

@@ -7,10 +7,15 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from lifeboat_replicator.adapters.repository import ConsistencyPointRepository, CycleRepository
-from lifeboat_replicator.domain.model import ConsistencyPoint, ReplicationCycle, VolumeProgress
+from lifeboat_replicator.domain.model import (
+    ConsistencyPoint,
+    QuiesceFailure,
+    ReplicationCycle,
+    VolumeProgress,
+)
 from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 
 router = APIRouter(tags=["replication"])
@@ -35,6 +40,19 @@ class VolumeOut(BaseModel):
         return cls.model_validate(v, from_attributes=True)
 
 
+class QuiesceFailureOut(BaseModel):
+    server_id: str | None = Field(description="None: the group's quiesce hook failed")
+    reason: str
+
+    @classmethod
+    def of(cls, f: QuiesceFailure) -> QuiesceFailureOut:
+        return cls(server_id=f.server_id, reason=f.reason)
+
+
+REASON_DOC = "Why the consistency is crash, when it is (quiesce failed, method none, ...)"
+FAILURES_DOC = "Every VM that could not be quiesced in this cycle, with a short reason"
+
+
 class CycleOut(BaseModel):
     id: str
     group_id: str
@@ -46,6 +64,8 @@ class CycleOut(BaseModel):
     stage: str
     attempts: int
     consistency: str | None
+    consistency_reason: str | None = Field(description=REASON_DOC)
+    quiesce_failures: list[QuiesceFailureOut] = Field(description=FAILURES_DOC)
     taken_at: datetime | None
     requested_at: datetime
     finished_at: datetime | None
@@ -67,6 +87,8 @@ class CycleOut(BaseModel):
             stage=c.stage.value,
             attempts=c.attempts,
             consistency=c.consistency.value if c.consistency else None,
+            consistency_reason=c.consistency_reason,
+            quiesce_failures=[QuiesceFailureOut.of(f) for f in c.quiesce_failures],
             taken_at=c.taken_at,
             requested_at=c.requested_at,
             finished_at=c.finished_at,
@@ -85,6 +107,8 @@ class ConsistencyPointOut(BaseModel):
     source_site: str
     target_site: str
     consistency: str
+    consistency_reason: str | None = Field(description=REASON_DOC)
+    quiesce_failures: list[QuiesceFailureOut] = Field(description=FAILURES_DOC)
     taken_at: datetime
     created_at: datetime
     cycle_id: str
@@ -102,6 +126,8 @@ class ConsistencyPointOut(BaseModel):
             source_site=cp.source_site,
             target_site=cp.target_site,
             consistency=cp.consistency.value,
+            consistency_reason=cp.consistency_reason,
+            quiesce_failures=[QuiesceFailureOut.of(f) for f in cp.quiesce_failures],
             taken_at=cp.taken_at,
             created_at=cp.created_at,
             cycle_id=cp.cycle_id,

@@ -120,6 +120,8 @@ async def snapshot_stage(
         loose_volumes=[m.volume_id for m in members if m.volume_id not in by_server],
         all_volumes=[m.volume_id for m in members],
     )
+    cycle.quiesce_failures = list(result.failures)
+    cycle.consistency_reason = result.consistency_reason
     if result.snapshots is None:
         return SnapshotOutcome(skipped=True, alert=result.alert)
     missing = [m.volume_id for m in members if m.volume_id not in result.snapshots]

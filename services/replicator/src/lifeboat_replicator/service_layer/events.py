@@ -14,6 +14,7 @@ from lifeboat_shared.contracts.messages import (
     ConsistencyPointPruned,
     CpMember,
     QuiesceFailed,
+    QuiesceFailure,
     ReplicationSpec,
     UsageRecorded,
 )
@@ -58,6 +59,11 @@ def cp_created(
                 created_at=cp.created_at,
                 members=members,
                 bytes_sent=cp.bytes_sent,
+                consistency_reason=cp.consistency_reason,
+                quiesce_failures=[
+                    QuiesceFailure(server_id=f.server_id, reason=f.reason)
+                    for f in cp.quiesce_failures
+                ],
             ),
             event_id=f"cp-created-{cycle.id}",
         )
@@ -126,6 +132,9 @@ def quiesce_failed(
             outcome=alert.outcome,
             reason=alert.reason[:2000] or "quiesce failed",
             at=datetime.now(UTC),
+            failures=[
+                QuiesceFailure(server_id=f.server_id, reason=f.reason) for f in alert.failures
+            ],
         ),
         event_id=f"quiesce-failed-{cycle.id}",
     )

@@ -7,6 +7,8 @@
   when several VMs must freeze together.
 - ``hook``: the tenant's pre-freeze hook, one group snapshot, the post-thaw hook (always run).
 
+Every VM is tried in every attempt, so the alert, the cycle and the CP name all that failed, each
+with a short reason (bounded, secrets masked: a hook's output appears only as a short excerpt).
 A quiesce failure applies the rule (fall back to crash-consistent | retry N times, then skip |
 skip the cycle) and always yields an alert.
 """
@@ -15,17 +17,43 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lifeboat_replicator.adapters.protected_site import ProtectedSite, QuiesceRefused
-from lifeboat_replicator.domain.model import Consistency
+from lifeboat_replicator.domain.model import Consistency, QuiesceFailure
 from lifeboat_replicator.service_layer.hooks import HookFailed, run_hook
 from lifeboat_shared.contracts.messages import QuiesceSpec
 
 log = logging.getLogger(__name__)
 
 RETRY_PAUSE_SECONDS = 0.5
+MAX_REASON = 300  # per VM; the contracts' QuiesceFailure.reason allows no more
+_SECRET = re.compile(
+    r"(?i)\b(password|passwd|token|secret|api[_-]?key|authorization)(\s*[:=]\s*)(bearer\s+)?\S+"
+)
+_USERINFO = re.compile(r"://[^/@\s]+@")
+
+
+class QuiesceIncomplete(Exception):
+    """An attempt in which at least one VM (or the group's hook) could not be quiesced."""
+
+    def __init__(self, failures: Sequence[QuiesceFailure]) -> None:
+        super().__init__("; ".join(_describe(f) for f in failures))
+        self.failures = tuple(failures)
+
+
+def short_reason(text: str) -> str:
+    """One line, credentials masked, at most MAX_REASON characters."""
+    line = " ".join(text.split())
+    line = _USERINFO.sub("://***@", _SECRET.sub(r"\1\2***", line))
+    line = line or "quiesce failed"
+    return line if len(line) <= MAX_REASON else line[: MAX_REASON - 3] + "..."
+
+
+def _describe(f: QuiesceFailure) -> str:
+    return f"{f.server_id}: {f.reason}" if f.server_id else f.reason
 
 
 @dataclass(frozen=True)
@@ -33,6 +61,7 @@ class QuiesceAlert:
     failed_servers: tuple[str, ...]
     outcome: str  # fell-back-to-crash-consistent | retried-ok | cycle-skipped
     reason: str
+    failures: tuple[QuiesceFailure, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -41,6 +70,17 @@ class SnapshotResult:
     consistency: Consistency
     alert: QuiesceAlert | None
     images_key: str | None = None  # guest-agent: the tag under which Nova's images were made
+    consistency_reason: str | None = None  # why it is crash-consistent, if it is
+    failures: tuple[QuiesceFailure, ...] = ()
+
+
+def _alert(
+    outcome: str, failures: Sequence[QuiesceFailure], servers: Sequence[str]
+) -> QuiesceAlert:
+    named = sorted({f.server_id for f in failures if f.server_id})
+    what = f"{len(named)} of {len(servers)} servers" if named else "the hook"
+    reason = f"quiesce failed on {what}: " + "; ".join(_describe(f) for f in failures)
+    return QuiesceAlert(tuple(named), outcome, reason[:1900], tuple(failures))
 
 
 async def take_snapshots(
@@ -57,10 +97,14 @@ async def take_snapshots(
         snaps = await site.snapshot_group(
             cycle_id=cycle_id, group_key=group_id, volumes=all_volumes
         )
-        return SnapshotResult(snaps, Consistency.CRASH, None)
+        why = (
+            "the policy's quiesce method is none"
+            if quiesce.method == "none"
+            else "no servers to quiesce: volumes only"
+        )
+        return SnapshotResult(snaps, Consistency.CRASH, None, consistency_reason=why)
     attempts = 1 + (quiesce.retries if quiesce.on_failure == "retry" else 0)
-    failures: list[str] = []
-    failed_servers: set[str] = set()
+    last: dict[str, QuiesceFailure] = {}  # per server ("" for the hook): its latest failure
     for attempt in range(attempts):
         if attempt:
             await asyncio.sleep(RETRY_PAUSE_SECONDS)
@@ -70,31 +114,33 @@ async def take_snapshots(
                 snaps = await _guest_agent(site, key, group_id, servers, loose_volumes)
             else:
                 snaps = await _hooked(site, key, group_id, quiesce, all_volumes)
-        except (QuiesceRefused, HookFailed) as exc:
-            failures.append(str(exc))
-            if isinstance(exc, QuiesceRefused):
-                failed_servers.add(exc.server_id)
+        except QuiesceIncomplete as exc:
+            last.update({f.server_id or "": f for f in exc.failures})
             log.warning("group %s: quiesce attempt %d failed: %s", group_id, attempt + 1, exc)
             continue
-        consistency = (
-            Consistency.APPLICATION
-            if not loose_volumes or quiesce.method == "hook"
-            else (Consistency.CRASH)
-        )
-        alert = None
-        if failures:
-            alert = QuiesceAlert(tuple(sorted(failed_servers)), "retried-ok", "; ".join(failures))
+        failures = _ordered(last, servers)
+        alert = _alert("retried-ok", failures, servers) if failures else None
         images = key if quiesce.method == "guest-agent" else None
-        return SnapshotResult(snaps, consistency, alert, images)
-    reason = "; ".join(failures)[:1900]
+        if loose_volumes and quiesce.method == "guest-agent":
+            why = "volumes attached to no protected server were snapshotted without quiesce"
+            return SnapshotResult(snaps, Consistency.CRASH, alert, images, why, failures)
+        return SnapshotResult(snaps, Consistency.APPLICATION, alert, images, None, failures)
+    failures = _ordered(last, servers)
     if quiesce.on_failure == "crash-consistent":
         snaps = await site.snapshot_group(
             cycle_id=cycle_id, group_key=group_id, volumes=all_volumes
         )
-        alert = QuiesceAlert(tuple(sorted(failed_servers)), "fell-back-to-crash-consistent", reason)
-        return SnapshotResult(snaps, Consistency.CRASH, alert)
-    alert = QuiesceAlert(tuple(sorted(failed_servers)), "cycle-skipped", reason)
-    return SnapshotResult(None, Consistency.CRASH, alert)
+        alert = _alert("fell-back-to-crash-consistent", failures, servers)
+        why = f"{alert.reason[:400]}; the policy falls back to crash-consistent"
+        return SnapshotResult(snaps, Consistency.CRASH, alert, None, why, failures)
+    alert = _alert("cycle-skipped", failures, servers)
+    return SnapshotResult(None, Consistency.CRASH, alert, None, None, failures)
+
+
+def _ordered(last: dict[str, QuiesceFailure], servers: Sequence[str]) -> tuple[QuiesceFailure, ...]:
+    """The group's order: the hook first, then the servers as the group lists them."""
+    order = {"": -1, **{s: i for i, s in enumerate(servers)}}
+    return tuple(last[k] for k in sorted(last, key=lambda k: (order.get(k, len(order)), k)))
 
 
 async def _guest_agent(
@@ -104,20 +150,24 @@ async def _guest_agent(
     servers: Sequence[str],
     loose_volumes: Sequence[str],
 ) -> dict[str, str]:
+    """Every server is tried, even after one refused, so every failure is known."""
     snaps: dict[str, str] = {}
-    try:
-        for server_id in servers:
+    failures: list[QuiesceFailure] = []
+    for server_id in servers:
+        try:
             snaps.update(await site.quiesced_server_snapshot(cycle_id=key, server_id=server_id))
-        if loose_volumes:
-            snaps.update(
-                await site.snapshot_group(cycle_id=key, group_key=group_id, volumes=loose_volumes)
-            )
-    except QuiesceRefused:
+        except QuiesceRefused as exc:
+            failures.append(QuiesceFailure(server_id, short_reason(exc.reason)))
+    if failures:
         # Half a set of per-VM snapshots is no consistency point: drop them before the rule runs.
         await site.delete_snapshots(list(snaps.values()))
         for server_id in servers:
             await site.delete_server_image(cycle_id=key, server_id=server_id)
-        raise
+        raise QuiesceIncomplete(failures)
+    if loose_volumes:
+        snaps.update(
+            await site.snapshot_group(cycle_id=key, group_key=group_id, volumes=loose_volumes)
+        )
     return snaps
 
 
@@ -125,8 +175,11 @@ async def _hooked(
     site: ProtectedSite, key: str, group_id: str, quiesce: QuiesceSpec, volumes: Sequence[str]
 ) -> dict[str, str]:
     if quiesce.hook is None:
-        raise HookFailed("quiesce method 'hook' without a hook")
-    await run_hook(quiesce.hook.pre_freeze, phase="pre-freeze", group_id=group_id, cycle_id=key)
+        raise QuiesceIncomplete([QuiesceFailure(None, "quiesce method 'hook' without a hook")])
+    try:
+        await run_hook(quiesce.hook.pre_freeze, phase="pre-freeze", group_id=group_id, cycle_id=key)
+    except HookFailed as exc:
+        raise QuiesceIncomplete([QuiesceFailure(None, short_reason(str(exc)))]) from exc
     try:
         return await site.snapshot_group(cycle_id=key, group_key=group_id, volumes=volumes)
     finally:
@@ -135,4 +188,4 @@ async def _hooked(
                 quiesce.hook.post_thaw, phase="post-thaw", group_id=group_id, cycle_id=key
             )
         except HookFailed as exc:  # the snapshot is good; the tenant must hear about the thaw
-            log.error("group %s: post-thaw hook failed: %s", group_id, exc)
+            log.error("group %s: post-thaw hook failed: %s", group_id, short_reason(str(exc)))

@@ -60,6 +60,12 @@ CYCLE_SECONDS = Histogram(
     buckets=(1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
 )
 REPLICATED_BYTES = Counter("lifeboat_replicated_bytes", "Bytes sent to DR sites")
+QUIESCE_FAILURES = Counter(
+    "lifeboat_quiesce_failures",
+    "VMs (or a group's hook) that could not be quiesced, counted once per cycle; which ones and "
+    "why: the QuiesceFailed alert, the cycle and the consistency point",
+    ["group_id"],
+)
 LEASES_LOST = Counter(
     "lifeboat_replication_leases_lost", "Cycles another replicator took over from this one"
 )
@@ -183,6 +189,7 @@ class CycleRunner:
                     await add_to_outbox(
                         s, [events.quiesce_failed(self.runtime, cycle, outcome.alert)]
                     )
+                QUIESCE_FAILURES.labels(cycle.group_id).inc(len(outcome.alert.failures))
             if outcome.skipped:
                 cycle.status = CycleStatus.SKIPPED
                 cycle.error = outcome.alert.reason if outcome.alert else "quiesce failed"
@@ -221,6 +228,8 @@ class CycleRunner:
             cycle_id=cycle.id,
             members=tuple(cycle.volumes),
             member_groups=tuple(spec.member_groups),
+            consistency_reason=cycle.consistency_reason,
+            quiesce_failures=tuple(cycle.quiesce_failures),
         )
         async with self.db.transaction() as s:
             # the lease first: its row stays locked until commit, so no other runner commits too

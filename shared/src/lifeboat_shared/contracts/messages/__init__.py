@@ -32,6 +32,7 @@ from lifeboat_shared.contracts.messages.replicator import (
     ConsistencyPointPruned,
     CpMember,
     QuiesceFailed,
+    QuiesceFailure,
     ReplicateNow,
 )
 from lifeboat_shared.contracts.messages.sites import SiteDeclaredDown, SiteDeclaredUp
@@ -50,6 +51,7 @@ __all__ = [
     "ExecutionStepProgressed",
     "HookAction",
     "QuiesceFailed",
+    "QuiesceFailure",
     "QuiesceHook",
     "QuiesceSpec",
     "ReplicateNow",

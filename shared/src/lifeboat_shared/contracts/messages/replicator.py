@@ -44,6 +44,15 @@ class CpMember(BaseModel):
     bytes_sent: int = Field(ge=0)
 
 
+class QuiesceFailure(BaseModel):
+    """One VM (or, for a hook, the group: ``server_id`` None) that could not be quiesced."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    server_id: Id | None = None
+    reason: str = Field(min_length=1, max_length=300)
+
+
 @register
 class ConsistencyPointCreated(Event):
     """Every volume of the group arrived at the DR site, was verified and snapshotted there."""
@@ -63,6 +72,12 @@ class ConsistencyPointCreated(Event):
     created_at: Timestamp
     members: list[CpMember] = Field(min_length=1)
     bytes_sent: int = Field(ge=0)
+    consistency_reason: str | None = Field(
+        default=None, max_length=500, description="Why the CP is crash-consistent, if it is"
+    )
+    quiesce_failures: list[QuiesceFailure] = Field(
+        default_factory=list, description="VMs that could not be quiesced for this CP"
+    )
 
     def partition_key(self) -> str:
         return self.group_id
@@ -98,6 +113,9 @@ class QuiesceFailed(Event):
     outcome: Literal["fell-back-to-crash-consistent", "retried-ok", "cycle-skipped"]
     reason: str = Field(min_length=1, max_length=2000)
     at: Timestamp
+    failures: list[QuiesceFailure] = Field(
+        default_factory=list, description="Every VM that failed, each with a short reason"
+    )
 
     def partition_key(self) -> str:
         return self.group_id
