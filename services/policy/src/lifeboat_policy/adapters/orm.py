@@ -55,6 +55,7 @@ protection_groups = sa.Table(
     sa.Column("failure_stage", sa.String(32), nullable=True),
     sa.Column("failure_reason", sa.String(2000), nullable=True),
     sa.Column("failure_at", TS, nullable=True),
+    sa.Column("last_quiesce", sa.JSON, nullable=True),
     sa.Column("breach_open", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("breach_episode", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("project_id", "name", name="uq_protection_groups_project_name"),

@@ -21,6 +21,7 @@ from lifeboat_policy.domain.model import (
     Failure,
     Members,
     ProtectionGroup,
+    QuiesceReport,
     StatelessTemplate,
     TickUnit,
 )
@@ -49,6 +50,28 @@ def _members(data: dict[str, Any]) -> Members:
     )
 
 
+def _quiesce(data: dict[str, Any] | None) -> QuiesceReport | None:
+    if not data:
+        return None
+    return QuiesceReport(
+        cycle_id=data["cycle_id"],
+        outcome=data["outcome"],
+        at=aware(datetime.fromisoformat(data["at"])),
+        failures=tuple((f.get("server_id"), f["reason"]) for f in data["failures"]),
+    )
+
+
+def _quiesce_json(report: QuiesceReport | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    return {
+        "cycle_id": report.cycle_id,
+        "outcome": report.outcome,
+        "at": report.at.isoformat(),
+        "failures": [{"server_id": s, "reason": r} for s, r in report.failures],
+    }
+
+
 def _group(row: Row) -> ProtectionGroup:
     m = row._mapping
     cp = None
@@ -73,6 +96,7 @@ def _group(row: Row) -> ProtectionGroup:
         suspended=m["suspended"],
         newest_cp=cp,
         last_failure=failure,
+        last_quiesce=_quiesce(m["last_quiesce"]),
         breach_open=m["breach_open"],
         breach_episode=m["breach_episode"],
     )
@@ -198,6 +222,13 @@ class GroupRepository:
                 failure_reason=group.last_failure.reason,
                 failure_at=group.last_failure.at,
             )
+        )
+
+    async def save_quiesce(self, group: ProtectionGroup) -> None:
+        await self.session.execute(
+            sa.update(g)
+            .where(g.c.id == group.id)
+            .values(last_quiesce=_quiesce_json(group.last_quiesce))
         )
 
     async def save_breach(self, group: ProtectionGroup) -> None:

@@ -88,6 +88,17 @@ class Failure:
     at: datetime
 
 
+@dataclass(frozen=True)
+class QuiesceReport:
+    """The last cycle's quiesce failures (UC2c): which VMs (``None``: the group's hook) and why,
+    and what the policy's rule made of it."""
+
+    cycle_id: str
+    outcome: str
+    at: datetime
+    failures: tuple[tuple[str | None, str], ...]  # (server_id, reason)
+
+
 @dataclass
 class ProtectionGroup:
     """VMs and volumes of one application, protected together under one policy (UC1-UC5)."""
@@ -105,6 +116,7 @@ class ProtectionGroup:
     suspended: bool = False
     newest_cp: CpSummary | None = None
     last_failure: Failure | None = None
+    last_quiesce: QuiesceReport | None = None
     breach_open: bool = False
     breach_episode: int = 0
 

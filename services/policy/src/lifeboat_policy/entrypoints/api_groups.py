@@ -7,7 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, status
 
 from lifeboat_policy.adapters.repository import GroupRepository, members_to_json
-from lifeboat_policy.domain.model import Members, ProtectionGroup, StatelessTemplate
+from lifeboat_policy.domain.model import (
+    Members,
+    ProtectionGroup,
+    QuiesceReport,
+    StatelessTemplate,
+)
 from lifeboat_policy.entrypoints.errors import CONFLICT, NOT_FOUND, raise_http
 from lifeboat_policy.entrypoints.schemas import (
     FailureOut,
@@ -15,6 +20,7 @@ from lifeboat_policy.entrypoints.schemas import (
     GroupOut,
     GroupStatus,
     LinkChange,
+    QuiesceOut,
     ReplicateNowAccepted,
     ReplicateNowIn,
     ResumeIn,
@@ -145,6 +151,20 @@ async def group_status(group_id: str, runtime: RuntimeDep, _who: CurrentPrincipa
         last_tick_seq=unit.last_tick_seq if unit else 0,
         next_due_at=unit.next_due_at if unit else None,
         last_failure=FailureOut(**vars(g.last_failure)) if g.last_failure else None,
+        last_quiesce_failures=_quiesce(g.last_quiesce),
+    )
+
+
+def _quiesce(report: QuiesceReport | None) -> QuiesceOut | None:
+    if report is None:
+        return None
+    return QuiesceOut.model_validate(
+        {
+            "cycle_id": report.cycle_id,
+            "outcome": report.outcome,
+            "at": report.at,
+            "failures": [{"server_id": s, "reason": r} for s, r in report.failures],
+        }
     )
 
 

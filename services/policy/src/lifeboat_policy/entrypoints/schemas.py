@@ -205,6 +205,18 @@ class FailureOut(BaseModel):
     at: datetime
 
 
+class QuiesceFailureOut(BaseModel):
+    server_id: str | None = Field(description="null: the group's quiesce hook failed")
+    reason: str
+
+
+class QuiesceOut(BaseModel):
+    cycle_id: str
+    outcome: Literal["fell-back-to-crash-consistent", "retried-ok", "cycle-skipped"]
+    at: datetime
+    failures: list[QuiesceFailureOut]
+
+
 class GroupStatus(BaseModel):
     group_id: str
     rpo_target_seconds: int
@@ -220,6 +232,10 @@ class GroupStatus(BaseModel):
     last_tick_seq: int
     next_due_at: datetime | None
     last_failure: FailureOut | None
+    last_quiesce_failures: QuiesceOut | None = Field(
+        description="The VMs the last cycle could not quiesce and why (UC2c); null once a newer "
+        "CP's cycle quiesced every VM"
+    )
 
 
 class ReplicateNowIn(_In):

@@ -4,6 +4,9 @@ event redelivered after a crash finds itself already handled and changes nothing
 A consistency point moves the group's (or set's) schedule: the next tick is due one RPO after
 its recovery point, minus the cycle's expected duration (see ``domain.schedule``). A CP of an
 application set updates every member group's achieved RPO.
+
+Quiesce (UC2c): a ``QuiesceFailed`` alert records the cycle's failing VMs on the group (and on every
+member of a set) for its status; a newer CP whose cycle quiesced every VM clears them.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from datetime import UTC, datetime
 
 from lifeboat_policy.adapters.repository import GroupRepository, TickUnitRepository
 from lifeboat_policy.domain import schedule
-from lifeboat_policy.domain.model import CpSummary, Failure
+from lifeboat_policy.domain.model import CpSummary, Failure, QuiesceReport
 from lifeboat_policy.service_layer.units import load_contexts, refresh_units
 from lifeboat_shared.bus.handlers import HandlerContext, Handlers
 from lifeboat_shared.contracts.base import Message
@@ -20,6 +23,7 @@ from lifeboat_shared.contracts.messages import (
     ConsistencyPointCreated,
     ConsistencyPointFailed,
     ExecutionCompleted,
+    QuiesceFailed,
     ReplicationSuspended,
 )
 
@@ -39,6 +43,9 @@ async def on_cp_created(message: Message, ctx: HandlerContext) -> None:
         if group.breach_open and age <= group.rpo_target_seconds:
             group.breach_open = False  # the breach episode ends
         await groups.save_cp(group)
+        if group.last_quiesce is not None and not message.quiesce_failures:
+            group.last_quiesce = None  # this CP's cycle quiesced every VM
+            await groups.save_quiesce(group)
     repo = TickUnitRepository(ctx.session)
     units = await repo.many(targets, for_update=True)
     contexts = await load_contexts(ctx.session, units)
@@ -80,6 +87,23 @@ async def on_cp_failed(message: Message, ctx: HandlerContext) -> None:
         await repo.save(unit)
 
 
+async def on_quiesce_failed(message: Message, ctx: HandlerContext) -> None:
+    assert isinstance(message, QuiesceFailed)
+    failures = tuple((f.server_id, f.reason) for f in message.failures) or tuple(
+        (s, message.reason[:300])
+        for s in message.failed_servers  # an older replicator
+    )
+    report = QuiesceReport(message.cycle_id, message.outcome, message.at, failures)
+    groups = GroupRepository(ctx.session)
+    affected = await groups.many([message.group_id], for_update=True)
+    affected += await groups.query(app_set_ids=[message.group_id])
+    for group in affected:
+        if group.last_quiesce is not None and group.last_quiesce.at > message.at:
+            continue  # a later cycle's report is already there
+        group.last_quiesce = report
+        await groups.save_quiesce(group)
+
+
 async def on_execution_completed(message: Message, ctx: HandlerContext) -> None:
     """A plan failed over (or migrated): its groups' source copies are no longer the live data.
     Suspend them (ReplicationSuspended, scope "failover") so no cycle replicates a stale or
@@ -116,4 +140,5 @@ HANDLERS: Handlers = {
     ConsistencyPointCreated: on_cp_created,
     ConsistencyPointFailed: on_cp_failed,
     ExecutionCompleted: on_execution_completed,
+    QuiesceFailed: on_quiesce_failed,
 }
