@@ -154,6 +154,10 @@ async def test_three_replicators_one_killed_every_round(
             clouds_yaml=sites.clouds_yaml,
             # the link key the receiver created: every replica holds the same one
             LIFEBOAT_REPLICATOR_LINK_PSK_FILE=str(rx_dir / "link.psk"),
+            # each replicator drives 2 of a round's 6 cycles at most: the others take the rest
+            # (without a bound one replicator claimed all six, and a round whose victim held
+            # none tested no takeover)
+            LIFEBOAT_REPLICATOR_MAX_CONCURRENT_CYCLES="2",
         )
         bus = make_bus(
             LifeboatSettings(bus="kafka", kafka_bootstrap=kafka_bootstrap), client_id="t"

@@ -46,6 +46,7 @@ async def cycle_runner(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
         deps,
         max_attempts=settings.max_cycle_attempts,
         lease_seconds=settings.lease_seconds,
+        max_concurrent_cycles=settings.max_concurrent_cycles,
     )
     try:
         await runner.run(stop, settings.runner_interval_seconds)

@@ -58,6 +58,13 @@ class ReplicatorSettings(ServiceSettings):
         default=None, gt=0, description="Cap per site link (UC2d); groups may cap lower"
     )
     max_parallel_volumes: int = Field(default=4, ge=1, le=64)
+    max_concurrent_cycles: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        description="Cycles one replicator drives at once; it claims no more, so several "
+        "replicators share the work",
+    )
     max_cycle_attempts: int = Field(default=5, ge=1, le=100)
     runner_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     lease_seconds: float = Field(

@@ -154,9 +154,11 @@ class CycleRepository:
         row = (await self.session.execute(query)).first()
         return _cycle(row) if row else None
 
-    async def claim(self, owner: str, now: datetime, lease_until: datetime) -> list[str]:
-        """Take the lease of runnable cycles (pending and due, or running with an expired lease:
-        its runner died) and return the ids this owner actually took.
+    async def claim(
+        self, owner: str, now: datetime, lease_until: datetime, *, limit: int = 100
+    ) -> list[str]:
+        """Take the lease of at most ``limit`` runnable cycles (pending and due, or running with an
+        expired lease: its runner died), oldest first, and return the ids this owner actually took.
 
         One statement, ``UPDATE ... WHERE <claimable> AND id IN (SELECT ... FOR UPDATE SKIP
         LOCKED) RETURNING id``: on PostgreSQL concurrent claimers skip each other's rows and the
@@ -175,7 +177,7 @@ class CycleRepository:
             sa.select(t.c.id)
             .where(runnable, free)
             .order_by(t.c.requested_at)
-            .limit(100)
+            .limit(limit)
             .with_for_update(skip_locked=True)
             .scalar_subquery()
         )

@@ -77,9 +77,16 @@ class LeaseLost(Exception):
 
 class CycleRunner:
     def __init__(
-        self, runtime: ServiceRuntime, deps: CycleDeps, *, max_attempts: int, lease_seconds: float
+        self,
+        runtime: ServiceRuntime,
+        deps: CycleDeps,
+        *,
+        max_attempts: int,
+        lease_seconds: float,
+        max_concurrent_cycles: int = 8,
     ) -> None:
         self.runtime = runtime
+        self.max_concurrent_cycles = max_concurrent_cycles
         self.db = runtime.db
         self.deps = deps
         self.max_attempts = max_attempts
@@ -119,7 +126,13 @@ class CycleRunner:
         async with self.db.transaction() as s:
             self.suspended = await GroupStateRepository(s).suspended_groups()
             held = await CycleRepository(s).renew(self.owner, now + self.lease)
-            claimed = await CycleRepository(s).claim(self.owner, now, now + self.lease)
+            # Only what this process can drive now: the rest stays for the other replicators.
+            room = self.max_concurrent_cycles - len(self._running)
+            claimed = (
+                await CycleRepository(s).claim(self.owner, now, now + self.lease, limit=room)
+                if room > 0
+                else []
+            )
         self.lost_groups = {
             group for cycle_id, group in self._groups.items() if cycle_id not in held
         }
