@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -288,7 +289,44 @@ async def run_story(
     rdetail = await _get(client, f"{orch}/v1/executions/{reprotect['id']}")
     sync = _step(rdetail, "reverse-sync")["result"]
     say("reverse", {"sent": sync["bytes_sent"], "changed": sync["bytes_changed"]})
-    await execute("failback")
+    policy = urls["policy"]
+    group = plan["spec"]["groups"][0]
+    reverse = await _get(client, f"{policy}/v1/protection-groups/{group}.reverse")
+    say("reverse-group", {"id": reverse["id"], "from": reverse["source_site"]})
+    failback = await execute("failback")
     final = await _get(client, f"{orch}/v1/plans/{plan['id']}")
     say("home", {"site": final["state"]["active_site"], "status": final["state"]["status"]})
+    cp = await wait_new_cp(client, policy, group, after=failback["finished_at"])
+    detail = await _get(client, f"{urls['replicator']}/v1/consistency-points/{cp['cp']}")
+    members = detail["members"]
+    cp["seeded"] = sum(1 for m in members if m.get("seeded_from"))
+    cp["volumes"] = len(members)
+    cp["sent"] = detail["bytes_sent"]
+    cp["size"] = sum(m["size_gib"] for m in members) * 2**30
+    say("protected-again", cp)
     return out
+
+
+async def wait_new_cp(
+    client: httpx.AsyncClient, policy: str, group: str, *, after: str, timeout: float = 120
+) -> dict[str, Any]:
+    """Until the forward group's newest verified CP was taken after ``after`` (failback's end):
+    nobody asks for it, the group's own RPO schedule does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = await _get(client, f"{policy}/v1/protection-groups/{group}/status")
+        taken = status["newest_cp_taken_at"]
+        if taken is not None and datetime.fromisoformat(taken) > datetime.fromisoformat(after):
+            return {
+                "cp": status["newest_cp_id"],
+                "taken_at": taken,
+                "rpo_target": status["rpo_target_seconds"],
+                "suspended": status["suspended"],
+            }
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"no CP of group {group} after failback within {timeout:.0f} s "
+                f"(newest {taken}, suspended {status['suspended_by']}, "
+                f"last failure {status['last_failure']})"
+            )
+        await asyncio.sleep(0.5)

@@ -54,8 +54,22 @@ def _say(console: Console, as_json: bool) -> Any:
                 f"reprotect: replicated {TARGET} -> {SOURCE}, sent {data['sent'] / 2**20:.2f} MiB "
                 f"for {data['changed'] / 2**20:.2f} MiB of changed blocks (differences only)"
             )
+        elif what == "reverse-group":
+            console.print(
+                f"reverse protection group {data['id']}: {data['from']} -> {SOURCE} on its own "
+                "RPO schedule"
+            )
         elif what == "home":
             console.print(f"[bold]failback done: 'shop' runs at {data['site']} again[/]")
+        elif what == "protected-again":
+            console.print(
+                f"[bold green]protected again: new CP {data['cp']} taken at {data['taken_at']} "
+                f"(RPO target {data['rpo_target']} s), {SOURCE} -> {TARGET}, unattended[/]"
+            )
+            console.print(
+                f"  {data['seeded']} of {data['volumes']} volumes seeded from the DR copy: sent "
+                f"{data['sent'] / 2**20:.2f} MiB for {data['size'] / 2**30:.0f} GiB"
+            )
         elif what in _TEXT:
             console.print(_TEXT[what] + (f" {data}" if what == "teardown" else ""))
 
@@ -95,5 +109,8 @@ async def run_story_cmd(data_dir: Path, as_json: bool) -> int:
             return 1
         finally:
             await stack.stop()
-    console.print("[green]the whole story ran: protect, test, fail over, reprotect, fail back[/]")
+    console.print(
+        "[green]the whole story ran: protect, test, fail over, reprotect, fail back, "
+        "protected again[/]"
+    )
     return 0

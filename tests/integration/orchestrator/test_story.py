@@ -3,6 +3,7 @@ protect a 3-tier app, bubble test and teardown, site cut, failover, reprotect, f
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,18 @@ async def test_whole_story(tmp_path: Path) -> None:
     assert 0 <= events["failover"]["rpo_seconds"] < 60
     teardown = next(d for w, d in lines if w == "teardown")
     assert teardown["deleted"] > 0
+    # The lifecycle closes: reprotect made a reverse group with its own schedule; after
+    # failback the plan is protected again and the forward group's own RPO schedule (nobody
+    # asked) brought a new CP of the servers failback made, within one RPO (5 s) plus a cycle.
+    assert next(d for w, d in lines if w == "reverse-group")["from"] == TARGET
+    home = next(d for w, d in lines if w == "home")
+    assert home == {"site": SOURCE, "status": "protected"}
+    again = next(d for w, d in lines if w == "protected-again")
+    assert not again["suspended"]
+    finished = datetime.fromisoformat(events["failback"]["finished_at"])
+    assert datetime.fromisoformat(again["taken_at"]) > finished
+    assert (datetime.fromisoformat(again["taken_at"]) - finished).total_seconds() < 5 + 30
+    # Its first cycle started from the DR copy failback stopped: every volume seeded, and only
+    # what differs travels (the DR copy is what the new volumes were restored from).
+    assert again["seeded"] == again["volumes"] == 4
+    assert again["sent"] < 0.05 * again["size"], again

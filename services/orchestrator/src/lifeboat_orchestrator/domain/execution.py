@@ -185,7 +185,22 @@ def build_steps(kind: Kind, plan: PlanSpec, source: str, target: str) -> list[St
         sync = g.add("final-sync", "final-sync", stops, site=source)
         tiers = _recovery(g, plan, target, [sync], bubble=False)
         dns = g.add("dns", "dns", tiers, site=target)
-        g.add("commit", "commit", [dns])
+        releases: list[str] = []
+        if kind == "failback":
+            # The stopped DR copy's servers go (their ports hold the addresses the next
+            # failover wants); their volumes stay as the forward groups' seeds.
+            releases = [
+                g.add(
+                    f"release-dr:{sid}",
+                    "release-old",
+                    tiers,
+                    site=source,
+                    server=sid,
+                    copy="placement",
+                )
+                for sid in servers
+            ]
+        g.add("commit", "commit", [dns, *releases])
     elif kind == "test-failover":
         tiers = _recovery(g, plan, target, [], bubble=True)
         g.add("bubble-ready", "bubble-ready", tiers, site=target)

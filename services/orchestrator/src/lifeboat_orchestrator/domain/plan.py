@@ -239,11 +239,20 @@ class PlanState(_Spec):
         default=None, description="Site the running copy replicates to (None: unprotected)"
     )
     placement: dict[str, Placement] = Field(default_factory=dict)
+    reverse_groups: dict[str, str] = Field(
+        default_factory=dict,
+        description="After reprotect: forward group -> the group replicating back (own RPO)",
+    )
+    reverse_specs: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Each reverse group's spec at reprotect (failback's final sync, until the "
+        "policy service's ticks carry newer)",
+    )
     reverse_group: str | None = Field(
-        default=None, description="Group id of the reverse replication after reprotect"
+        default=None, description="Deprecated (one reverse group per plan): see reverse_groups"
     )
     reverse_spec: dict[str, Any] | None = Field(
-        default=None, description="The reverse replication's spec (for failback's final sync)"
+        default=None, description="Deprecated: see reverse_specs"
     )
     previous: dict[str, Placement] = Field(
         default_factory=dict, description="The copy left behind at the site failed over from"

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from lifeboat_orchestrator.adapters.executions import ExecutionRepository
 from lifeboat_orchestrator.adapters.plans import Plan, PlanRepository
+from lifeboat_orchestrator.domain.lifecycle import NEXT
 from lifeboat_orchestrator.domain.plan import Capture, PlanSpec, PlanState
 from lifeboat_orchestrator.service_layer import plans as service
 from lifeboat_orchestrator.service_layer.wiring import clouds_for
@@ -25,6 +26,10 @@ class PlanOut(BaseModel):
     state: PlanState
     readiness: dict[str, Any] | None
     members: int
+    next_executions: list[str] = Field(
+        description="What can run next in this state (lifecycle: protected -> failed-over -> "
+        "reprotected -> failback -> protected; split-brain -> reconcile)"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -42,6 +47,7 @@ def _out(plan: Plan) -> PlanOut:
         readiness=plan.readiness,
         members=len(plan.capture.servers)
         + sum(m.count for t in plan.spec.tiers for m in t.stateless),
+        next_executions=list(NEXT.get(plan.state.status, ())),
         created_at=plan.created_at,
         updated_at=plan.updated_at,
     )

@@ -31,8 +31,11 @@ class ExecutionRejected(ValueError):
 def direction(plan: Plan) -> tuple[str, list[str], list[str]]:
     """(where it runs, the sites it can go to, the groups protecting it now)."""
     state = plan.state
-    if state.status == "reprotected" and state.reverse_group and state.protected_to:
-        return state.active_site, [state.protected_to], [state.reverse_group]
+    if state.status == "reprotected" and state.protected_to:
+        reverse = list(state.reverse_groups.values()) or (
+            [state.reverse_group] if state.reverse_group else []
+        )
+        return state.active_site, [state.protected_to], reverse
     if state.status == "protected":
         return state.active_site, list(plan.spec.target_sites), list(plan.spec.groups)
     return state.active_site, [], []
@@ -125,9 +128,15 @@ async def start_execution(
             spec = await catalog.spec(group)
             if spec is not None:
                 specs[group] = spec.model_dump(mode="json")
-        if state.status == "reprotected" and state.reverse_spec and state.reverse_group:
-            # Replicating back since reprotect: the final sync goes the reverse way.
-            specs = {state.reverse_group: state.reverse_spec}
+        if state.status == "reprotected":
+            # Replicating back since reprotect: the final sync goes the reverse way, with the
+            # reverse groups' newest specs (their ticks), else the ones reprotect made.
+            specs = {}
+            for reverse, made in state.reverse_specs.items():
+                known = await catalog.spec(reverse)
+                specs[reverse] = known.model_dump(mode="json") if known is not None else made
+            if not specs and state.reverse_spec and state.reverse_group:
+                specs = {state.reverse_group: state.reverse_spec}
         execution.params["specs"] = specs
     if kind in ("failover", "test-failover"):
         cps: dict[str, str] = {}

@@ -51,7 +51,11 @@ async def create_plan(db: Database, clouds: SiteClouds, spec: PlanSpec) -> Plan:
         id=str(uuid.uuid4()),
         spec=spec,
         capture=captured,
-        state=PlanState(status="protected", active_site=spec.source_site),
+        state=PlanState(
+            status="protected",
+            active_site=spec.source_site,
+            protected_to=spec.target_sites[0],
+        ),
         created_at=now,
         updated_at=now,
     )

@@ -446,6 +446,7 @@ class ExecutionRunner:
                             rto_seconds=rto,
                             error=error[:2000] if error else None,
                             completed_at=now,
+                            protection=[] if error else finish.protection_of(execution),
                         ),
                         event_id=f"{execution.id[:100]}.completed",
                     )

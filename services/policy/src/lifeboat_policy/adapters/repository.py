@@ -99,6 +99,9 @@ def _group(row: Row) -> ProtectionGroup:
         last_quiesce=_quiesce(m["last_quiesce"]),
         breach_open=m["breach_open"],
         breach_episode=m["breach_episode"],
+        suspended_reason=m["suspended_reason"],
+        seed_volumes=dict(m["seed_volumes"] or {}),
+        reverse_of=m["reverse_of"],
     )
 
 
@@ -140,6 +143,9 @@ class GroupRepository:
                 created_at=group.created_at,
                 app_set_id=group.app_set_id,
                 suspended=group.suspended,
+                suspended_reason=group.suspended_reason,
+                seed_volumes=group.seed_volumes or None,
+                reverse_of=group.reverse_of,
             )
         )
 
@@ -194,9 +200,38 @@ class GroupRepository:
             sa.update(g).where(g.c.id.in_(list(group_ids))).values(app_set_id=set_id)
         )
 
-    async def set_suspended(self, group_id: str, suspended: bool) -> None:
+    async def set_suspended(
+        self, group_id: str, suspended: bool, reason: str | None = "operator"
+    ) -> None:
         await self.session.execute(
-            sa.update(g).where(g.c.id == group_id).values(suspended=suspended)
+            sa.update(g)
+            .where(g.c.id == group_id)
+            .values(suspended=suspended, suspended_reason=reason if suspended else None)
+        )
+
+    async def save_members(self, group: ProtectionGroup) -> None:
+        """Members and seeds together (an operator's update, or failback re-pointing them)."""
+        await self.session.execute(
+            sa.update(g)
+            .where(g.c.id == group.id)
+            .values(members=members_to_json(group.members), seed_volumes=group.seed_volumes or None)
+        )
+
+    async def save_direction(self, group: ProtectionGroup) -> None:
+        """A reverse group taken over again by a later reprotect: its sites may have moved."""
+        await self.session.execute(
+            sa.update(g)
+            .where(g.c.id == group.id)
+            .values(
+                source_site=group.source_site,
+                target_site=group.target_site,
+                policy_id=group.policy_id,
+                rpo_target_seconds=group.rpo_target_seconds,
+                members=members_to_json(group.members),
+                seed_volumes=group.seed_volumes or None,
+                suspended=group.suspended,
+                suspended_reason=group.suspended_reason,
+            )
         )
 
     async def save_cp(self, group: ProtectionGroup) -> None:

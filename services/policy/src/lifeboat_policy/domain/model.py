@@ -119,6 +119,18 @@ class ProtectionGroup:
     last_quiesce: QuiesceReport | None = None
     breach_open: bool = False
     breach_episode: int = 0
+    suspended_reason: str | None = None
+    """Why ``suspended``: "operator", "failover", "split-brain" (None: not suspended)."""
+    seed_volumes: dict[str, str] = field(default_factory=dict)
+    """UC5c: source volume -> DR-side volume its first cycle starts from (verified by hashes)."""
+    reverse_of: str | None = None
+    """After reprotect: the forward group this one replicates back for."""
+
+    @property
+    def lifecycle_hold(self) -> bool:
+        """Suspended by a failover or a split brain: only failback or reconcile resumes it
+        (an operator's resume would replicate a stale copy over the live one)."""
+        return self.suspended and self.suspended_reason in ("failover", "split-brain")
 
 
 @dataclass
@@ -155,6 +167,7 @@ def spec_payload(
     lead = strictest(policies).spec
     servers = sorted({s for g in groups for s in g.members.servers})
     volumes = sorted({v for g in groups for v in g.members.volumes})
+    seeds = {src: dr for g in groups for src, dr in sorted(g.seed_volumes.items())}
     caps = [p.spec["bandwidth_bytes_per_s"] for p in policies if p.spec["bandwidth_bytes_per_s"]]
     retention = dict(lead["retention"])
     for tier in ("keep_last", "hourly", "daily", "weekly"):
@@ -169,8 +182,10 @@ def spec_payload(
         "quiesce": lead["quiesce"],
         "retention": retention,
         "bandwidth_bytes_per_s": min(caps) if caps else None,
-        "bind_address": lead["bind_address"],
+        # A reverse group sends from the other site: the forward sender's address is not there.
+        "bind_address": None if any(g.reverse_of for g in groups) else lead["bind_address"],
         "encryption_required": any(p.spec["encryption_required"] for p in policies),
+        "seed_volumes": seeds,
     }
 
 

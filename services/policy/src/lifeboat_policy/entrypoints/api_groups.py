@@ -20,6 +20,8 @@ from lifeboat_policy.entrypoints.schemas import (
     GroupOut,
     GroupStatus,
     LinkChange,
+    MembersIn,
+    MembersUpdate,
     QuiesceOut,
     ReplicateNowAccepted,
     ReplicateNowIn,
@@ -54,8 +56,11 @@ def group_out(g: ProtectionGroup) -> GroupOut:
         policy_id=g.policy_id,
         rpo_target_seconds=g.rpo_target_seconds,
         members=members_to_json(g.members),
+        seed_volumes=g.seed_volumes,
         app_set_id=g.app_set_id,
         suspended=g.suspended,
+        suspended_reason=g.suspended_reason if g.suspended else None,
+        reverse_of=g.reverse_of,
         created_at=g.created_at,
     )
 
@@ -68,11 +73,7 @@ def group_out(g: ProtectionGroup) -> GroupOut:
     responses=CONFLICT,
 )
 async def create_group(body: GroupCreate, runtime: RuntimeDep, _who: CurrentPrincipal) -> GroupOut:
-    members = Members(
-        servers=body.members.servers,
-        volumes=body.members.volumes,
-        stateless=[StatelessTemplate(**t.model_dump()) for t in body.members.stateless],
-    )
+    members = _members(body.members)
     try:
         group = await catalog.create_group(
             runtime,
@@ -82,6 +83,33 @@ async def create_group(body: GroupCreate, runtime: RuntimeDep, _who: CurrentPrin
             target_site=body.target_site,
             policy_id=body.policy_id,
             members=members,
+            seed_volumes=body.seed_volumes,
+        )
+    except PolicyServiceError as exc:
+        raise_http(exc)
+    return group_out(group)
+
+
+def _members(body: MembersIn) -> Members:
+    return Members(
+        servers=body.servers,
+        volumes=body.volumes,
+        stateless=[StatelessTemplate(**t.model_dump()) for t in body.stateless],
+    )
+
+
+@router.put(
+    "/protection-groups/{group_id}/members",
+    tags=["protection-groups"],
+    summary="Replace a group's members (and seeds); the next tick replicates the new set",
+    responses={**NOT_FOUND, **CONFLICT},
+)
+async def set_members(
+    group_id: str, body: MembersUpdate, runtime: RuntimeDep, _who: CurrentPrincipal
+) -> GroupOut:
+    try:
+        group = await catalog.update_members(
+            runtime, group_id, members=_members(body.members), seed_volumes=body.seed_volumes
         )
     except PolicyServiceError as exc:
         raise_http(exc)
@@ -229,7 +257,12 @@ async def resume_group(
     body = body or ResumeIn()
     try:
         group, _ = await control.set_group_suspended(
-            runtime, group_id, suspended=False, by=who.user_id, full_resync=body.full_resync
+            runtime,
+            group_id,
+            suspended=False,
+            by=who.user_id,
+            full_resync=body.full_resync,
+            force=body.force,
         )
     except PolicyServiceError as exc:
         raise_http(exc)

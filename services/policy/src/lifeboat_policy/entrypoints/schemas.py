@@ -169,6 +169,27 @@ class MembersIn(_In):
         return value
 
 
+SeedVolumes = Annotated[
+    dict[Id, Id],
+    Field(
+        default_factory=dict,
+        max_length=1000,
+        description=(
+            "Seeding (UC5c): source volume id -> a volume at the DR site holding an earlier "
+            "copy of it (restored from a backup, a shipped disk); the first cycle of that "
+            "volume verifies it by hashes and sends only the differing blocks; its CP member "
+            "says `seeded: true`. A seed must be detached and at least the source's size."
+        ),
+    ),
+]
+
+
+def _check_seeds(value: dict[str, str]) -> dict[str, str]:
+    if len(set(value.values())) != len(value):
+        raise ValueError("two source volumes name the same seed volume")
+    return value
+
+
 class GroupCreate(_In):
     name: Name = Field(description="Unique within the project")
     project_id: Id = Field(description="OpenStack project that owns the protected resources")
@@ -176,6 +197,7 @@ class GroupCreate(_In):
     target_site: Id = Field(description="Registered DR site it replicates to (UC3a)")
     policy_id: Id
     members: MembersIn
+    seed_volumes: SeedVolumes
 
     @field_validator("members")
     @classmethod
@@ -183,6 +205,30 @@ class GroupCreate(_In):
         if not (value.servers or value.volumes or value.stateless):
             raise ValueError("a group needs at least one server, volume or stateless template")
         return value
+
+    @field_validator("seed_volumes")
+    @classmethod
+    def _seeds(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_seeds(value)
+
+
+class MembersUpdate(_In):
+    """Replace a group's members (e.g. servers re-created outside Lifeboat); seeds optional."""
+
+    members: MembersIn
+    seed_volumes: SeedVolumes
+
+    @field_validator("members")
+    @classmethod
+    def _not_empty(cls, value: MembersIn) -> MembersIn:
+        if not (value.servers or value.volumes or value.stateless):
+            raise ValueError("a group needs at least one server, volume or stateless template")
+        return value
+
+    @field_validator("seed_volumes")
+    @classmethod
+    def _seeds(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_seeds(value)
 
 
 class GroupOut(BaseModel):
@@ -194,8 +240,15 @@ class GroupOut(BaseModel):
     policy_id: str
     rpo_target_seconds: int
     members: dict[str, Any]
+    seed_volumes: dict[str, str] = Field(description="UC5c: source volume -> DR-side seed")
     app_set_id: str | None
     suspended: bool
+    suspended_reason: Literal["operator", "failover", "split-brain"] | None = Field(
+        description="failover / split-brain: only failback / reconcile resumes it"
+    )
+    reverse_of: str | None = Field(
+        description="A reverse group (made by reprotect): the forward group it replicates for"
+    )
     created_at: datetime
 
 
@@ -227,7 +280,9 @@ class GroupStatus(BaseModel):
     newest_cp_taken_at: datetime | None
     breached: bool
     suspended: bool
-    suspended_by: Literal["group", "site-link", "app-set-member"] | None
+    suspended_by: (
+        Literal["group", "failover", "split-brain", "site-link", "app-set-member"] | None
+    ) = Field(description="group: an operator; failover / split-brain: the DR lifecycle")
     ticks_as: str = Field(description="The group, or the application set it replicates with")
     last_tick_seq: int
     next_due_at: datetime | None
@@ -256,6 +311,10 @@ class SuspendIn(_In):
 
 class ResumeIn(_In):
     full_resync: bool = Field(default=False, description="Resend everything (operator's word)")
+    force: bool = Field(
+        default=False,
+        description="Resume a group a failover suspended (its source copy is not the live data)",
+    )
 
 
 class LinkChange(BaseModel):

@@ -110,6 +110,7 @@ async def create_group(
     target_site: str,
     policy_id: str,
     members: Members,
+    seed_volumes: dict[str, str] | None = None,
 ) -> ProtectionGroup:
     now = datetime.now(UTC)
     async with runtime.db.transaction() as session:
@@ -131,11 +132,28 @@ async def create_group(
             rpo_target_seconds=policy.rpo_target_seconds,
             members=members,
             created_at=now,
+            seed_volumes=dict(seed_volumes or {}),
         )
         await groups.add(group)
         paused = await catalog.link_suspended(source_site, target_site)
         due = None if paused else schedule.first_due(group.id, policy.cadence, now)
         await TickUnitRepository(session).add(TickUnit(group.id, "group", now, due, paused))
+    return group
+
+
+async def update_members(
+    runtime: ServiceRuntime, group_id: str, *, members: Members, seed_volumes: dict[str, str]
+) -> ProtectionGroup:
+    """An operator's verb: the group protects these servers, volumes and templates from now on
+    (e.g. servers re-created by hand); the next tick carries them. Failback re-points the
+    groups at the servers it made by itself (``lifecycle``)."""
+    async with runtime.db.transaction() as session:
+        groups = GroupRepository(session)
+        group = await groups.get(group_id, for_update=True)
+        if group is None:
+            raise NotFound("group_id", f"no protection group {group_id}")
+        group.members, group.seed_volumes = members, dict(seed_volumes)
+        await groups.save_members(group)
     return group
 
 

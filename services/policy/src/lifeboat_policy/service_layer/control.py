@@ -33,9 +33,17 @@ def unit_of(group: ProtectionGroup) -> str:
 
 
 async def set_group_suspended(
-    runtime: ServiceRuntime, group_id: str, *, suspended: bool, by: str, full_resync: bool = False
+    runtime: ServiceRuntime,
+    group_id: str,
+    *,
+    suspended: bool,
+    by: str,
+    full_resync: bool = False,
+    force: bool = False,
 ) -> tuple[ProtectionGroup, bool]:
-    """Suspend or resume one group; returns (group, changed). Repeating is a no-op."""
+    """Suspend or resume one group; returns (group, changed). Repeating is a no-op. A group a
+    failover (or split brain) suspended resumes with failback (or reconcile), not by hand:
+    its source copy is stale; ``force`` is the operator's explicit word otherwise."""
     now = datetime.now(UTC)
     async with runtime.db.transaction() as session:
         groups = GroupRepository(session)
@@ -44,8 +52,16 @@ async def set_group_suspended(
             raise NotFound("group_id", f"no protection group {group_id}")
         if group.suspended == suspended:
             return group, False
+        if not suspended and group.lifecycle_hold and not force:
+            raise Conflict(
+                "group_id",
+                f"group {group_id} was suspended by a {group.suspended_reason}: its source copy "
+                "is not the live data; fail back (or reconcile) to resume it, or resume with "
+                '{"force": true}',
+            )
         group.suspended = suspended
-        await groups.set_suspended(group_id, suspended)
+        group.suspended_reason = "operator" if suspended else None
+        await groups.set_suspended(group_id, suspended, group.suspended_reason)
         link_down = await CatalogRepository(session).link_suspended(
             group.source_site, group.target_site
         )

@@ -16,15 +16,16 @@ from datetime import UTC, datetime
 from lifeboat_policy.adapters.repository import GroupRepository, TickUnitRepository
 from lifeboat_policy.domain import schedule
 from lifeboat_policy.domain.model import CpSummary, Failure, QuiesceReport
-from lifeboat_policy.service_layer.units import load_contexts, refresh_units
+from lifeboat_policy.service_layer import lifecycle
+from lifeboat_policy.service_layer.units import load_contexts
 from lifeboat_shared.bus.handlers import HandlerContext, Handlers
 from lifeboat_shared.contracts.base import Message
 from lifeboat_shared.contracts.messages import (
     ConsistencyPointCreated,
     ConsistencyPointFailed,
     ExecutionCompleted,
+    ProtectionChange,
     QuiesceFailed,
-    ReplicationSuspended,
 )
 
 
@@ -105,35 +106,21 @@ async def on_quiesce_failed(message: Message, ctx: HandlerContext) -> None:
 
 
 async def on_execution_completed(message: Message, ctx: HandlerContext) -> None:
-    """A plan failed over (or migrated): its groups' source copies are no longer the live data.
-    Suspend them (ReplicationSuspended, scope "failover") so no cycle replicates a stale or
-    divergent copy over the DR site; reprotect then replicates the other way."""
+    """A recovery execution ended: apply what it did to the protection (``lifecycle``). From an
+    orchestrator that sends no changes: after a failover (or migration) suspend the plan's groups
+    (their source copies are no longer the live data)."""
     assert isinstance(message, ExecutionCompleted)
-    if message.outcome != "succeeded" or message.execution_kind not in (
-        "failover",
-        "planned-migration",
-        "failback",
-    ):
+    if message.outcome != "succeeded":
         return
     now = datetime.now(UTC)
-    groups = GroupRepository(ctx.session)
-    for group_id in message.groups:
-        group = await groups.get(group_id, for_update=True)
-        if group is None or group.suspended:
-            continue
-        group.suspended = True
-        await groups.set_suspended(group_id, True)
-        await refresh_units(ctx.session, [group.app_set_id or group.id], now, due_now=None)
-        ctx.emit(
-            ReplicationSuspended(
-                group_id=group.id,
-                scope="failover",
-                source_site=group.source_site,
-                target_site=group.target_site,
-                requested_by=f"orchestrator:{message.execution_id}"[:255],
-                at=now,
-            )
-        )
+    by = f"orchestrator:{message.execution_id}"[:255]
+    changes = message.protection
+    if not changes and message.execution_kind in ("failover", "planned-migration", "failback"):
+        changes = [
+            ProtectionChange(group_id=g, action="suspend", reason="failover")
+            for g in message.groups
+        ]
+    await lifecycle.apply(changes, ctx, by=by, now=now)
 
 
 HANDLERS: Handlers = {

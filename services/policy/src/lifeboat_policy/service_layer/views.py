@@ -30,7 +30,9 @@ async def group_status(db: Database, group_id: str, now: datetime | None = None)
         catalog = CatalogRepository(session)
         suspended_by = None
         if group.suspended:
-            suspended_by = "group"
+            # "group" (an operator), "failover" or "split-brain" (the DR lifecycle)
+            reason = group.suspended_reason or "operator"
+            suspended_by = "group" if reason == "operator" else reason
         elif await catalog.link_suspended(group.source_site, group.target_site):
             suspended_by = "site-link"
         elif group.app_set_id is not None:

@@ -71,6 +71,8 @@ class VolumeProgress:
     transferred: bool = False
     bytes_changed: int = 0
     bytes_sent: int = 0
+    seeded_from: str | None = None
+    """UC5c: the DR-side volume this member's first copy started from (verified by hashes)."""
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

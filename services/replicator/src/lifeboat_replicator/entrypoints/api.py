@@ -34,6 +34,9 @@ class VolumeOut(BaseModel):
     transferred: bool
     bytes_changed: int
     bytes_sent: int
+    seeded_from: str | None = Field(
+        default=None, description="UC5c: the DR-side seed volume its first copy started from"
+    )
 
     @classmethod
     def of(cls, v: VolumeProgress) -> VolumeOut:

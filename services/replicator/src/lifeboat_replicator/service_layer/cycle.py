@@ -173,6 +173,7 @@ async def transfer_stage(cycle: ReplicationCycle, deps: CycleDeps, checkpoint: C
             seed = spec.seed_volumes.get(vol.volume_id)
             if vol.replica_volume_id is None and seed is not None:
                 vol.replica_volume_id = await target.check_seed_volume(seed, vol.size_gib)
+                vol.seeded_from = seed
             if vol.replica_volume_id is None:
                 vol.replica_volume_id = await target.ensure_replica_volume(
                     group_key=cycle.group_id,

@@ -42,6 +42,7 @@ def cp_created(
             replica_snapshot_id=m.replica_snapshot_id or "",
             bytes_changed=m.bytes_changed,
             bytes_sent=m.bytes_sent,
+            seeded=m.seeded_from is not None,
         )
         for m in cp.members
     ]

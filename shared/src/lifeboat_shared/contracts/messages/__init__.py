@@ -8,6 +8,7 @@ from lifeboat_shared.contracts.messages.orchestrator import (
     BubbleRemoved,
     ExecutionCompleted,
     ExecutionStepProgressed,
+    ProtectionChange,
     SplitBrainDetected,
     StartExecution,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "ExecutionCompleted",
     "ExecutionStepProgressed",
     "HookAction",
+    "ProtectionChange",
     "QuiesceFailed",
     "QuiesceFailure",
     "QuiesceHook",

@@ -62,6 +62,36 @@ class ExecutionStepProgressed(Event):
         return self.plan_id
 
 
+ProtectionAction = Literal["suspend", "resume", "protect-reverse", "retire"]
+
+
+class ProtectionChange(BaseModel):
+    """What an execution did to a plan's protection, for the policy service to apply (the
+    orchestrator owns the plan's lifecycle; the policy service owns groups and their ticks).
+
+    - ``suspend``: the group's source copy is no longer the live data (failover, split brain).
+    - ``resume``: replicate again; members replaced first (``replace_servers``/``_volumes``: the
+      servers and volumes Lifeboat re-created, old id -> new id), then seeded from
+      ``seed_volumes`` (source volume -> DR-side volume holding the same data).
+    - ``protect-reverse``: a new group ``group_id`` replicating ``servers`` from ``source_site``
+      to ``target_site`` under the policy and project of ``reverse_of``, on its own RPO schedule.
+    - ``retire``: the group is no longer needed (a reverse group after failback): deleted.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    group_id: Id
+    action: ProtectionAction
+    reason: str = Field(min_length=1, max_length=32, description="failover, failback, ...")
+    reverse_of: Id | None = None
+    source_site: Id | None = None
+    target_site: Id | None = None
+    servers: list[Id] = Field(default_factory=list, max_length=10000)
+    replace_servers: dict[Id, Id] = Field(default_factory=dict)
+    replace_volumes: dict[Id, Id] = Field(default_factory=dict)
+    seed_volumes: dict[Id, Id] = Field(default_factory=dict)
+
+
 @register
 class ExecutionCompleted(Event):
     topic = topics.ORCHESTRATOR_EVENTS
@@ -99,6 +129,13 @@ class ExecutionCompleted(Event):
     )
     error: str | None = Field(default=None, max_length=2000)
     completed_at: Timestamp
+    protection: list[ProtectionChange] = Field(
+        default_factory=list,
+        description=(
+            "How the plan's protection changed (succeeded executions); empty from an older "
+            "orchestrator: the policy service then suspends ``groups`` after a failover"
+        ),
+    )
 
     def partition_key(self) -> str:
         return self.plan_id

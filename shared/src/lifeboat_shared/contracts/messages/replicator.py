@@ -42,6 +42,11 @@ class CpMember(BaseModel):
     replica_snapshot_id: Id
     bytes_changed: int = Field(ge=0)
     bytes_sent: int = Field(ge=0)
+    seeded: bool = Field(
+        default=False,
+        description="UC5c: this member's replica started from a seed volume (its first copy "
+        "compared hashes and sent only the differing blocks)",
+    )
 
 
 class QuiesceFailure(BaseModel):

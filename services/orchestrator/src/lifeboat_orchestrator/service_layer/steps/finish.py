@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from lifeboat_orchestrator.domain import lifecycle
+from lifeboat_orchestrator.domain.execution import Execution, StepState
 from lifeboat_orchestrator.domain.plan import Placement, PlanState
 from lifeboat_orchestrator.service_layer.steps.context import StepEnv, StepFailed
+from lifeboat_shared.contracts.messages import ProtectionChange
 
 
 def recovered(env: StepEnv) -> dict[str, Placement]:
@@ -50,24 +53,24 @@ async def dns(env: StepEnv) -> dict[str, Any]:
 def _state_after(env: StepEnv) -> PlanState:
     state = env.plan.state
     kind = env.execution.kind
-    if kind in ("failover", "planned-migration", "failback"):
+    if kind == "failback":
+        # Home again and protected again: forward, from the servers failback made.
+        return PlanState(
+            status="protected",
+            active_site=env.execution.target_site,
+            protected_to=env.execution.source_site,
+            placement=recovered(env),
+        )
+    if kind in ("failover", "planned-migration"):
         if env.execution.params.get("degraded"):
             # Split brain, both online (UC6): the primary keeps running; the DR copy too.
             return state.model_copy(update={"status": "split-brain", "dr_copy": recovered(env)})
-        placement = state.placement or {
-            sid: Placement(
-                site=env.execution.source_site,
-                server_id=sid,
-                volumes={v.volume_id: v.volume_id for v in c.volumes},
-            )
-            for sid, c in env.plan.capture.servers.items()
-        }
         return PlanState(
             status="failed-over",
             active_site=env.execution.target_site,
             protected_to=None,
             placement=recovered(env),
-            previous=placement,
+            previous=_placement_now(env),
         )
     if kind == "reprotect":
         sync = env.result_of("reverse-sync")
@@ -75,8 +78,8 @@ def _state_after(env: StepEnv) -> PlanState:
             update={
                 "status": "reprotected",
                 "protected_to": env.execution.target_site,
-                "reverse_group": sync["group"],
-                "reverse_spec": sync["spec"],
+                "reverse_groups": dict(sync["groups"]),
+                "reverse_specs": dict(sync["specs"]),
             }
         )
     if kind == "reconcile":
@@ -85,9 +88,64 @@ def _state_after(env: StepEnv) -> PlanState:
     raise StepFailed(f"nothing to commit for {kind}")
 
 
+def _placement_now(env: StepEnv) -> dict[str, Placement]:
+    """Where each server runs before this execution (a plan never moved: as captured)."""
+    return env.plan.state.placement or {
+        sid: Placement(
+            site=env.execution.source_site,
+            server_id=sid,
+            volumes={v.volume_id: v.volume_id for v in c.volumes},
+        )
+        for sid, c in env.plan.capture.servers.items()
+    }
+
+
+def _protection(env: StepEnv, new: PlanState) -> list[ProtectionChange]:
+    state = env.plan.state
+    kind = env.execution.kind
+    groups = list(env.plan.spec.groups)
+    if kind in ("failover", "planned-migration"):
+        if state.status == "reprotected":  # the reverse direction's copy stopped
+            return lifecycle.suspend(list(state.reverse_groups.values()), "failover")
+        reason = "split-brain" if env.execution.params.get("degraded") else "failover"
+        return lifecycle.suspend(groups, reason)
+    if kind == "reprotect":
+        sync = env.result_of("reverse-sync")
+        members = {
+            g: list(sync["members"][r]) for g, r in sync["groups"].items() if r in sync["members"]
+        }
+        return lifecycle.reverse(
+            members, running_at=env.execution.source_site, back_to=env.execution.target_site
+        )
+    if kind == "failback":
+        return lifecycle.failed_back(
+            groups,
+            list(state.reverse_groups.values()),
+            before=state.previous,
+            after=new.placement,
+            dr_copy=state.placement,
+        )
+    if kind == "reconcile" and new.status == "protected":
+        return lifecycle.resumed(groups, "reconcile")
+    return []
+
+
 async def commit(env: StepEnv) -> dict[str, Any]:
-    """Computes the plan's new state; the runner saves it with the step, in one transaction."""
-    return {"plan_state": _state_after(env).model_dump(mode="json")}
+    """Computes the plan's new state and what it does to the protection; the runner saves the
+    state with the step and sends the changes in ``ExecutionCompleted``, in one transaction."""
+    new = _state_after(env)
+    return {
+        "plan_state": new.model_dump(mode="json"),
+        "protection": [c.model_dump(mode="json") for c in _protection(env, new)],
+    }
+
+
+def protection_of(execution: Execution) -> list[ProtectionChange]:
+    """The changes the commit step computed (none when the execution did not commit)."""
+    for step in execution.steps:
+        if step.action == "commit" and step.state is StepState.SUCCEEDED:
+            return [ProtectionChange.model_validate(c) for c in step.result.get("protection", [])]
+    return []
 
 
 async def resolve(env: StepEnv) -> dict[str, Any]:

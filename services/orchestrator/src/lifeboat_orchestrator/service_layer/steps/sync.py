@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from lifeboat_orchestrator.domain.lifecycle import reverse_group_id
 from lifeboat_orchestrator.domain.plan import Placement
 from lifeboat_orchestrator.service_layer.steps.context import StepEnv, StepFailed
 from lifeboat_orchestrator.service_layer.steps.recover import _placement
@@ -50,70 +51,106 @@ async def final_sync(env: StepEnv) -> dict[str, Any]:
     return {"cps": out}
 
 
-def reverse_spec(env: StepEnv) -> tuple[str, ReplicationSpec]:
-    """The running copy (at the execution's source) replicated to the old site (its target),
-    seeded with the old site's volumes so that only differences travel."""
+def reverse_specs(env: StepEnv) -> dict[str, tuple[str, ReplicationSpec]]:
+    """Per forward group: (its reverse group, the spec replicating the servers now running at
+    the execution's source back to the old site, seeded with the old site's volumes so that
+    only differences travel)."""
     plan = env.plan
     now_at = env.execution.source_site
     back_to = env.execution.target_site
-    forward = next(iter(current_specs(env).values()), None)
     sites = env.sites
     if now_at not in sites or back_to not in sites:
         raise StepFailed("both sites must be in the site registry")
-    seeds: dict[str, str] = {}
-    servers: list[str] = []
-    for sid in plan.spec.servers:
-        running = plan.state.placement.get(sid)
-        old = plan.state.previous.get(sid)
-        if running is None:
-            raise StepFailed(f"server {sid} has no placement at {now_at}")
-        servers.append(running.server_id)
-        if old is not None:
+    forward = current_specs(env)
+    out: dict[str, tuple[str, ReplicationSpec]] = {}
+    for group in plan.spec.groups:
+        spec = forward.get(group)
+        members = _members(env, spec, single=len(plan.spec.groups) == 1)
+        if not members:
+            continue  # stateless only, or none of the plan's servers: nothing to send back
+        servers: list[str] = []
+        seeds: dict[str, str] = {}
+        for sid in members:
+            running = plan.state.placement.get(sid)
+            if running is None:
+                raise StepFailed(f"server {sid} has no placement at {now_at}")
+            servers.append(running.server_id)
+            old = plan.state.previous.get(sid)
             for orig, vol in running.volumes.items():
-                if orig in old.volumes:
+                if old is not None and orig in old.volumes:
                     seeds[vol] = old.volumes[orig]
-    group = f"{plan.id[:100]}.reverse"
-    # The forward spec's quiesce, retention, bandwidth and encryption carry over; sites,
-    # servers and seeds are the reverse direction's.
-    base = forward or ReplicationSpec(
-        project_id=plan.spec.project_id, source=sites[now_at].ref, target=sites[back_to].ref
-    )
-    spec = base.model_copy(
-        update={
-            "project_id": plan.spec.project_id,
-            "source": sites[now_at].ref,
-            "target": sites[back_to].ref,
-            "servers": servers,
-            "volumes": [],
-            "member_groups": [],
-            "seed_volumes": seeds,
-            "bind_address": None,  # the forward sender's address means nothing at the other site
-        }
-    )
-    return group, spec
+        # The forward spec's quiesce, retention, bandwidth and encryption carry over; sites,
+        # servers and seeds are the reverse direction's.
+        base = spec or ReplicationSpec(
+            project_id=plan.spec.project_id, source=sites[now_at].ref, target=sites[back_to].ref
+        )
+        out[group] = (
+            reverse_group_id(group),
+            base.model_copy(
+                update={
+                    "project_id": plan.spec.project_id,
+                    "source": sites[now_at].ref,
+                    "target": sites[back_to].ref,
+                    "servers": sorted(servers),
+                    "volumes": [],
+                    "member_groups": [],
+                    "seed_volumes": seeds,
+                    "bind_address": None,  # the forward sender's address means nothing here
+                }
+            ),
+        )
+    if not out:
+        raise StepFailed("none of the plan's groups protects a server to replicate back")
+    return out
+
+
+def _members(env: StepEnv, spec: ReplicationSpec | None, *, single: bool) -> list[str]:
+    """The plan's servers (original ids) a forward group protects: those whose copy left behind
+    is one of the group's servers; a plan of one group whose spec is unknown: all of them."""
+    state = env.plan.state
+    if spec is None:
+        if single:
+            return list(env.plan.spec.servers)
+        raise StepFailed("no replication spec known for the plan's groups (no tick seen yet)")
+    named = set(spec.servers)
+    out = []
+    for sid in env.plan.spec.servers:
+        left = state.previous.get(sid)
+        if sid in named or (left is not None and left.server_id in named):
+            out.append(sid)
+    return out
 
 
 async def reverse_sync(env: StepEnv) -> dict[str, Any]:
+    """One seeded CP per reverse group; the policy service takes the groups over at commit."""
     started = env.step.started_at or datetime.now(UTC)
-    group, spec = reverse_spec(env)
-    request = f"{env.execution.id}.reverse-sync"[:128]
-    await env.emit(
-        ReplicateNow(
-            group_id=group,
-            request_id=request,
-            requested_by="orchestrator:reprotect",
-            trigger="replicate-now",
-            spec=spec,
-        ),
-        request,
-    )
-    cp = await env.wait_cp(group, env.execution.target_site, started, env.sync_timeout)
+    plans = reverse_specs(env)
+    for group, (reverse, spec) in plans.items():
+        request = f"{env.execution.id}.reverse-sync.{group}"[:128]
+        await env.emit(
+            ReplicateNow(
+                group_id=reverse,
+                request_id=request,
+                requested_by="orchestrator:reprotect",
+                trigger="replicate-now",
+                spec=spec,
+            ),
+            request,
+        )
+    cps: dict[str, str] = {}
+    sent = changed = 0
+    for _group, (reverse, _spec) in plans.items():
+        cp = await env.wait_cp(reverse, env.execution.target_site, started, env.sync_timeout)
+        cps[reverse] = cp.id
+        sent += sum(m.bytes_sent for m in cp.members)
+        changed += sum(m.bytes_changed for m in cp.members)
     return {
-        "group": group,
-        "spec": spec.model_dump(mode="json"),
-        "cp": cp.id,
-        "bytes_sent": sum(m.bytes_sent for m in cp.members),
-        "bytes_changed": sum(m.bytes_changed for m in cp.members),
+        "groups": {g: r for g, (r, _s) in plans.items()},
+        "specs": {r: s.model_dump(mode="json") for r, s in plans.values()},
+        "members": {r: s.servers for r, s in plans.values()},
+        "cps": cps,
+        "bytes_sent": sent,
+        "bytes_changed": changed,
     }
 
 
@@ -155,12 +192,19 @@ def _losing_sides(env: StepEnv) -> list[tuple[str, Placement | None]]:
 
 async def release_old(env: StepEnv) -> dict[str, Any]:
     """Delete the old copy's server at the site becoming the DR site; its volumes stay (they
-    are the seeds of the reverse replication, and carry the divergent-data snapshots)."""
+    are the seeds of the replication towards it, and carry the divergent-data snapshots).
+    Reprotect releases the copy left behind at failover (``previous``); failback releases the
+    DR copy it stopped (``copy: placement``), whose volumes seed the forward groups again."""
     sid = env.step.params["server"]
-    old = env.plan.state.previous.get(sid)
+    if env.step.params.get("copy") == "placement":
+        old = env.plan.state.placement.get(sid)
+        site = env.execution.source_site
+    else:
+        old = env.plan.state.previous.get(sid)
+        site = env.execution.target_site
     if old is None:
         return {"server": sid, "deleted": None}
-    project = await env.project(env.execution.target_site)
+    project = await env.project(site)
     await project.compute.delete_server(old.server_id)
     # Its ports too: they hold the addresses a failback will want back. Found by address (not by
     # device, which the deletion cleared), so a re-run after a crash still finds them.
