@@ -140,7 +140,11 @@ async def wait_execution(
 
 
 async def protect_app(
-    client: httpx.AsyncClient, urls: dict[str, str], world: DemoWorld, say: Say
+    client: httpx.AsyncClient,
+    urls: dict[str, str],
+    world: DemoWorld,
+    say: Say,
+    plan_extra: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The app on site-a, protected to site-b, and its recovery plan once it is ready."""
     policy, orch = urls["policy"], urls["orchestrator"]
@@ -189,6 +193,7 @@ async def protect_app(
         "network_mappings": [{"source_network": "private", "ip_mode": "keep"}],
         "dns": [{"zone": ZONE, "name": f"www.{ZONE}", "server": servers["web"]}],
         "dns_site": TARGET,
+        **(plan_extra or {}),
     }
     backoff = Backoff()
     while plan is None:

@@ -219,9 +219,12 @@ def build_steps(kind: Kind, plan: PlanSpec, source: str, target: str) -> list[St
         sync = g.add("reverse-sync", "reverse-sync", releases, site=source)
         g.add("commit", "commit", [sync])
     elif kind == "reconcile":
-        keeps = [
-            g.add(f"keep-divergent:{sid}", "keep-divergent", [], server=sid) for sid in servers
-        ]
+        # The losing copy stops first, so its snapshots hold everything it wrote; then the
+        # snapshots (both sides under keep-both), then the resolution.
+        keeps = []
+        for sid in servers:
+            stop = g.add(f"stop-losing:{sid}", "stop-losing", [], server=sid)
+            keeps.append(g.add(f"keep-divergent:{sid}", "keep-divergent", [stop], server=sid))
         resolve = g.add("resolve", "resolve", keeps)
         g.add("commit", "commit", [resolve])
     else:  # pragma: no cover - Kind is a closed Literal

@@ -93,6 +93,11 @@ class SplitBrainPolicy(_Spec):
 
     on_partition: Literal["primary-only", "both-online"] = "primary-only"
     reconcile: Literal["keep-primary", "keep-dr", "keep-both"] = "keep-primary"
+    keep_both_dr_copy: Literal["stop", "keep-running"] = Field(
+        default="stop",
+        description="keep-both: the DR copy's servers are stopped (default) or keep running, "
+        "outside the plan either way (listed in its state's `detached`)",
+    )
 
 
 class PlanSpec(_Spec):
@@ -259,4 +264,9 @@ class PlanState(_Spec):
     )
     dr_copy: dict[str, Placement] = Field(
         default_factory=dict, description="Split brain, both online: the DR copy's servers"
+    )
+    detached: dict[str, Placement] = Field(
+        default_factory=dict,
+        description="After a keep-both reconcile: the DR copy, kept outside the plan (its "
+        "volumes hold what it wrote during the split brain; snapshotted at reconcile)",
     )

@@ -64,6 +64,7 @@ ACTIONS: dict[str, Action] = {
     "final-sync": sync.final_sync,
     "reverse-sync": sync.reverse_sync,
     "keep-divergent": sync.keep_divergent,
+    "stop-losing": sync.stop_losing,
     "release-old": sync.release_old,
     "bubble-ready": bubble.bubble_ready,
     "teardown": bubble.teardown,

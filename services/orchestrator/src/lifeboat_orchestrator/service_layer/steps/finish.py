@@ -3,13 +3,14 @@ split brain."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from lifeboat_orchestrator.domain import lifecycle
 from lifeboat_orchestrator.domain.execution import Execution, StepState
 from lifeboat_orchestrator.domain.plan import Placement, PlanState
 from lifeboat_orchestrator.service_layer.steps.context import StepEnv, StepFailed
-from lifeboat_shared.contracts.messages import ProtectionChange
+from lifeboat_shared.contracts.messages import ProtectionChange, SplitBrainDetected
 
 
 def recovered(env: StepEnv) -> dict[str, Placement]:
@@ -149,7 +150,8 @@ def protection_of(execution: Execution) -> list[ProtectionChange]:
 
 
 async def resolve(env: StepEnv) -> dict[str, Any]:
-    """UC6 reconcile, after the losing side's volumes were snapshotted (keep-divergent)."""
+    """UC6 reconcile, after the losing copy stopped and its volumes (both copies' under
+    keep-both) were snapshotted: says where each side's data went and what runs on."""
     state = env.plan.state
     policy = env.execution.params.get("resolution") or env.plan.spec.split_brain.reconcile
     removed: list[str] = []
@@ -160,15 +162,36 @@ async def resolve(env: StepEnv) -> dict[str, Any]:
             removed.append(placed.server_id)
         new = state.model_copy(update={"status": "protected", "dr_copy": {}})
     elif policy == "keep-dr":
-        project = await env.project(env.execution.source_site)
-        for placed in state.placement.values():
-            await project.compute.stop_server(placed.server_id)
         new = PlanState(
             status="failed-over",
             active_site=env.execution.target_site,
             placement=dict(state.dr_copy),
-            previous=dict(state.placement),
+            previous=_placement_now(env),
         )
-    else:  # keep-both: the DR copy lives on outside the plan
-        new = state.model_copy(update={"status": "protected", "dr_copy": {}})
-    return {"policy": policy, "removed": removed, "state": new.model_dump(mode="json")}
+    else:  # keep-both: the DR copy lives on outside the plan (stopped unless the plan says)
+        new = state.model_copy(
+            update={"status": "protected", "dr_copy": {}, "detached": dict(state.dr_copy)}
+        )
+    kept: dict[str, dict[str, str]] = {}
+    for step in env.execution.steps:
+        if step.action == "keep-divergent":
+            for site, snaps in env.result_of(step.id).get("by_site", {}).items():
+                kept.setdefault(site, {}).update(snaps)
+    await env.emit(
+        SplitBrainDetected(
+            plan_id=env.plan.id,
+            primary_site=env.execution.source_site,
+            dr_site=env.execution.target_site,
+            resolution=policy,
+            kept_snapshots=sorted(s for snaps in kept.values() for s in snaps.values()),
+            at=datetime.now(UTC),
+        ),
+        f"{env.execution.id[:100]}.split-brain",
+    )
+    return {
+        "policy": policy,
+        "removed": removed,
+        "kept": kept,
+        "detached": {sid: p.server_id for sid, p in new.detached.items()},
+        "state": new.model_dump(mode="json"),
+    }

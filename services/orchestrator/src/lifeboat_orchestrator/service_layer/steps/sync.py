@@ -160,6 +160,7 @@ async def keep_divergent(env: StepEnv) -> dict[str, Any]:
     sid = env.step.params["server"]
     sides = _losing_sides(env)
     kept: list[str] = []
+    by_site: dict[str, dict[str, str]] = {}
     for site, placed in sides:
         if placed is None:
             continue
@@ -172,22 +173,50 @@ async def keep_divergent(env: StepEnv) -> dict[str, Any]:
                 tag=env.tag(f"keep-{site}-{orig}"),
             )
             kept.append(snap.id)
-    return {"server": sid, "snapshots": kept}
+            by_site.setdefault(site, {})[vol] = snap.id
+    # Where each side's data went: site -> {volume: snapshot}.
+    return {"server": sid, "snapshots": kept, "by_site": by_site}
 
 
 def _losing_sides(env: StepEnv) -> list[tuple[str, Placement | None]]:
+    """The copies whose data a reconcile (or reprotect) must keep as snapshots: the losing side,
+    both sides under keep-both (the primary as captured when it never moved)."""
     sid = env.step.params["server"]
     state = env.plan.state
     if env.execution.kind == "reprotect":
         return [(env.execution.target_site, state.previous.get(sid))]
-    policy = env.execution.params.get("resolution") or env.plan.spec.split_brain.reconcile
-    primary = (env.execution.source_site, state.placement.get(sid))
+    policy = resolution(env)
+    primary = (env.execution.source_site, _placement(env, sid))
     dr = (env.execution.target_site, state.dr_copy.get(sid))
     if policy == "keep-primary":
         return [dr]
     if policy == "keep-dr":
         return [primary]
     return [primary, dr]
+
+
+def resolution(env: StepEnv) -> str:
+    return str(env.execution.params.get("resolution") or env.plan.spec.split_brain.reconcile)
+
+
+async def stop_losing(env: StepEnv) -> dict[str, Any]:
+    """Reconcile: stop the copy that will not go on (keep-primary: the DR copy; keep-dr: the
+    primary; keep-both: the DR copy unless the plan keeps it running) before its snapshots."""
+    sid = env.step.params["server"]
+    policy = resolution(env)
+    state = env.plan.state
+    placed: Placement | None
+    if policy == "keep-dr":
+        site, placed = env.execution.source_site, _placement(env, sid)
+    elif policy == "keep-both" and env.plan.spec.split_brain.keep_both_dr_copy == "keep-running":
+        return {"server": sid, "stopped": None}
+    else:
+        site, placed = env.execution.target_site, state.dr_copy.get(sid)
+    if placed is None:
+        return {"server": sid, "stopped": None}
+    project = await env.project(site)
+    server = await project.compute.stop_server(placed.server_id)
+    return {"server": sid, "site": site, "stopped": placed.server_id, "status": server.status}
 
 
 async def release_old(env: StepEnv) -> dict[str, Any]:
