@@ -73,6 +73,16 @@ class Members:
     volumes: list[str] = field(default_factory=list)
     stateless: list[StatelessTemplate] = field(default_factory=list)
 
+    @property
+    def replicates(self) -> bool:
+        """Servers or volumes to protect with CPs; False for stateless templates only (UC8)."""
+        return bool(self.servers or self.volumes)
+
+
+ReplicationMode = Literal["consistency-points", "none (stateless)"]
+"""A group's ``replication`` in the API: CPs on its RPO schedule, or none at all (UC8: only
+stateless templates, re-created from the template at failover; never ticked, never breached)."""
+
 
 @dataclass
 class CpSummary:
@@ -119,6 +129,10 @@ class ProtectionGroup:
     last_quiesce: QuiesceReport | None = None
     breach_open: bool = False
     breach_episode: int = 0
+
+    @property
+    def replication(self) -> ReplicationMode:
+        return "consistency-points" if self.members.replicates else "none (stateless)"
 
 
 @dataclass

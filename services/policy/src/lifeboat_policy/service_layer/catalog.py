@@ -133,7 +133,8 @@ async def create_group(
             created_at=now,
         )
         await groups.add(group)
-        paused = await catalog.link_suspended(source_site, target_site)
+        # Stateless templates only (UC8): nothing to replicate, so no tick is ever due.
+        paused = not members.replicates or await catalog.link_suspended(source_site, target_site)
         due = None if paused else schedule.first_due(group.id, policy.cadence, now)
         await TickUnitRepository(session).add(TickUnit(group.id, "group", now, due, paused))
     return group
