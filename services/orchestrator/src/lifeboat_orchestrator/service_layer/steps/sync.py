@@ -29,6 +29,8 @@ async def final_sync(env: StepEnv) -> dict[str, Any]:
     """One more CP per group, taken after the servers stopped; recover from it."""
     started = env.step.started_at or datetime.now(UTC)
     specs = current_specs(env)
+    if not env.plan.spec.servers:
+        return {"cps": {}, "skipped": "stateless members only: nothing to sync"}  # UC8
     if not specs:
         raise StepFailed("no replication spec known for the plan's groups (no tick seen yet)")
     out: dict[str, Any] = {}
@@ -94,6 +96,8 @@ def reverse_spec(env: StepEnv) -> tuple[str, ReplicationSpec]:
 
 
 async def reverse_sync(env: StepEnv) -> dict[str, Any]:
+    if not env.plan.spec.servers:  # UC8: stateless members only, nothing replicates back
+        return {"group": None, "spec": None, "cp": None, "bytes_sent": 0, "bytes_changed": 0}
     started = env.step.started_at or datetime.now(UTC)
     group, spec = reverse_spec(env)
     request = f"{env.execution.id}.reverse-sync"[:128]
