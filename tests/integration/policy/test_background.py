@@ -56,3 +56,76 @@ async def test_the_running_service_ticks_and_alerts_on_its_own(
             metrics = (await c.get("/metrics")).text
             assert f'lifeboat_policy_target_rpo_seconds{{group_id="{group["id"]}"' in metrics
             assert "lifeboat_policy_ticks_emitted_total" in metrics
+
+
+async def test_a_stateless_only_group_is_never_ticked_nor_breached(
+    policy_settings: dict[str, Any],
+) -> None:
+    """UC8: a group of stateless templates only has nothing to replicate: accepted, never ticked,
+    never in breach, its status says so; a mixed group beside it ticks and breaches as usual."""
+    settings = {
+        **policy_settings,
+        "scheduler_enabled": True,
+        "scheduler_interval_seconds": 0.1,
+        "breach_check_interval_seconds": 0.2,
+    }
+    name = f"policy_{uuid.uuid4().hex[:10]}"
+    app = start_policy(settings, name)
+    async with LifespanManager(app, startup_timeout=60):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://p", headers=AUTH) as c:
+            p = Policy(app, c, settings, name)
+            ids = await seed(p, rpo_seconds=1)
+            template = {"name": "web", "image": "cirros", "flavor": "m1.tiny"}
+
+            def body(group: str, members: dict[str, Any]) -> dict[str, Any]:
+                return {
+                    "name": group,
+                    "project_id": "p1",
+                    "source_site": "a",
+                    "target_site": "b",
+                    "policy_id": ids["policy_id"],
+                    "members": members,
+                }
+
+            web = await p.post("/v1/protection-groups", body("web", {"stateless": [template]}))
+            assert web["replication"] == "none (stateless)"
+            # Suspend and resume make a tick due at once for a group that replicates: not here.
+            await p.post(f"/v1/protection-groups/{web['id']}/suspend", {})
+            await p.post(f"/v1/protection-groups/{web['id']}/resume", {})
+            refused = await c.post(f"/v1/protection-groups/{web['id']}/replicate-now")
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["detail"].startswith("group_id:")
+            assert "stateless" in refused.json()["detail"]
+            # Created after the stateless group: by the time it has ticked 3 times and breached
+            # its 1-s RPO, the stateless one would have been due at least as often.
+            mixed = await p.post(
+                "/v1/protection-groups",
+                body(
+                    "shop",
+                    {"servers": ["srv-db"], "volumes": ["vol-db"], "stateless": [template]},
+                ),
+            )
+            assert mixed["replication"] == "consistency-points"
+            deadline = time.monotonic() + 20
+            ticks: list[RpoTickElapsed] = []
+            alerts: list[RpoBreached] = []
+            while len([t for t in ticks if t.group_id == mixed["id"]]) < 3 or not alerts:
+                assert time.monotonic() < deadline, (ticks, alerts)
+                await asyncio.sleep(0.1)
+                ticks = await p.events(RpoTickElapsed)
+                alerts = await p.events(RpoBreached)
+            assert {t.group_id for t in ticks} == {mixed["id"]}, "the stateless group ticked"
+            assert {a.group_id for a in alerts} == {mixed["id"]}, "the stateless group breached"
+            mixed_tick = next(t for t in ticks if t.group_id == mixed["id"])
+            assert mixed_tick.spec.servers == ["srv-db"] and mixed_tick.spec.volumes == ["vol-db"]
+            status = (await c.get(f"/v1/protection-groups/{web['id']}/status")).json()
+            assert status["replication"] == "none (stateless)"
+            assert status["next_due_at"] is None and status["last_tick_seq"] == 0
+            assert status["breached"] is False and status["achieved_rpo_seconds"] is None
+            shop = (await c.get(f"/v1/protection-groups/{mixed['id']}/status")).json()
+            assert shop["replication"] == "consistency-points" and shop["breached"] is True
+            assert shop["last_tick_seq"] >= 3 and shop["next_due_at"] is not None
+            metrics = (await c.get("/metrics")).text
+            assert f'lifeboat_policy_target_rpo_seconds{{group_id="{mixed["id"]}"' in metrics
+            assert f'group_id="{web["id"]}"' not in metrics

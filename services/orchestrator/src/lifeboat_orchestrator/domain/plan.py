@@ -103,7 +103,11 @@ class SplitBrainPolicy(_Spec):
 class PlanSpec(_Spec):
     name: str = Field(min_length=1, max_length=255)
     project_id: Id = Field(description="Project of the protected servers (same name at DR)")
-    groups: list[Id] = Field(min_length=1, description="Protection groups / application sets")
+    groups: list[Id] = Field(
+        default_factory=list,
+        description="Protection groups / application sets; at least one when a tier names "
+        "protected servers; may be empty for a plan of stateless members only (UC8)",
+    )
     source_site: Id
     target_sites: list[Id] = Field(
         min_length=1, description="Recovery sites; the first is the default (UC3a: several)"
@@ -136,6 +140,8 @@ class PlanSpec(_Spec):
                 seen.add(server)
             if not tier.servers and not tier.stateless:
                 raise ValueError(f"tiers: tier {tier.name} has no servers and no stateless members")
+        if seen and not self.groups:
+            raise ValueError("groups: a plan with protected servers needs at least one group")
         for tier in self.tiers:
             for dep in tier.depends_on or []:
                 if dep not in names:

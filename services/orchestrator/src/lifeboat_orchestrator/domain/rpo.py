@@ -65,6 +65,9 @@ class LossWindow:
 def loss_window(execution: Execution, now: datetime) -> LossWindow:
     """The figures of a finishing execution (``params['source_stopped_*']`` recorded at start)."""
     rp = execution.recovery_point
+    if rp is None and execution.params.get("stateless"):
+        # UC8: a plan of stateless members only; nothing replicates, so no data can be lost.
+        return LossWindow(0.0, None, None, "stateless")
     if rp is None:
         return LossWindow(None, None, None, None)
     if execution.kind in ("planned-migration", "failback"):

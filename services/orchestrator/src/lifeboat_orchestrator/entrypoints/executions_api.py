@@ -91,7 +91,8 @@ class ExecutionOut(BaseModel):
         default=None,
         description=(
             "How the end of the window was known: last-healthy-probe, declared-down, "
-            "failover-start, final-sync-after-stop, measured, source-not-stopped"
+            "failover-start, final-sync-after-stop, measured, source-not-stopped; stateless "
+            "(UC8: a plan of stateless members only, nothing replicated, rpo_seconds 0)"
         ),
     )
     source_stopped_at: datetime | None = Field(

@@ -16,6 +16,7 @@ from lifeboat_orchestrator.adapters.repository import SiteRepository
 from lifeboat_orchestrator.domain.execution import Execution, Kind, build_steps
 from lifeboat_orchestrator.domain.health import Declared
 from lifeboat_orchestrator.domain.model import SiteState
+from lifeboat_orchestrator.domain.protection import CpNeed, cp_need
 from lifeboat_orchestrator.domain.rpo import source_stopped
 
 
@@ -26,6 +27,20 @@ class ExecutionRejected(ValueError):
         super().__init__(message)
         self.field = field
         self.conflict = conflict
+
+
+async def cp_need_of(catalog: CatalogRepository, plan: Plan, groups: list[str]) -> CpNeed:
+    """Which of ``groups`` the recovery needs a CP of (``domain.protection``), from the
+    replication specs the groups' ticks carried."""
+    replicated: dict[str, list[str]] = {}
+    with_volumes: list[str] = []
+    for group in groups:
+        spec = await catalog.spec(group)
+        if spec is not None:
+            replicated[group] = list(spec.servers)
+            if spec.volumes:
+                with_volumes.append(group)
+    return cp_need(plan.spec.servers, groups, replicated, with_volumes)
 
 
 def direction(plan: Plan) -> tuple[str, list[str], list[str]]:
@@ -78,9 +93,13 @@ async def start_execution(
             raise ExecutionRejected("failback needs a reprotected plan (run reprotect first)")
         target = state.protected_to
     elif kind == "reprotect":
-        if state.status != "failed-over" or not state.previous:
+        if state.status != "failed-over" or not (state.previous or not plan.spec.servers):
             raise ExecutionRejected("reprotect needs a plan that failed over")
-        target = next(iter(state.previous.values())).site
+        if state.previous:
+            target = next(iter(state.previous.values())).site
+        else:  # UC8, stateless members only: back towards the site it came from
+            back = [plan.spec.source_site, *plan.spec.target_sites]
+            target = next(s for s in back if s != state.active_site)
     elif kind == "reconcile":
         if state.status != "split-brain":
             raise ExecutionRejected("reconcile needs a plan in split brain")
@@ -122,6 +141,8 @@ async def start_execution(
         created_at=datetime.now(UTC),
         params=params,
     )
+    if not plan.spec.servers:
+        execution.params["stateless"] = True  # UC8: no CP used, nothing replicated back
     if kind in ("failover", "test-failover", "planned-migration", "failback", "reprotect"):
         specs = {}
         for group in groups if kind != "reprotect" else plan.spec.groups:
@@ -139,11 +160,18 @@ async def start_execution(
                 specs = {state.reverse_group: state.reverse_spec}
         execution.params["specs"] = specs
     if kind in ("failover", "test-failover"):
+        need = await cp_need_of(catalog, plan, groups)
+        if consistency_point_id and not need.needed:
+            raise ExecutionRejected(
+                "this plan needs no consistency point: it has only stateless members",
+                field="consistency_point_id",
+                conflict=False,
+            )
         cps: dict[str, str] = {}
-        for group in groups:
+        for group in need.needed:
             if consistency_point_id:
                 cp = await catalog.cp(consistency_point_id)
-                if cp is None or cp.group_id not in groups or cp.target_site != target:
+                if cp is None or cp.group_id not in need.needed or cp.target_site != target:
                     raise ExecutionRejected(
                         f"consistency point {consistency_point_id} is not one of this plan's "
                         f"at {target}",
@@ -161,9 +189,12 @@ async def start_execution(
                 )
             cps[group] = cp.id
         execution.params["cps"] = cps
+        if need.not_needed:
+            execution.params["cps_not_needed"] = need.not_needed
         taken = [c.taken_at for g in cps.values() if (c := await catalog.cp(g)) is not None]
-        execution.recovery_point = min(taken)
-        execution.consistency_point_id = next(iter(cps.values()))
+        # None for a plan of stateless members only (UC8): nothing replicated, no CP used.
+        execution.recovery_point = min(taken) if taken else None
+        execution.consistency_point_id = next(iter(cps.values()), None)
     if kind == "failover":
         await _record_source_stopped(session, execution)
     execution.steps = build_steps(kind, plan.spec, source, target)

@@ -10,8 +10,9 @@ from typing import Any
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository, KnownSite
 from lifeboat_orchestrator.adapters.plans import Plan, PlanRepository
 from lifeboat_orchestrator.domain.plan import PlanSpec, PlanState
+from lifeboat_orchestrator.domain.protection import NO_SERVERS
 from lifeboat_orchestrator.service_layer.capture import CaptureError, capture
-from lifeboat_orchestrator.service_layer.executions import direction
+from lifeboat_orchestrator.service_layer.executions import cp_need_of, direction
 from lifeboat_shared.cloud.errors import CloudError
 from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.persistence.database import Database
@@ -94,7 +95,9 @@ def _check(out: list[dict[str, Any]], site: str, name: str, ok: bool, detail: st
 
 async def readiness(db: Database, clouds: SiteClouds, plan_id: str) -> Plan:
     """Validate every recovery site now: CPs, flavors, quotas, networks, images; saved as the
-    plan's readiness (its status in listings)."""
+    plan's readiness (its status in listings). A group the recovery needs no CP of (a plan of
+    stateless members only, or a group protecting none of its servers: UC8) gets a passing
+    check that says why."""
     async with db.read() as s:
         plan = await PlanRepository(s).get(plan_id)
         if plan is None:
@@ -102,13 +105,18 @@ async def readiness(db: Database, clouds: SiteClouds, plan_id: str) -> Plan:
         catalog = CatalogRepository(s)
         sites = await catalog.sites()
         _at, targets, groups = direction(plan)
-        newest = {(g, t): await catalog.newest_cp(g, t) for g in groups for t in targets}
+        need = await cp_need_of(catalog, plan, groups)
+        newest = {(g, t): await catalog.newest_cp(g, t) for g in need.needed for t in targets}
     checks: list[dict[str, Any]] = []
     if not targets:
         _check(checks, plan.state.active_site, "protection", False, f"plan is {plan.state.status}")
     now = datetime.now(UTC)
     for target in targets:
-        for group in groups:
+        if not plan.spec.servers and not groups:
+            _check(checks, target, "consistency points", True, NO_SERVERS)
+        for group, why in need.not_needed.items():  # UC8: recovered without a CP
+            _check(checks, target, f"consistency point {group}", True, why)
+        for group in need.needed:
             cp = newest[(group, target)]
             _check(
                 checks,

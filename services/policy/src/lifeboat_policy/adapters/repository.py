@@ -297,14 +297,23 @@ class GroupRepository:
                 group = _group(row)
                 ref = group.newest_cp.taken_at if group.newest_cp else group.created_at
                 age = (now - ref).total_seconds()
+                if not group.members.replicates:
+                    continue  # stateless templates only (UC8): no CP, so no RPO to breach
                 if not group.breach_open and age > group.rpo_target_seconds:
                     found.append(group)
         return found
 
     async def rpo_snapshot(self) -> list[tuple[str, str, int, datetime | None]]:
-        """(group, project, target, newest CP taken_at) of every group, for the gauge."""
-        query = sa.select(g.c.id, g.c.project_id, g.c.rpo_target_seconds, g.c.newest_cp_taken_at)
-        return [(r[0], r[1], r[2], _opt(r[3])) for r in await self.session.execute(query)]
+        """(group, project, target, newest CP taken_at) of every group that replicates, for the
+        gauge (a group of stateless templates only has no RPO: UC8)."""
+        query = sa.select(
+            g.c.id, g.c.project_id, g.c.rpo_target_seconds, g.c.newest_cp_taken_at, g.c.members
+        )
+        return [
+            (r[0], r[1], r[2], _opt(r[3]))
+            for r in await self.session.execute(query)
+            if _members(r[4]).replicates
+        ]
 
     async def delete(self, group_id: str) -> bool:
         result = await self.session.execute(sa.delete(g).where(g.c.id == group_id))

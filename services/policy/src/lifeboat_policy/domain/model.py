@@ -73,6 +73,16 @@ class Members:
     volumes: list[str] = field(default_factory=list)
     stateless: list[StatelessTemplate] = field(default_factory=list)
 
+    @property
+    def replicates(self) -> bool:
+        """Servers or volumes to protect with CPs; False for stateless templates only (UC8)."""
+        return bool(self.servers or self.volumes)
+
+
+ReplicationMode = Literal["consistency-points", "none (stateless)"]
+"""A group's ``replication`` in the API: CPs on its RPO schedule, or none at all (UC8: only
+stateless templates, re-created from the template at failover; never ticked, never breached)."""
+
 
 @dataclass
 class CpSummary:
@@ -131,6 +141,10 @@ class ProtectionGroup:
         """Suspended by a failover or a split brain: only failback or reconcile resumes it
         (an operator's resume would replicate a stale copy over the live one)."""
         return self.suspended and self.suspended_reason in ("failover", "split-brain")
+
+    @property
+    def replication(self) -> ReplicationMode:
+        return "consistency-points" if self.members.replicates else "none (stateless)"
 
 
 @dataclass

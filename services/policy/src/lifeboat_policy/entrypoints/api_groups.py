@@ -57,6 +57,7 @@ def group_out(g: ProtectionGroup) -> GroupOut:
         rpo_target_seconds=g.rpo_target_seconds,
         members=members_to_json(g.members),
         seed_volumes=g.seed_volumes,
+        replication=g.replication,
         app_set_id=g.app_set_id,
         suspended=g.suspended,
         suspended_reason=g.suspended_reason if g.suspended else None,
@@ -168,6 +169,7 @@ async def group_status(group_id: str, runtime: RuntimeDep, _who: CurrentPrincipa
     g, unit = view.group, view.unit
     return GroupStatus(
         group_id=g.id,
+        replication=g.replication,
         rpo_target_seconds=g.rpo_target_seconds,
         achieved_rpo_seconds=view.achieved_rpo_seconds,
         newest_cp_id=g.newest_cp.id if g.newest_cp else None,

@@ -21,6 +21,14 @@ from lifeboat_shared.contracts.messages import QuiesceSpec, RetentionSpec
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 MAX_RPO = 31 * 24 * 3600
+Replication = Annotated[
+    Literal["consistency-points", "none (stateless)"],
+    Field(
+        description="consistency-points: CPs on the policy's RPO schedule. none (stateless): the "
+        "group has only stateless templates (UC8); nothing replicates, it is never ticked and "
+        "never breaches its RPO; the orchestrator re-creates it from its templates at failover"
+    ),
+]
 
 
 class _In(BaseModel):
@@ -241,6 +249,7 @@ class GroupOut(BaseModel):
     rpo_target_seconds: int
     members: dict[str, Any]
     seed_volumes: dict[str, str] = Field(description="UC5c: source volume -> DR-side seed")
+    replication: Replication
     app_set_id: str | None
     suspended: bool
     suspended_reason: Literal["operator", "failover", "split-brain"] | None = Field(
@@ -272,6 +281,7 @@ class QuiesceOut(BaseModel):
 
 class GroupStatus(BaseModel):
     group_id: str
+    replication: Replication
     rpo_target_seconds: int
     achieved_rpo_seconds: float | None = Field(
         description="Now minus the recovery point of the newest verified CP; null before one"

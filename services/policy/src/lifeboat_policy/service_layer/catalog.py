@@ -135,7 +135,8 @@ async def create_group(
             seed_volumes=dict(seed_volumes or {}),
         )
         await groups.add(group)
-        paused = await catalog.link_suspended(source_site, target_site)
+        # Stateless templates only (UC8): nothing to replicate, so no tick is ever due.
+        paused = not members.replicates or await catalog.link_suspended(source_site, target_site)
         due = None if paused else schedule.first_due(group.id, policy.cadence, now)
         await TickUnitRepository(session).add(TickUnit(group.id, "group", now, due, paused))
     return group

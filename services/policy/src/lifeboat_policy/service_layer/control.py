@@ -178,6 +178,11 @@ async def replicate_now(
         unit = await TickUnitRepository(session).get(unit_id)
         contexts = await load_contexts(session, [unit] if unit else [])
         context = contexts.get(unit_id)
+        if context is not None and not context.replicates:
+            raise Conflict(
+                "group_id",
+                f"group {group_id} has only stateless templates: nothing to replicate (UC8)",
+            )
         if context is None or context.paused:
             raise Conflict("group_id", f"group {group_id} is suspended; resume it first")
         spec = context.spec()

@@ -47,8 +47,9 @@ async def emit_due_ticks(
         envelopes: list[Envelope] = []
         for unit in units:
             context = contexts.get(unit.unit_id)
-            if context is None or context.paused:
-                # Deleted meanwhile, or a pause the unit has not seen: stop ticking it.
+            if context is None or not context.ticks:
+                # Deleted meanwhile, a pause the unit has not seen, or nothing to replicate
+                # (stateless templates only, UC8): stop ticking it.
                 unit.paused, unit.next_due_at = context is not None, None
                 continue
             assert unit.next_due_at is not None

@@ -1,8 +1,9 @@
 """What the scheduler needs to know about tick units, loaded in a few queries per batch.
 
 A unit is a group on its own or an application set. Its context says whether it is paused
-(suspended group, suspended site link, or a group that ticks as part of a set), its cadence (a
-set runs at its strictest policy's pace) and the ``ReplicationSpec`` its ticks carry.
+(suspended group, suspended site link, or a group that ticks as part of a set), whether it has
+anything to replicate (a unit of stateless templates only never ticks: UC8), its cadence (a set
+runs at its strictest policy's pace) and the ``ReplicationSpec`` its ticks carry.
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ class UnitContext:
     groups: list[ProtectionGroup]
     policies: list[Policy]
     paused: bool
+
+    @property
+    def replicates(self) -> bool:
+        """Something to protect with CPs: a unit of stateless templates only never ticks (UC8)."""
+        return any(g.members.replicates for g in self.groups)
+
+    @property
+    def ticks(self) -> bool:
+        return self.replicates and not self.paused
 
     @property
     def cadence(self) -> schedule.Cadence:
@@ -110,7 +120,8 @@ async def refresh_units(
 ) -> None:
     """Re-derive each unit's pause state after a change (suspend, resume, set membership).
 
-    A unit that pauses stops ticking (``next_due_at`` NULL). A unit that resumes ticks: at once
+    A unit that pauses, or has nothing to replicate, stops ticking (``next_due_at`` NULL). A
+    unit that resumes ticks: at once
     when ``due_now`` says why (e.g. "resume"), else from its newest CP as usual.
     """
     repo = TickUnitRepository(session)
@@ -118,7 +129,7 @@ async def refresh_units(
     contexts = await load_contexts(session, units)
     for unit in units:
         context = contexts.get(unit.unit_id)
-        if context is None or context.paused:
+        if context is None or not context.ticks:
             unit.paused, unit.next_due_at = True, None
         else:
             was_paused = unit.paused or unit.next_due_at is None

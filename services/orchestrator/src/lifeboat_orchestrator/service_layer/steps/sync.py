@@ -30,6 +30,8 @@ async def final_sync(env: StepEnv) -> dict[str, Any]:
     """One more CP per group, taken after the servers stopped; recover from it."""
     started = env.step.started_at or datetime.now(UTC)
     specs = current_specs(env)
+    if not env.plan.spec.servers:
+        return {"cps": {}, "skipped": "stateless members only: nothing to sync"}  # UC8
     if not specs:
         raise StepFailed("no replication spec known for the plan's groups (no tick seen yet)")
     out: dict[str, Any] = {}
@@ -123,6 +125,15 @@ def _members(env: StepEnv, spec: ReplicationSpec | None, *, single: bool) -> lis
 
 async def reverse_sync(env: StepEnv) -> dict[str, Any]:
     """One seeded CP per reverse group; the policy service takes the groups over at commit."""
+    if not env.plan.spec.servers:  # UC8: stateless members only, nothing replicates back
+        return {
+            "groups": {},
+            "specs": {},
+            "members": {},
+            "cps": {},
+            "bytes_sent": 0,
+            "bytes_changed": 0,
+        }
     started = env.step.started_at or datetime.now(UTC)
     plans = reverse_specs(env)
     for group, (reverse, spec) in plans.items():
