@@ -49,6 +49,13 @@ async def _volumes(
             )
         disk = (vol.device or "disk").rsplit("/", 1)[-1]
         name = f"{'bubble-' if bubble else ''}{server.name}-{disk}"
+        if member.backup_id is not None:  # backup strategy (UC7): restore the imported backup
+            jobs.append(
+                project.block_storage.restore_backup(
+                    member.backup_id, name=name, tag=env.tag(f"vol-{vol.volume_id}")
+                )
+            )
+            continue
         jobs.append(
             project.block_storage.create_volume(
                 member.size_gib,
