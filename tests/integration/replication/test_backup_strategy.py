@@ -1,16 +1,26 @@
 """UC7 end to end over real Kafka + PostgreSQL and two cloudsim sites: a standalone volume
 protected with the backup strategy gets a full then an incremental Cinder backup, each exported
-and imported at the DR site as a verified CP; `POST /v1/restores` (by CP id and by time) makes
-new DR volumes byte-identical to the source volume at each CP."""
+and imported at the DR site as a verified CP; `lifeboat restore --at` (the CLI against the
+replicator's API on a local port) and `POST /v1/restores` by CP id make new DR volumes
+byte-identical to the source volume at each CP."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import uvicorn
+from typer.testing import CliRunner
+
+from lifeboat_cli.main import app as cli
 from tests.integration.replication.harness import (
     SOURCE,
     TARGET,
+    TOKEN,
     Protection,
     fresh_database,
     protection,
@@ -27,6 +37,23 @@ def _source_snapshot_digest(p: Protection, snapshot_id: str) -> str:
 def _dr_volume_digest(p: Protection, volume_id: str) -> str:
     with p.admin(TARGET) as a:
         return _digest(a.get(f"/volumes/{volume_id}").json()["path"])
+
+
+@contextlib.asynccontextmanager
+async def served(p: Protection) -> AsyncIterator[str]:
+    """The replicator's API on a local port, for the CLI (the app is already started)."""
+    server = uvicorn.Server(
+        uvicorn.Config(p.app, host="127.0.0.1", port=0, lifespan="off", log_config=None)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the replicator's API did not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def test_backup_strategy_restores_each_point_in_time_byte_identical(
@@ -71,13 +98,17 @@ async def test_backup_strategy_restores_each_point_in_time_byte_identical(
         at_cp2 = _source_snapshot_digest(p, m2["source_snapshot_id"])
         assert at_cp1 != at_cp2
 
-        # by time: just before CP2 was taken -> CP1 (the full backup)
+        # by time, through the CLI: just before CP2 was taken -> CP1 (the full backup)
         before_cp2 = datetime.fromisoformat(cp2["taken_at"]) - timedelta(microseconds=1)
-        got = await p.client.post(
-            "/v1/restores", json={"group_id": group, "at": before_cp2.isoformat()}
-        )
-        assert got.status_code == 201, got.text
-        r1 = got.json()
+        async with served(p) as url:
+            result = await asyncio.to_thread(
+                CliRunner().invoke,
+                cli,
+                ["restore", group, "--at", before_cp2.isoformat(), "--json"],
+                env={"LIFEBOAT_REPLICATOR_URL": url, "LIFEBOAT_TOKEN": TOKEN},
+            )
+        assert result.exit_code == 0, result.output
+        r1 = json.loads(result.output)
         assert r1["consistency_point_id"] == cp1["id"] and r1["strategy"] == "backup"
         assert r1["target_site"] == TARGET
         (v1,) = r1["volumes"]
