@@ -18,6 +18,7 @@ from lifeboat_replicator.service_layer.restore import (
     restore_members,
 )
 from lifeboat_replicator.settings import ReplicatorSettings
+from lifeboat_shared.cloud.errors import CloudError, NotFound
 from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.contracts.messages import ReplicationSpec
 from lifeboat_shared.contracts.messages._fields import Id
@@ -80,6 +81,8 @@ def _refused(exc: RestoreRefused) -> HTTPException:
     summary="Restore a point in time of a group's volumes into new volumes at its DR site",
     responses={
         404: {"description": "No such CP, or none at or before `at`"},
+        409: {"description": "The CP's backup or snapshot is gone at the DR site"},
+        503: {"description": "The DR site failed; retry with the same restore_id"},
         422: {"description": "Bad input (the field is named)"},
     },
 )
@@ -113,6 +116,16 @@ async def create_restore(
         )
     except RestoreRefused as exc:
         raise _refused(exc) from exc
+    except NotFound as exc:  # the CP's backup or snapshot is gone at the DR site
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"consistency_point_id: the copy of {cp.id} at {spec.target.site_id} is gone: {exc}",
+        ) from exc
+    except CloudError as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"target site {spec.target.site_id}: {exc}; retry with the same restore_id",
+        ) from exc
     finally:
         await clouds.aclose()
     return RestoreOut(
