@@ -19,6 +19,7 @@ from lifeboat_cli.verbs import (
     links,
     plans,
     policies,
+    restores,
     sites,
 )
 
@@ -35,6 +36,7 @@ app.add_typer(executions.app, name="execution")
 app.add_typer(evacuations.app, name="evacuation")
 executions.register(app)
 evacuations.register(app)
+restores.register(app)
 
 
 @app.command()

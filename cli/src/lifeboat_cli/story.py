@@ -296,7 +296,7 @@ async def run_story(
     say("reverse", {"sent": sync["bytes_sent"], "changed": sync["bytes_changed"]})
     policy = urls["policy"]
     group = plan["spec"]["groups"][0]
-    reverse = await _get(client, f"{policy}/v1/protection-groups/{group}.reverse")
+    reverse = await wait_group(client, policy, f"{group}.reverse", lambda g: True)
     say("reverse-group", {"id": reverse["id"], "from": reverse["source_site"]})
     failback = await execute("failback")
     final = await _get(client, f"{orch}/v1/plans/{plan['id']}")
@@ -310,6 +310,33 @@ async def run_story(
     cp["size"] = sum(m["size_gib"] for m in members) * 2**30
     say("protected-again", cp)
     return out
+
+
+async def wait_group(
+    client: httpx.AsyncClient,
+    policy: str,
+    group: str,
+    ready: Callable[[dict[str, Any]], bool],
+    *,
+    status: bool = False,
+    timeout: float = 60,
+) -> dict[str, Any]:
+    """Until the policy service shows the group (or its status) as ``ready`` says: it applies
+    what an execution did to the protection when its ``ExecutionCompleted`` arrives."""
+    url = f"{policy}/v1/protection-groups/{group}{'/status' if status else ''}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = await _get(client, url)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            found = None
+        if found is not None and ready(found):
+            return dict(found)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"group {group} not as expected after {timeout:.0f} s: {found}")
+        await asyncio.sleep(0.2)
 
 
 async def wait_new_cp(

@@ -17,7 +17,7 @@ import pytest
 
 from lifeboat_cli.demo import SOURCE, TARGET, demo_world
 from lifeboat_cli.stack import Stack
-from lifeboat_cli.story import protect_app, wait_execution, wait_new_cp
+from lifeboat_cli.story import protect_app, wait_execution, wait_group, wait_new_cp
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -90,7 +90,10 @@ async def test_keep_both_keeps_every_record_of_both_sides_and_replicates_again(
                 state = (await client.get(f"{orch}/v1/plans/{plan['id']}")).json()
                 assert state["state"]["status"] == "split-brain"
                 assert state["next_executions"] == ["reconcile"]
-                status = (await client.get(f"{policy}/v1/protection-groups/{group}/status")).json()
+                # The policy service applies the suspension when ExecutionCompleted arrives.
+                status = await wait_group(
+                    client, policy, group, lambda g: g["suspended"], status=True
+                )
                 assert status["suspended_by"] == "split-brain", status
                 resume = await client.post(f"{policy}/v1/protection-groups/{group}/resume")
                 assert resume.status_code == 409, "a split brain's group resumes by reconcile"

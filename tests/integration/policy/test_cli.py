@@ -105,6 +105,24 @@ def test_verbs_drive_the_policy_service(policy_url: str) -> None:
     )
     policy = json.loads(out)
     assert policy["quiesce"]["hook"]["pre_freeze"]["command"] == ["/bin/freeze", "--all"]
+    assert policy["strategy"] == "blocks"
+    backup = json.loads(
+        run(
+            policy_url,
+            "policy",
+            "create",
+            "vault",
+            "--rpo",
+            "3600",
+            "--strategy",
+            "backup",
+            "--json",
+        )
+    )
+    assert backup["strategy"] == "backup"
+    assert "strategy: Input should be 'blocks' or 'backup'" in run(
+        policy_url, "policy", "create", "bad", "--rpo", "60", "--strategy", "tape", ok=False
+    )
     assert "gold" in run(policy_url, "policy", "show", "gold")
     group = json.loads(
         run(

@@ -155,6 +155,7 @@ class Protection:
     source: CloudProject
     driver: CloudDriver
     proxy: CountingProxy
+    app: Any = None
     ticks: dict[str, int] = field(default_factory=dict)
 
     def spec(
@@ -311,6 +312,7 @@ async def protection(
                         source=await driver.project(SOURCE),
                         driver=driver,
                         proxy=proxy,
+                        app=app,
                     )
         finally:
             await driver.aclose()

@@ -62,6 +62,7 @@ def call(
     params: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
     env_hint: str = "LIFEBOAT_POLICY_URL",
+    timeout: float = 30,
 ) -> Any:
     """One API call; returns the decoded JSON (None for 204) or exits with a clear message."""
     url = f"{base_url.rstrip('/')}{path}"
@@ -72,7 +73,7 @@ def call(
             json=body,
             params={k: v for k, v in (params or {}).items() if v is not None},
             headers={"Authorization": f"Bearer {token}", **(headers or {})},
-            timeout=30,
+            timeout=timeout,
         )
     except httpx.TransportError as exc:
         fail(

@@ -29,6 +29,7 @@ COLUMNS = [
     ("quiesce", lambda p: f"{p['quiesce']['method']} ({p['quiesce']['on_failure']})"),
     ("keep last", lambda p: p["retention"]["keep_last"]),
     ("bandwidth B/s", lambda p: p["bandwidth_bytes_per_s"]),
+    ("strategy", lambda p: p.get("strategy", "blocks")),
 ]
 
 
@@ -63,6 +64,12 @@ def create(
     encryption: Annotated[bool, typer.Option(help="Require encryption on the link")] = True,
     replicate_on_detach: Annotated[bool, typer.Option(help="Replicate on volume detach")] = False,
     replicate_on_shutdown: Annotated[bool, typer.Option(help="Replicate on VM shutdown")] = False,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="blocks (changed blocks to replica volumes) | backup (Cinder backups, UC7)"
+        ),
+    ] = "blocks",
     policy_url: PolicyUrl = DEFAULT_POLICY_URL,
     token: Token = DEFAULT_TOKEN,
     json_output: JsonOut = False,
@@ -88,6 +95,7 @@ def create(
         "bind_address": bind_address,
         "encryption_required": encryption,
         "replicate_on": {"detach": replicate_on_detach, "shutdown": replicate_on_shutdown},
+        "strategy": strategy,
     }
     show(call("POST", policy_url, "/v1/policies", token, body=body), COLUMNS, as_json=json_output)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from lifeboat_replicator.adapters.rbd_site import RbdSiteVolumes, rbd_access
 from lifeboat_replicator.datamover import LinkSecurity
 from lifeboat_replicator.entrypoints.api import router
+from lifeboat_replicator.entrypoints.api_restore import router as restore_router
 from lifeboat_replicator.service_layer.cycle import CycleDeps
 from lifeboat_replicator.service_layer.handlers import HANDLERS
 from lifeboat_replicator.service_layer.runner import CycleRunner
@@ -37,6 +38,7 @@ async def cycle_runner(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
         throttles=Throttles(settings.link_bandwidth_bytes_per_s),
         is_suspended=lambda _g: False,
         previous_cp=_no_cp,
+        admin_cloud_suffix=settings.backup_admin_cloud_suffix,
         rbd_sites={
             site: RbdSiteVolumes(rbd_access(access)) for site, access in settings.rbd_sites.items()
         },
@@ -60,7 +62,7 @@ def build(settings: ReplicatorSettings | None = None) -> ServiceSpec:
         settings=settings or ReplicatorSettings(),
         description="Replication cycles and verified consistency points.",
         migrations=str(Path(__file__).parent / "migrations"),
-        routers=[router],
+        routers=[router, restore_router],
         consumes=[topics.POLICY_EVENTS, topics.REPLICATOR_COMMANDS],
         handlers=HANDLERS,
         background=[cycle_runner],

@@ -80,6 +80,13 @@ class ReplicatorSettings(ServiceSettings):
         "(JSON in LIFEBOAT_REPLICATOR_RBD_SITES). Snapshots there are read and diffed directly, "
         "replicas written through librbd; other sites go through Cinder attachments",
     )
+    backup_admin_cloud_suffix: str = Field(
+        default="-admin",
+        max_length=64,
+        description="Backup strategy (UC7): a site's admin cloud in clouds.yaml is its cloud "
+        "name plus this suffix (Cinder's backup record export/import is admin-only); it is "
+        "scoped to the group's project by name",
+    )
     connector_host: str = Field(default_factory=socket.gethostname, min_length=1)
     receiver_listen: str = Field(default="127.0.0.1:7410", pattern=r"^[^:]+:[0-9]{1,5}$")
 

@@ -21,7 +21,8 @@ class SiteClouds:
         self._drivers: dict[tuple[str, str], CloudDriver] = {}
         self._lock = asyncio.Lock()
 
-    async def project(self, site: SiteRef) -> CloudProject:
+    async def project(self, site: SiteRef, project: str | None = None) -> CloudProject:
+        """The site's project (``project``: a project name overriding the cloud entry's)."""
         key = (site.site_id, site.cloud)
         async with self._lock:
             driver = self._drivers.get(key)
@@ -30,7 +31,7 @@ class SiteClouds:
                     name=site.site_id, cloud=site.cloud, clouds_yaml=self._clouds_yaml
                 )
                 driver = self._drivers[key] = CloudDriver([config], self._settings)
-        return await driver.project(site.site_id)
+        return await driver.project(site.site_id, project)
 
     async def aclose(self) -> None:
         async with self._lock:

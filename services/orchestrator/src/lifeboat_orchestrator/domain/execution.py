@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from lifeboat_orchestrator.domain.plan import PlanSpec, order_tiers, tier_dependencies
+from lifeboat_orchestrator.domain.plan import PlanSpec, Tier, order_tiers, tier_dependencies
 
 Kind = Literal[
     "failover",
@@ -145,17 +145,30 @@ def _recovery(
         tier = tiers[name]
         before = [net] + [tier_done[d] for d in deps[name]]
         start = g.add(f"tier:{name}:pre", "hooks", before, tier=name, site=target, when="pre")
+        restores = {
+            v.volume_id: g.add(
+                f"volume:{v.volume_id}",
+                "restore-volume",
+                [start],
+                tier=name,
+                site=target,
+                volume=v.volume_id,
+            )
+            for v in tier.volumes
+        }
         members = [
             g.add(f"recover:{sid}", "recover", [start], tier=name, site=target, server=sid)
             for sid in tier.servers
         ]
+        members += [r for v, r in restores.items() if not _attached(tier, v)]
         for member in tier.stateless:
+            disks = [restores[v.volume_id] for v in tier.volumes if v.attach_to == member.name]
             for i in range(member.count):
                 members.append(
                     g.add(
                         f"stateless:{member.name}-{i}",
                         "stateless",
-                        [start],
+                        [start, *disks],
                         tier=name,
                         site=target,
                         member=member.name,
@@ -166,6 +179,10 @@ def _recovery(
             f"tier:{name}:post", "hooks", members, tier=name, site=target, when="post"
         )
     return list(tier_done.values())
+
+
+def _attached(tier: Tier, volume_id: str) -> bool:
+    return any(v.volume_id == volume_id and v.attach_to for v in tier.volumes)
 
 
 def build_steps(kind: Kind, plan: PlanSpec, source: str, target: str) -> list[Step]:

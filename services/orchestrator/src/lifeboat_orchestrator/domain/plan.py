@@ -7,7 +7,8 @@ the DR network environment already exists ("warm") or is created at failover ("c
 
 The servers' own configuration (flavor, ports, addresses, security groups, keypair, metadata,
 volumes in device order) is captured from the protected site when the plan is created or
-refreshed: at failover the protected site may be gone.
+refreshed: at failover the protected site may be gone. Standalone volumes (UC7) need no
+capture: the CP records their size and where their copy is.
 """
 
 from __future__ import annotations
@@ -56,10 +57,28 @@ class StatelessMember(_Spec):
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
+class StandaloneVolume(_Spec):
+    """UC7: a protected volume of its own (no protected server holds it, e.g. one volume with
+    the whole application): at failover it is restored at the DR site from the CP (its backup
+    under the backup strategy, else its replica snapshot), and attached to the server of a
+    stateless member of the same tier when ``attach_to`` names one."""
+
+    volume_id: Id = Field(description="Protected volume id (a member of one of the plan's groups)")
+    attach_to: str | None = Field(
+        default=None,
+        max_length=60,
+        description="Name of a stateless member (count 1) of the same tier whose server gets "
+        "the restored volume as a data disk",
+    )
+
+
 class Tier(_Spec):
     name: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.\-]+$")
     servers: list[Id] = Field(default_factory=list, description="Protected server ids")
     stateless: list[StatelessMember] = Field(default_factory=list)
+    volumes: list[StandaloneVolume] = Field(
+        default_factory=list, description="UC7: standalone volumes restored at failover"
+    )
     depends_on: list[str] | None = Field(
         default=None, description="Tier names that must be up first (default: the previous tier)"
     )
@@ -133,15 +152,19 @@ class PlanSpec(_Spec):
         if len(set(names)) != len(names):
             raise ValueError("tiers: tier names must be unique")
         seen: set[str] = set()
+        seen_volumes: set[str] = set()
         for tier in self.tiers:
             for server in tier.servers:
                 if server in seen:
                     raise ValueError(f"tiers: server {server} is in more than one tier")
                 seen.add(server)
-            if not tier.servers and not tier.stateless:
+            if not tier.servers and not tier.stateless and not tier.volumes:
                 raise ValueError(f"tiers: tier {tier.name} has no servers and no stateless members")
-        if seen and not self.groups:
-            raise ValueError("groups: a plan with protected servers needs at least one group")
+            _check_volumes(tier, seen_volumes)
+        if (seen or seen_volumes) and not self.groups:
+            raise ValueError(
+                "groups: a plan with protected servers or volumes needs at least one group"
+            )
         for tier in self.tiers:
             for dep in tier.depends_on or []:
                 if dep not in names:
@@ -157,6 +180,20 @@ class PlanSpec(_Spec):
     @property
     def servers(self) -> list[str]:
         return [s for t in self.tiers for s in t.servers]
+
+
+def _check_volumes(tier: Tier, seen: set[str]) -> None:
+    """Each standalone volume once in the plan; ``attach_to`` a single stateless member."""
+    counts = {m.name: m.count for m in tier.stateless}
+    for vol in tier.volumes:
+        if vol.volume_id in seen:
+            raise ValueError(f"tiers: volume {vol.volume_id} is in the plan more than once")
+        seen.add(vol.volume_id)
+        if vol.attach_to is not None and counts.get(vol.attach_to) != 1:
+            raise ValueError(
+                f"tiers: volume {vol.volume_id} attaches to {vol.attach_to}, which is not a "
+                f"stateless member of tier {tier.name} with count 1"
+            )
 
 
 def tier_dependencies(tiers: list[Tier]) -> dict[str, list[str]]:

@@ -40,6 +40,8 @@ async def cp_need_of(catalog: CatalogRepository, plan: Plan, groups: list[str]) 
             replicated[group] = list(spec.servers)
             if spec.volumes:
                 with_volumes.append(group)
+    if any(t.volumes for t in plan.spec.tiers) and not plan.spec.servers:
+        return CpNeed(list(groups))  # UC7: standalone volumes are restored from CPs
     return cp_need(plan.spec.servers, groups, replicated, with_volumes)
 
 

@@ -57,6 +57,7 @@ ACTIONS: dict[str, Action] = {
     "hooks": hooks.run_hooks,
     "recover": recover.recover,
     "stateless": recover.stateless,
+    "restore-volume": recover.restore_volume,
     "dns": finish.dns,
     "commit": finish.commit,
     "resolve": finish.resolve,
@@ -69,7 +70,7 @@ ACTIONS: dict[str, Action] = {
     "bubble-ready": bubble.bubble_ready,
     "teardown": bubble.teardown,
 }
-HEAVY = {"recover", "stateless"}
+HEAVY = {"recover", "stateless", "restore-volume"}
 # Steps that create nothing in a cloud: no need to persist "started" (its attempt count is what
 # tells a creating step's re-run to look for what it made); they simply run again.
 LIGHT = {"hooks", "dns", "commit", "resolve"}

@@ -41,7 +41,8 @@ class Site:
 @dataclass
 class Policy:
     """How a group is protected. ``spec`` holds the validated settings as plain JSON: quiesce,
-    retention, bandwidth_bytes_per_s, bind_address, encryption_required, replicate_on."""
+    retention, bandwidth_bytes_per_s, bind_address, encryption_required, replicate_on,
+    strategy (absent in policies made before it existed: "blocks")."""
 
     id: str
     name: str
@@ -176,7 +177,8 @@ def spec_payload(
     """The ``ReplicationSpec`` of a group, or of an application set of groups, as plain data.
 
     For a set: the union of the members; quiesce and retention of the strictest policy; the
-    longest of each retention tier; the tightest bandwidth cap; encryption if any policy asks.
+    longest of each retention tier; the tightest bandwidth cap; encryption if any policy asks;
+    the strictest policy's strategy (policies made before strategy existed: "blocks").
     """
     lead = strictest(policies).spec
     servers = sorted({s for g in groups for s in g.members.servers})
@@ -200,6 +202,7 @@ def spec_payload(
         "bind_address": None if any(g.reverse_of for g in groups) else lead["bind_address"],
         "encryption_required": any(p.spec["encryption_required"] for p in policies),
         "seed_volumes": seeds,
+        "strategy": lead.get("strategy", "blocks"),
     }
 
 

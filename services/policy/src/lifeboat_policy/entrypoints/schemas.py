@@ -91,6 +91,13 @@ class PolicyCreate(_In):
     bind_address: IPvAnyAddress | None = Field(default=None, description="UC5a data link")
     encryption_required: bool = True
     replicate_on: ReplicateOn = ReplicateOn()
+    strategy: Literal["blocks", "backup"] = Field(
+        default="blocks",
+        description="UC7: 'blocks' streams changed blocks to replica volumes over the data "
+        "link; 'backup' takes each CP as a Cinder backup of the group's snapshot (incremental "
+        "after the first), exports its record and imports it at the DR site, where "
+        "`POST /v1/restores` (replicator) restores a point in time into new volumes",
+    )
 
     @field_validator("cron")
     @classmethod
@@ -136,6 +143,7 @@ class PolicyCreate(_In):
                 "bind_address",
                 "encryption_required",
                 "replicate_on",
+                "strategy",
             },
         )
         return data
@@ -153,6 +161,9 @@ class PolicyOut(BaseModel):
     bind_address: str | None
     encryption_required: bool
     replicate_on: dict[str, bool]
+    strategy: Literal["blocks", "backup"] = Field(
+        default="blocks", description="How CPs reach the DR site: 'blocks' or 'backup' (UC7)"
+    )
     created_at: datetime
 
 

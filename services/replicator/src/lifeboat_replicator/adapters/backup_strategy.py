@@ -14,6 +14,7 @@ from datetime import datetime
 
 from lifeboat_replicator.adapters import cinder_access
 from lifeboat_shared.cloud import CloudProject, InvalidInput, LifeboatTag
+from lifeboat_shared.cloud.backups import Backup
 
 
 class BackupChainError(RuntimeError):
@@ -33,6 +34,68 @@ class BackupPoint:
     taken_at: datetime
 
 
+async def newest_backup(source: CloudProject, volume_id: str) -> str | None:
+    """The id of the volume's newest available backup: the one Cinder chains an incremental on."""
+    found = [
+        b
+        for b in await source.block_storage.list_backups(volume_id=volume_id)
+        if b.status == "available" and b.volume_id == volume_id
+    ]
+    found.sort(key=lambda b: b.created_at or "")
+    return found[-1].id if found else None
+
+
+async def find_cycle_backup(source: CloudProject, *, cycle_id: str, volume_id: str) -> str | None:
+    """The backup a (crashed, re-run) cycle already made of this volume, if any."""
+    for b in await source.block_storage.list_backups(volume_id=volume_id):
+        if b.volume_id == volume_id and LifeboatTag(
+            op=cycle_id, step="backup", key=volume_id
+        ).matches_metadata(b.metadata):
+            return b.id
+    return None
+
+
+async def back_up_snapshot(
+    source: CloudProject,
+    *,
+    cycle_id: str,
+    volume_id: str,
+    snapshot_id: str,
+    parent_backup_id: str | None,
+) -> Backup:
+    """Back up one snapshot (incremental on `parent_backup_id` when given, which must be the
+    volume's newest available backup: Cinder chains on the newest). Tagged with the cycle: a
+    re-run finds the backup it made instead of making another."""
+    if (
+        parent_backup_id is not None
+        and await find_cycle_backup(source, cycle_id=cycle_id, volume_id=volume_id) is None
+    ):
+        newest = await newest_backup(source, volume_id)
+        if newest != parent_backup_id:
+            raise BackupChainError(
+                f"parent_backup_id {parent_backup_id} is not the newest available backup of "
+                f"volume {volume_id} (Cinder chains an incremental on the newest)"
+            )
+    return await source.block_storage.create_backup(
+        volume_id,
+        snapshot_id=snapshot_id,
+        incremental=parent_backup_id is not None,
+        force=True,
+        name=f"lifeboat-{cycle_id}",
+        tag=LifeboatTag(op=cycle_id, step="backup", key=volume_id),
+    )
+
+
+async def ship_backup(
+    source_admin: CloudProject, target_admin: CloudProject, backup_id: str
+) -> Backup:
+    """Export the backup's record at the protected site and import it at the DR site (both
+    admin-scoped to the tenant); returns the DR-side backup, waited until available. Imports
+    are not tagged (an imported backup carries no metadata): the caller keeps the id."""
+    record = await source_admin.block_storage.export_backup_record(backup_id)
+    return await target_admin.block_storage.import_backup_record(record)
+
+
 async def backup_cycle(
     source: CloudProject,
     target: CloudProject,
@@ -48,34 +111,25 @@ async def backup_cycle(
     -> import at the DR site. Snapshot and backup are tagged with the cycle (a retry finds them);
     the import is not (imported backups carry no metadata): remember its id."""
     src = source.block_storage
-    if parent_backup_id is not None:
-        newest = [
-            b
-            for b in await src.list_backups(volume_id=volume_id)
-            if b.status == "available" and b.volume_id == volume_id
-        ]
-        newest.sort(key=lambda b: b.created_at or "")
-        if not newest or newest[-1].id != parent_backup_id:
-            raise BackupChainError(
-                f"parent_backup_id {parent_backup_id} is not the newest available backup of "
-                f"volume {volume_id} (Cinder chains an incremental on the newest)"
-            )
+    if parent_backup_id is not None and await newest_backup(source, volume_id) != parent_backup_id:
+        raise BackupChainError(
+            f"parent_backup_id {parent_backup_id} is not the newest available backup of "
+            f"volume {volume_id} (Cinder chains an incremental on the newest)"
+        )
     snap = await src.create_snapshot(
         volume_id,
         name=f"lifeboat-backup-{cycle_id}",
         force=True,
         tag=LifeboatTag(op=cycle_id, step="backup-snapshot", key=volume_id),
     )
-    backup = await src.create_backup(
-        volume_id,
+    backup = await back_up_snapshot(
+        source,
+        cycle_id=cycle_id,
+        volume_id=volume_id,
         snapshot_id=snap.id,
-        incremental=parent_backup_id is not None,
-        force=True,
-        name=f"lifeboat-{cycle_id}",
-        tag=LifeboatTag(op=cycle_id, step="backup", key=volume_id),
+        parent_backup_id=parent_backup_id,
     )
-    record = await (source_admin or source).block_storage.export_backup_record(backup.id)
-    imported = await (target_admin or target).block_storage.import_backup_record(record)
+    imported = await ship_backup(source_admin or source, target_admin or target, backup.id)
     if not keep_snapshot:
         await src.delete_snapshot(snap.id)
     return BackupPoint(

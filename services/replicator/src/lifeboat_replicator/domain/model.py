@@ -29,7 +29,8 @@ class CycleStatus(StrEnum):
 
 class Stage(StrEnum):
     SNAPSHOT = "snapshot"  # quiesce + group snapshot + thaw
-    TRANSFER = "transfer"  # changed data to the replica volumes, fsync, verify
+    TRANSFER = "transfer"  # changed data to the replica volumes, fsync, verify (or, for the
+    # backup strategy: back up each snapshot, export the record, import it at the DR site)
     REPLICA_SNAPSHOT = "replica-snapshot"
     COMMIT = "commit"
     DONE = "done"
@@ -73,6 +74,10 @@ class VolumeProgress:
     bytes_sent: int = 0
     seeded_from: str | None = None
     """UC5c: the DR-side volume this member's first copy started from (verified by hashes)."""
+    # backup strategy (UC7): the Cinder backup of the snapshot at each site
+    source_backup_id: str | None = None
+    backup_id: str | None = None  # imported at the DR site: what a restore uses
+    backup_incremental: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -37,6 +37,17 @@ class VolumeOut(BaseModel):
     seeded_from: str | None = Field(
         default=None, description="UC5c: the DR-side seed volume its first copy started from"
     )
+    source_backup_id: str | None = Field(
+        default=None, description="Backup strategy (UC7): the backup at the protected site"
+    )
+    backup_id: str | None = Field(
+        default=None,
+        description="Backup strategy (UC7): the backup imported at the DR site (what a restore "
+        "uses); replica_volume_id and replica_snapshot_id are then null",
+    )
+    backup_incremental: bool = Field(
+        default=False, description="Backup strategy: chained on the previous CP's backup"
+    )
 
     @classmethod
     def of(cls, v: VolumeProgress) -> VolumeOut:

@@ -38,6 +38,7 @@ from lifeboat_replicator.domain.model import (
     VolumeProgress,
 )
 from lifeboat_replicator.service_layer.quiesce import QuiesceAlert, take_snapshots
+from lifeboat_shared.cloud import CloudProject
 from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.contracts.messages import ReplicationSpec, SiteRef
 
@@ -74,6 +75,13 @@ class CycleDeps:
     is_suspended: Callable[[str], bool]
     previous_cp: Callable[[str], Awaitable[ConsistencyPoint | None]]
     rbd_sites: dict[str, RbdSiteVolumes] = field(default_factory=dict)
+    admin_cloud_suffix: str = "-admin"
+
+    async def admin_project(self, site: SiteRef, project: str) -> CloudProject:
+        """The site's admin cloud (``<cloud><admin_cloud_suffix>`` in clouds.yaml) scoped to the
+        tenant's project: Cinder's backup record export/import is admin-only (UC7)."""
+        admin = SiteRef(site_id=site.site_id, cloud=f"{site.cloud}{self.admin_cloud_suffix}")
+        return await self.clouds.project(admin, project)
 
     async def protected_site(self, site: SiteRef) -> ProtectedSite:
         """A site as the protected end of a cycle (librbd access when it is an RBD site)."""

@@ -38,11 +38,14 @@ def cp_created(
             device=m.device,
             size_gib=m.size_gib,
             source_snapshot_id=m.source_snapshot_id or "",
-            replica_volume_id=m.replica_volume_id or "",
-            replica_snapshot_id=m.replica_snapshot_id or "",
+            replica_volume_id=m.replica_volume_id,
+            replica_snapshot_id=m.replica_snapshot_id,
             bytes_changed=m.bytes_changed,
             bytes_sent=m.bytes_sent,
             seeded=m.seeded_from is not None,
+            backup_id=m.backup_id,
+            source_backup_id=m.source_backup_id,
+            backup_incremental=m.backup_incremental,
         )
         for m in cp.members
     ]

@@ -35,6 +35,7 @@ from lifeboat_replicator.domain.model import (
 )
 from lifeboat_replicator.domain.retention import points_to_prune
 from lifeboat_replicator.service_layer import events
+from lifeboat_replicator.service_layer.backup import backup_stage
 from lifeboat_replicator.service_layer.cycle import (
     CycleDeps,
     CycleFailed,
@@ -210,7 +211,10 @@ class CycleRunner:
                 return
         if cycle.stage == Stage.TRANSFER:
             await self._hold(cycle)
-            await transfer_stage(cycle, self.deps, self._checkpoint)
+            if ReplicationSpec.model_validate(cycle.spec).strategy == "backup":
+                await backup_stage(cycle, self.deps, self._checkpoint)
+            else:
+                await transfer_stage(cycle, self.deps, self._checkpoint)
         if cycle.stage == Stage.REPLICA_SNAPSHOT:
             await self._hold(cycle)
             await replica_snapshot_stage(cycle, self.deps, self._checkpoint)

@@ -86,6 +86,14 @@ class ReplicationSpec(_Frozen):
     bandwidth_bytes_per_s: int | None = Field(default=None, gt=0)
     bind_address: IPvAnyAddress | None = None
     encryption_required: bool = True
+    strategy: Literal["blocks", "backup"] = Field(
+        default="blocks",
+        description="How data reaches the DR site: 'blocks' streams changed blocks to replica "
+        "volumes over the data link; 'backup' (UC7) backs each snapshot up with Cinder "
+        "(incremental after the first), exports the backup record and imports it at the DR "
+        "site, where a point in time is restored on demand (needs a backup store both sites "
+        "share, and admin clouds '<cloud>-admin' for record export/import)",
+    )
 
 
 Trigger = Literal["rpo", "schedule", "replicate-now", "detach", "shutdown", "resume"]

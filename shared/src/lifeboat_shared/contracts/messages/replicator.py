@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lifeboat_shared.contracts import topics
 from lifeboat_shared.contracts.base import Command, Event, register
@@ -38,8 +38,12 @@ class CpMember(BaseModel):
     device: str | None = Field(default=None, max_length=255)
     size_gib: int = Field(ge=1)
     source_snapshot_id: Id
-    replica_volume_id: Id
-    replica_snapshot_id: Id
+    replica_volume_id: Id | None = Field(
+        default=None, description="Blocks strategy: the replica volume at the DR site"
+    )
+    replica_snapshot_id: Id | None = Field(
+        default=None, description="Blocks strategy: the replica's snapshot at this CP"
+    )
     bytes_changed: int = Field(ge=0)
     bytes_sent: int = Field(ge=0)
     seeded: bool = Field(
@@ -47,6 +51,27 @@ class CpMember(BaseModel):
         description="UC5c: this member's replica started from a seed volume (its first copy "
         "compared hashes and sent only the differing blocks)",
     )
+    backup_id: Id | None = Field(
+        default=None,
+        description="Backup strategy (UC7): the backup imported at the DR site at this CP "
+        "(restore it to get the volume as it was)",
+    )
+    source_backup_id: Id | None = Field(
+        default=None, description="Backup strategy: the backup at the protected site"
+    )
+    backup_incremental: bool = Field(
+        default=False, description="Backup strategy: the backup chains on the previous CP's"
+    )
+
+    @model_validator(mode="after")
+    def _has_a_copy(self) -> "CpMember":
+        if self.backup_id is None and (
+            self.replica_volume_id is None or self.replica_snapshot_id is None
+        ):
+            raise ValueError(
+                "a member needs replica_volume_id and replica_snapshot_id, or backup_id"
+            )
+        return self
 
 
 class QuiesceFailure(BaseModel):

@@ -1,5 +1,7 @@
-"""Bring one member up at the recovery site: its volumes from the CP's DR snapshots, its ports
-with their addresses, then the server (boot from volume), and a floating IP if the plan wants one.
+"""Bring one member up at the recovery site: its volumes from the CP's DR snapshots (or backups,
+UC7), its ports with their addresses, then the server (boot from volume), and a floating IP if
+the plan wants one. Standalone volumes (UC7) are restored on their own, then given to the
+stateless member they attach to.
 
 Every creation carries the execution, step and a key (volume, port, server), so a step killed
 half-way and run again finds what it made instead of making it twice.
@@ -13,7 +15,7 @@ from typing import Any
 
 from lifeboat_orchestrator.domain.plan import CapturedServer, Placement
 from lifeboat_orchestrator.service_layer.steps.context import StepEnv, StepFailed
-from lifeboat_shared.cloud import CloudProject
+from lifeboat_shared.cloud import CloudProject, models
 from lifeboat_shared.contracts.messages import CpMember
 
 
@@ -50,18 +52,58 @@ async def _volumes(
         disk = (vol.device or "disk").rsplit("/", 1)[-1]
         name = f"{'bubble-' if bubble else ''}{server.name}-{disk}"
         jobs.append(
-            project.block_storage.create_volume(
-                member.size_gib,
+            _copy_of(
+                env,
+                project,
+                member,
                 name=name,
-                snapshot_id=member.replica_snapshot_id,
-                bootable=vol.boot,
-                metadata={"lifeboat:source-volume": vol.volume_id},
-                tag=env.tag(f"vol-{vol.volume_id}"),
-                fresh=env.fresh,
+                boot=vol.boot,
+                key=vol.volume_id,
+                source=vol.volume_id,
             )
         )
     made = await asyncio.gather(*jobs)
     return {v.volume_id: m.id for v, m in zip(server.volumes, made, strict=True)}
+
+
+async def _copy_of(
+    env: StepEnv,
+    project: CloudProject,
+    member: CpMember,
+    *,
+    name: str,
+    boot: bool,
+    key: str,
+    source: str,
+) -> models.Volume:
+    """A new volume at the DR site holding ``member`` as it was at the CP: its backup restored
+    (backup strategy, UC7) or a volume from its replica snapshot (blocks strategy)."""
+    tag = env.tag(f"vol-{key}")
+    if member.backup_id is not None:
+        return await project.block_storage.restore_backup(member.backup_id, name=name, tag=tag)
+    return await project.block_storage.create_volume(
+        member.size_gib,
+        name=name,
+        snapshot_id=member.replica_snapshot_id,
+        bootable=boot,
+        metadata={"lifeboat:source-volume": source},
+        tag=tag,
+        fresh=env.fresh,
+    )
+
+
+async def restore_volume(env: StepEnv) -> dict[str, Any]:
+    """UC7: a standalone volume of the plan, restored at the DR site from the CP."""
+    vid = env.step.params["volume"]
+    member = _cp_members(env).get(vid)
+    if member is None:
+        raise StepFailed(f"volume {vid} is not in the consistency point of any plan group")
+    project = await env.project(env.execution.target_site)
+    prefix = "bubble-" if env.execution.kind == "test-failover" else ""
+    made = await _copy_of(
+        env, project, member, name=f"{prefix}{vid}", boot=False, key=vid, source=vid
+    )
+    return {"volume_id": made.id, "source_volume_id": vid, "backup_id": member.backup_id}
 
 
 async def _ports(env: StepEnv, project: CloudProject, server: CapturedServer) -> list[str]:
@@ -168,10 +210,17 @@ async def stateless(env: StepEnv) -> dict[str, Any]:
         name=f"{prefix}{spec.name}-{index}",
         tag=env.tag("port-0"),
     )
+    tier = next(t for t in env.plan.spec.tiers if spec in t.stateless)
+    disks = [  # UC7: standalone volumes restored for this member, as data disks
+        env.result_of(f"volume:{v.volume_id}")["volume_id"]
+        for v in tier.volumes
+        if v.attach_to == spec.name
+    ]
     created = await project.compute.create_server(
         f"{prefix}{spec.name}-{index}",
         flavor.id or spec.flavor,
         image_id=image.id,
+        data_volume_ids=disks,
         port_ids=[port.id],
         user_data=spec.user_data,
         metadata={**spec.metadata, "lifeboat:plan": env.plan.id[:255]},
@@ -180,6 +229,9 @@ async def stateless(env: StepEnv) -> dict[str, Any]:
     return {
         "server_id": created.id,
         "name": created.name,
+        "volumes": dict(
+            zip([v.volume_id for v in tier.volumes if v.attach_to == spec.name], disks, strict=True)
+        ),
         "ports": [port.id],
         "addresses": [a.address for a in created.addresses],
         "active_at": time.time(),
