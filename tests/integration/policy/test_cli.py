@@ -149,6 +149,27 @@ def test_verbs_drive_the_policy_service(policy_url: str) -> None:
     )
     gid = group["id"]
     assert group["members"]["stateless"][0]["image"] == "cirros"
+    # The operator's verb for members (and seeds, UC5c): replaced as given.
+    moved = json.loads(
+        run(
+            policy_url,
+            "group",
+            "set-members",
+            gid,
+            "--server",
+            "s1-rebuilt",
+            "--volume",
+            "v1",
+            "--seed",
+            "v1=dr-v1",
+            "--json",
+        )
+    )
+    assert moved["members"]["servers"] == ["s1-rebuilt"] and moved["members"]["stateless"] == []
+    assert moved["seed_volumes"] == {"v1": "dr-v1"}
+    assert "SOURCE_VOLUME=DR_VOLUME" in run(
+        policy_url, "group", "set-members", gid, "--seed", "v1", ok=False
+    )
     assert "db" in run(policy_url, "group", "list", "--project", "p1")
     first = json.loads(
         run(policy_url, "group", "replicate-now", gid, "--idempotency-key", "k1", "--json")

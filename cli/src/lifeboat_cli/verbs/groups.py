@@ -1,4 +1,4 @@
-"""`lifeboat group create|list|show|delete|replicate-now|suspend|resume|status`."""
+"""`lifeboat group create|list|show|delete|set-members|replicate-now|suspend|resume|status`."""
 
 from __future__ import annotations
 
@@ -35,8 +35,30 @@ COLUMNS = [
         ),
     ),
     ("app set", lambda g: g["app_set_id"]),
-    ("suspended", lambda g: "yes" if g["suspended"] else "no"),
+    (
+        "suspended",
+        lambda g: f"yes ({g.get('suspended_reason') or 'operator'})" if g["suspended"] else "no",
+    ),
+    ("reverse of", lambda g: g.get("reverse_of")),
 ]
+
+Seed = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="UC5c: SOURCE_VOLUME=DR_VOLUME, a DR-side volume holding an earlier copy (the first "
+        "cycle sends only what differs); repeat"
+    ),
+]
+
+
+def _seeds(specs: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for spec in specs or []:
+        src, sep, dr = spec.partition("=")
+        if not sep or not src or not dr:
+            fail(f"--seed {spec!r}: expected SOURCE_VOLUME=DR_VOLUME")
+        out[src] = dr
+    return out
 
 
 def _stateless(spec: str) -> dict[str, str]:
@@ -63,6 +85,7 @@ def create(
     stateless: Annotated[
         list[str] | None, typer.Option(help="name:image:flavor[:user-data]; repeat")
     ] = None,
+    seed: Seed = None,
     policy_url: PolicyUrl = DEFAULT_POLICY_URL,
     token: Token = DEFAULT_TOKEN,
     json_output: JsonOut = False,
@@ -79,6 +102,7 @@ def create(
             "volumes": volume or [],
             "stateless": [_stateless(s) for s in stateless or []],
         },
+        "seed_volumes": _seeds(seed),
     }
     group = call("POST", policy_url, "/v1/protection-groups", token, body=body)
     show(group, COLUMNS, as_json=json_output)
@@ -118,6 +142,35 @@ def delete(
     """Delete a protection group (its ticks stop)."""
     call("DELETE", policy_url, f"/v1/protection-groups/{group_id}", token)
     typer.echo(f"deleted protection group {group_id}")
+
+
+@app.command("set-members")
+def set_members(
+    group_id: GroupId,
+    server: Annotated[
+        list[str] | None, typer.Option(help="Server id (all its volumes); repeat")
+    ] = None,
+    volume: Annotated[list[str] | None, typer.Option(help="Single volume id; repeat")] = None,
+    stateless: Annotated[
+        list[str] | None, typer.Option(help="name:image:flavor[:user-data]; repeat")
+    ] = None,
+    seed: Seed = None,
+    policy_url: PolicyUrl = DEFAULT_POLICY_URL,
+    token: Token = DEFAULT_TOKEN,
+    json_output: JsonOut = False,
+) -> None:
+    """Replace a group's members (e.g. servers re-created by hand); the next tick uses them.
+    (Failback re-points groups at the servers it made by itself.)"""
+    body = {
+        "members": {
+            "servers": server or [],
+            "volumes": volume or [],
+            "stateless": [_stateless(s) for s in stateless or []],
+        },
+        "seed_volumes": _seeds(seed),
+    }
+    path = f"/v1/protection-groups/{group_id}/members"
+    show(call("PUT", policy_url, path, token, body=body), COLUMNS, as_json=json_output)
 
 
 @app.command("status")
@@ -175,11 +228,16 @@ def resume(
     full_resync: Annotated[
         bool, typer.Option(help="Resend everything (default: only changes since the last CP)")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(help="Resume a group a failover suspended (its copy is not the live data)"),
+    ] = False,
     policy_url: PolicyUrl = DEFAULT_POLICY_URL,
     token: Token = DEFAULT_TOKEN,
     json_output: JsonOut = False,
 ) -> None:
     """Resume a group; a cycle starts at once."""
     path = f"/v1/protection-groups/{group_id}/resume"
-    group = call("POST", policy_url, path, token, body={"full_resync": full_resync})
+    body = {"full_resync": full_resync, "force": force}
+    group = call("POST", policy_url, path, token, body=body)
     show(group, COLUMNS, as_json=json_output)
