@@ -44,8 +44,18 @@ class CpMember(BaseModel):
     replica_snapshot_id: Id | None = Field(
         default=None, description="Blocks strategy: the replica's snapshot at this CP"
     )
-    bytes_changed: int = Field(ge=0)
-    bytes_sent: int = Field(ge=0)
+    bytes_changed: int = Field(
+        ge=0,
+        description="Bytes of the ranges the change detection selected and the sender read "
+        "(before compression): the site's snapshot-diff extents as reported (Cinder/RBD: whole "
+        "extents, cloudsim: 64 KiB), or the 64 KiB blocks whose hashes differed; an upper bound "
+        "of what the guest wrote, not the bytes it changed",
+    )
+    bytes_sent: int = Field(
+        ge=0,
+        description="Bytes on the wire for this volume: compressed, encrypted, framed, "
+        "including the hash exchange of a seeded or resynced copy",
+    )
     seeded: bool = Field(
         default=False,
         description="UC5c: this member's replica started from a seed volume (its first copy "
