@@ -9,9 +9,11 @@ from typing import Any
 
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository, KnownSite
 from lifeboat_orchestrator.adapters.plans import Plan, PlanRepository
+from lifeboat_orchestrator.domain.links import LinkRules
 from lifeboat_orchestrator.domain.plan import PlanSpec, PlanState
 from lifeboat_orchestrator.service_layer.capture import CaptureError, capture
 from lifeboat_orchestrator.service_layer.executions import direction
+from lifeboat_orchestrator.service_layer.links import links_now, plan_partition
 from lifeboat_shared.cloud.errors import CloudError
 from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.persistence.database import Database
@@ -92,9 +94,12 @@ def _check(out: list[dict[str, Any]], site: str, name: str, ok: bool, detail: st
     out.append({"site": site, "check": name, "ok": ok, "detail": detail})
 
 
-async def readiness(db: Database, clouds: SiteClouds, plan_id: str) -> Plan:
-    """Validate every recovery site now: CPs, flavors, quotas, networks, images; saved as the
-    plan's readiness (its status in listings)."""
+async def readiness(
+    db: Database, clouds: SiteClouds, plan_id: str, *, link_rules: LinkRules | None = None
+) -> Plan:
+    """Validate every recovery site now: CPs, flavors, quotas, networks, images, and the site
+    links (UC6: a partition is a failed check, with what the plan allows); saved as the plan's
+    readiness (its status in listings)."""
     async with db.read() as s:
         plan = await PlanRepository(s).get(plan_id)
         if plan is None:
@@ -103,7 +108,18 @@ async def readiness(db: Database, clouds: SiteClouds, plan_id: str) -> Plan:
         sites = await catalog.sites()
         _at, targets, groups = direction(plan)
         newest = {(g, t): await catalog.newest_cp(g, t) for g in groups for t in targets}
+        links = (await links_now(s, link_rules or LinkRules())).links
+    partition = plan_partition(plan, links)
     checks: list[dict[str, Any]] = []
+    if partition is not None:
+        offer = partition["offer"] or "none (primary-only)"
+        _check(
+            checks,
+            plan.state.active_site,
+            f"site link {partition['link']}",
+            False,
+            f"partition since {partition['since']}: {partition['detail']}; offer: {offer}",
+        )
     if not targets:
         _check(checks, plan.state.active_site, "protection", False, f"plan is {plan.state.status}")
     now = datetime.now(UTC)
@@ -180,7 +196,12 @@ async def readiness(db: Database, clouds: SiteClouds, plan_id: str) -> Plan:
         repo = PlanRepository(s)
         fresh = await repo.get(plan_id, for_update=True)
         assert fresh is not None
-        fresh.readiness = {"ready": ready, "checks": checks, "checked_at": now.isoformat()}
+        fresh.readiness = {
+            "ready": ready,
+            "checks": checks,
+            "checked_at": now.isoformat(),
+            "partition": partition,
+        }
         fresh.checked_at = now
         await repo.save(fresh)
     return fresh
