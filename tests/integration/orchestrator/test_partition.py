@@ -15,9 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from lifeboat_cli.main import app as cli
 from lifeboat_shared.contracts.messages import SiteLinkObserved
 from tests.integration.orchestrator.harness import (
+    TOKEN,
     make_app,
     orchestrated,
     plan_body,
@@ -127,6 +130,17 @@ async def test_a_cut_link_between_two_up_sites_is_a_partition_with_degraded_mode
         async with httpx.AsyncClient() as c:
             metrics = (await c.get(f"{o.base}/metrics")).text
         assert f'lifeboat_site_link_up{{source="{A}",target="{B}"}} 0.0' in metrics
+
+        # The operator's view: `lifeboat link status`, `lifeboat plan show`.
+        env = {"LIFEBOAT_ORCHESTRATOR_URL": o.base, "LIFEBOAT_TOKEN": TOKEN, "COLUMNS": "250"}
+        status = await asyncio.to_thread(CliRunner().invoke, cli, ["link", "status"], env=env)
+        assert status.exit_code == 0, status.output
+        assert f"partition: {A}->{B}" in status.output and "YES" in status.output
+        shown_cli = await asyncio.to_thread(
+            CliRunner().invoke, cli, ["plan", "show", "uc6-both"], env=env
+        )
+        assert shown_cli.exit_code == 0, shown_cli.output
+        assert "offer: failover with degraded: true" in shown_cli.output
 
         # A site declared down: the cut link is its outage, not a partition; up again: back.
         await o.post(f"/v1/sites/{B}/declare-down", {"reason": "operator"})
