@@ -179,9 +179,19 @@ def _fields(plan: dict[str, Any]) -> dict[str, Any]:
         "failover mode": spec["failover_mode"],
         "members": plan["members"],
         "ready": _ready(plan),
+        "partition": _partition(plan),
         "checked at": readiness.get("checked_at"),
         "updated": plan["updated_at"],
     }
+
+
+def _partition(plan: dict[str, Any]) -> str | None:
+    """UC6: the cut link the plan replicates over while both sites are up, and what it allows."""
+    p = plan.get("partition")
+    if not p:
+        return None
+    offer = p.get("offer") or "none (only the primary runs)"
+    return f"{p['link']} since {p['since']}; offer: {offer}"
 
 
 def _tiers_table(plan: dict[str, Any]) -> Table:

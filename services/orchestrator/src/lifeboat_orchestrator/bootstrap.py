@@ -9,14 +9,21 @@ from lifeboat_orchestrator.adapters.catalog import CatalogRepository
 from lifeboat_orchestrator.domain.health import HealthRules
 from lifeboat_orchestrator.entrypoints.api import router
 from lifeboat_orchestrator.entrypoints.health_api import router as health_router
+from lifeboat_orchestrator.entrypoints.links_api import router as links_router
 from lifeboat_orchestrator.service_layer.handlers import HANDLERS
 from lifeboat_orchestrator.service_layer.health import (
     ProbeConfig,
     make_health_handlers,
     site_prober,
 )
+from lifeboat_orchestrator.service_layer.links import make_link_handlers
 from lifeboat_orchestrator.service_layer.runner import ExecutionRunner, RunnerConfig
-from lifeboat_orchestrator.service_layer.wiring import close_clouds, clouds_for, set_runner
+from lifeboat_orchestrator.service_layer.wiring import (
+    close_clouds,
+    clouds_for,
+    link_rules,
+    set_runner,
+)
 from lifeboat_orchestrator.settings import OrchestratorSettings
 from lifeboat_shared.contracts import topics
 from lifeboat_shared.service import ServiceRuntime, ServiceSpec
@@ -95,7 +102,7 @@ def build(settings: OrchestratorSettings | None = None) -> ServiceSpec:
         settings=s,
         description="Sites and their health, recovery plans and their executions.",
         migrations=str(Path(__file__).parent / "migrations"),
-        routers=[router, health_router],
+        routers=[router, health_router, links_router],
         consumes=[
             topics.SITE_EVENTS,
             topics.POLICY_EVENTS,
@@ -103,6 +110,10 @@ def build(settings: OrchestratorSettings | None = None) -> ServiceSpec:
             topics.REPLICATOR_EVENTS,
             topics.ORCHESTRATOR_COMMANDS,
         ],
-        handlers={**HANDLERS, **make_health_handlers(health_rules(s))},
+        handlers={
+            **HANDLERS,
+            **make_health_handlers(health_rules(s)),
+            **make_link_handlers(link_rules(s)),
+        },
         background=[execution_runner, *([health_prober] if s.probe_enabled else [])],
     )

@@ -62,5 +62,27 @@ class OrchestratorSettings(ServiceSettings):
     up_min_seconds: float = Field(default=20.0, ge=0)
     alert_min_severity: str = "critical"
 
+    link_cut_after_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Site links (UC6): consecutive failed transfers (SiteLinkObserved) that "
+        "declare a link cut",
+    )
+    link_cut_window_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="The oldest of those failures must be this recent (a replicator reports at "
+        "most one observation per link per cycle attempt, each after link_retry_seconds)",
+    )
+    link_up_after_successes: int = Field(
+        default=1, ge=1, description="Consecutive successful transfers that restore a cut link"
+    )
+    partition_probe_max_age_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A cut link is a partition only if both sites are declared up and were "
+        "probed healthy this recently",
+    )
+
     def resolved_runner_id(self) -> str:
         return self.runner_id or f"{socket.gethostname()}:{self.http_port}"

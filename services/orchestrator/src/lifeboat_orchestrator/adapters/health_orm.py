@@ -3,7 +3,8 @@
 ``site_health`` holds one row per site (declared state, counters of the current healthy run,
 the last assessment); ``site_health_probes`` the few most recent probe results per site;
 ``site_health_alerts`` the alerts firing now (a resolved alert's row is deleted);
-``site_probe_leases`` which replica probes each site.
+``site_probe_leases`` which replica probes each site; ``site_links`` the state of each
+site-to-site data link.
 """
 
 import sqlalchemy as sa
@@ -59,3 +60,18 @@ site_probe_leases = sa.Table(
     sa.Column("lease_until", TS, nullable=False),
 )
 """Which orchestrator replica probes a site: one prober per site, taken over when it expires."""
+
+site_links = sa.Table(
+    "site_links",
+    metadata,
+    sa.Column("source_site", sa.String(128), primary_key=True),
+    sa.Column("target_site", sa.String(128), primary_key=True),
+    sa.Column("reachable", sa.Boolean, nullable=False),
+    sa.Column("since", TS, nullable=True),
+    sa.Column("last_observed_at", TS, nullable=True),
+    sa.Column("observer", sa.String(160), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("failures", sa.JSON, nullable=False),
+    sa.Column("successes", sa.Integer, nullable=False),
+)
+"""Each ordered site-to-site link as its sending side sees it (``domain.links``)."""

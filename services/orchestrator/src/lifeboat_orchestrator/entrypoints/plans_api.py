@@ -13,7 +13,8 @@ from lifeboat_orchestrator.adapters.plans import Plan, PlanRepository
 from lifeboat_orchestrator.domain.lifecycle import NEXT
 from lifeboat_orchestrator.domain.plan import Capture, PlanSpec, PlanState
 from lifeboat_orchestrator.service_layer import plans as service
-from lifeboat_orchestrator.service_layer.wiring import clouds_for
+from lifeboat_orchestrator.service_layer.links import links_now, plan_partition
+from lifeboat_orchestrator.service_layer.wiring import clouds_for, link_rules_for
 from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 
 router = APIRouter(tags=["plans"])
@@ -30,6 +31,13 @@ class PlanOut(BaseModel):
         description="What can run next in this state (lifecycle: protected -> failed-over -> "
         "reprotected -> failback -> protected; split-brain -> reconcile)"
     )
+    partition: dict[str, Any] | None = Field(
+        default=None,
+        description="UC6: the link between the site the plan runs at and one of its recovery "
+        "sites is cut while both sites are up: {since, link, links, detail, on_partition, "
+        "offer ('failover with degraded: true' when split_brain.on_partition is both-online, "
+        "else null), note}; null when there is no partition",
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -38,7 +46,7 @@ class PlanDetail(PlanOut):
     capture: Capture
 
 
-def _out(plan: Plan) -> PlanOut:
+def _out(plan: Plan, partition: dict[str, Any] | None = None) -> PlanOut:
     return PlanOut(
         id=plan.id,
         name=plan.spec.name,
@@ -48,6 +56,7 @@ def _out(plan: Plan) -> PlanOut:
         members=len(plan.capture.servers)
         + sum(m.count for t in plan.spec.tiers for m in t.stateless),
         next_executions=list(NEXT.get(plan.state.status, ())),
+        partition=partition,
         created_at=plan.created_at,
         updated_at=plan.updated_at,
     )
@@ -61,6 +70,13 @@ def _invalid(exc: service.PlanInvalid) -> HTTPException:
     return HTTPException(
         422, detail=[{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
     )
+
+
+async def _views(runtime: RuntimeDep, plans: list[Plan]) -> list[PlanOut]:
+    """The plans with the partition each replicates across now, if any."""
+    async with runtime.db.read() as s:
+        links = (await links_now(s, link_rules_for(runtime))).links
+    return [_out(p, plan_partition(p, links)) for p in plans]
 
 
 async def _get(runtime: RuntimeDep, plan_id: str) -> Plan:
@@ -84,16 +100,21 @@ async def create_plan(body: PlanSpec, runtime: RuntimeDep, _who: CurrentPrincipa
     return PlanDetail(**_out(plan).model_dump(), capture=plan.capture)
 
 
-@router.get("/plans", summary="Recovery plans with their state and readiness")
+@router.get("/plans", summary="Recovery plans with their state, readiness and any partition")
 async def list_plans(runtime: RuntimeDep, _who: CurrentPrincipal) -> list[PlanOut]:
     async with runtime.db.read() as s:
-        return [_out(p) for p in await PlanRepository(s).all()]
+        plans = list(await PlanRepository(s).all())
+    return await _views(runtime, plans)
 
 
-@router.get("/plans/{plan_id}", summary="One plan (by id or name), with the captured servers")
+@router.get(
+    "/plans/{plan_id}",
+    summary="One plan (by id or name), with the captured servers and any partition (UC6)",
+)
 async def show_plan(plan_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> PlanDetail:
     plan = await _get(runtime, plan_id)
-    return PlanDetail(**_out(plan).model_dump(), capture=plan.capture)
+    (view,) = await _views(runtime, [plan])
+    return PlanDetail(**view.model_dump(), capture=plan.capture)
 
 
 @router.post("/plans/{plan_id}/refresh", summary="Capture the servers' configuration again")
@@ -108,15 +129,19 @@ async def refresh_plan(plan_id: str, runtime: RuntimeDep, _who: CurrentPrincipal
 
 @router.post(
     "/plans/{plan_id}/readiness",
-    summary="Dry run: check CPs, flavors, quotas, networks and images at every recovery site",
+    summary="Dry run: check CPs, flavors, quotas, networks and images at every recovery site, "
+    "and the site links (a partition is a failed check, with the degraded-mode offer)",
 )
 async def check_readiness(plan_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> PlanOut:
     plan = await _get(runtime, plan_id)
     try:
-        plan = await service.readiness(runtime.db, clouds_for(runtime), plan.id)
+        plan = await service.readiness(
+            runtime.db, clouds_for(runtime), plan.id, link_rules=link_rules_for(runtime)
+        )
     except service.PlanInvalid as exc:
         raise _invalid(exc) from exc
-    return _out(plan)
+    (view,) = await _views(runtime, [plan])
+    return view
 
 
 @router.delete("/plans/{plan_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a plan")

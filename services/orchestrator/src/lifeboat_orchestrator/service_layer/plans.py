@@ -9,10 +9,12 @@ from typing import Any
 
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository, KnownSite
 from lifeboat_orchestrator.adapters.plans import Plan, PlanRepository
+from lifeboat_orchestrator.domain.links import LinkRules
 from lifeboat_orchestrator.domain.plan import PlanSpec, PlanState
 from lifeboat_orchestrator.domain.protection import NO_SERVERS
 from lifeboat_orchestrator.service_layer.capture import CaptureError, capture
 from lifeboat_orchestrator.service_layer.executions import cp_need_of, direction
+from lifeboat_orchestrator.service_layer.links import links_now, plan_partition
 from lifeboat_shared.cloud.errors import CloudError
 from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.persistence.database import Database
@@ -93,9 +95,12 @@ def _check(out: list[dict[str, Any]], site: str, name: str, ok: bool, detail: st
     out.append({"site": site, "check": name, "ok": ok, "detail": detail})
 
 
-async def readiness(db: Database, clouds: SiteClouds, plan_id: str) -> Plan:
-    """Validate every recovery site now: CPs, flavors, quotas, networks, images; saved as the
-    plan's readiness (its status in listings). A group the recovery needs no CP of (a plan of
+async def readiness(
+    db: Database, clouds: SiteClouds, plan_id: str, *, link_rules: LinkRules | None = None
+) -> Plan:
+    """Validate every recovery site now: CPs, flavors, quotas, networks, images, and the site
+    links (UC6: a partition is a failed check, with what the plan allows); saved as the plan's
+    readiness (its status in listings). A group the recovery needs no CP of (a plan of
     stateless members only, or a group protecting none of its servers: UC8) gets a passing
     check that says why."""
     async with db.read() as s:
@@ -107,7 +112,18 @@ async def readiness(db: Database, clouds: SiteClouds, plan_id: str) -> Plan:
         _at, targets, groups = direction(plan)
         need = await cp_need_of(catalog, plan, groups)
         newest = {(g, t): await catalog.newest_cp(g, t) for g in need.needed for t in targets}
+        links = (await links_now(s, link_rules or LinkRules())).links
+    partition = plan_partition(plan, links)
     checks: list[dict[str, Any]] = []
+    if partition is not None:
+        offer = partition["offer"] or "none (primary-only)"
+        _check(
+            checks,
+            plan.state.active_site,
+            f"site link {partition['link']}",
+            False,
+            f"partition since {partition['since']}: {partition['detail']}; offer: {offer}",
+        )
     if not targets:
         _check(checks, plan.state.active_site, "protection", False, f"plan is {plan.state.status}")
     now = datetime.now(UTC)
@@ -188,7 +204,12 @@ async def readiness(db: Database, clouds: SiteClouds, plan_id: str) -> Plan:
         repo = PlanRepository(s)
         fresh = await repo.get(plan_id, for_update=True)
         assert fresh is not None
-        fresh.readiness = {"ready": ready, "checks": checks, "checked_at": now.isoformat()}
+        fresh.readiness = {
+            "ready": ready,
+            "checks": checks,
+            "checked_at": now.isoformat(),
+            "partition": partition,
+        }
         fresh.checked_at = now
         await repo.save(fresh)
     return fresh

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lifeboat_orchestrator.domain.links import LinkRules
 from lifeboat_orchestrator.settings import OrchestratorSettings
 from lifeboat_shared.cloud.settings import CloudDriverSettings
 from lifeboat_shared.cloud.sites import SiteClouds
@@ -48,3 +49,18 @@ def kick(runtime: ServiceRuntime) -> None:
     runner = _runners.get(id(runtime))
     if runner is not None:
         runner.kick.set()
+
+
+def link_rules(s: OrchestratorSettings) -> LinkRules:
+    return LinkRules(
+        cut_after_failures=s.link_cut_after_failures,
+        cut_window_seconds=s.link_cut_window_seconds,
+        up_after_successes=s.link_up_after_successes,
+        probe_max_age_seconds=s.partition_probe_max_age_seconds,
+    )
+
+
+def link_rules_for(runtime: ServiceRuntime) -> LinkRules:
+    settings = runtime.settings
+    assert isinstance(settings, OrchestratorSettings)
+    return link_rules(settings)

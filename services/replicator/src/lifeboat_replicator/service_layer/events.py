@@ -16,6 +16,7 @@ from lifeboat_shared.contracts.messages import (
     QuiesceFailed,
     QuiesceFailure,
     ReplicationSpec,
+    SiteLinkObserved,
     UsageRecorded,
 )
 from lifeboat_shared.service.runtime import ServiceRuntime
@@ -150,4 +151,27 @@ def cp_pruned(runtime: ServiceRuntime, cp: ConsistencyPoint) -> Envelope:
             group_id=cp.group_id, consistency_point_id=cp.id, at=datetime.now(UTC)
         ),
         event_id=f"cp-pruned-{cp.id}",
+    )
+
+
+def link_observed(
+    runtime: ServiceRuntime,
+    cycle: ReplicationCycle,
+    *,
+    reachable: bool,
+    observer: str,
+    detail: str,
+) -> Envelope:
+    """UC6: whether this cycle attempt reached the target site's receiver (one per attempt that
+    tried the link), for the orchestrator's view of partitions."""
+    spec = ReplicationSpec.model_validate(cycle.spec)
+    return runtime.envelope(
+        SiteLinkObserved(
+            source_site=spec.source.site_id,
+            target_site=spec.target.site_id,
+            reachable=reachable,
+            observer=observer,
+            detail=detail[:300],
+            at=datetime.now(UTC),
+        )
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -93,6 +94,7 @@ class CycleRunner:
         self.max_attempts = max_attempts
         self.lease = timedelta(seconds=lease_seconds)
         self.owner = f"runner-{uuid.uuid4()}"
+        self.observer = f"replicator:{socket.gethostname()}"[:160]
         self.suspended: set[str] = set()
         self.lost_groups: set[str] = set()  # groups of cycles whose lease another runner took
         self.stopping = False
@@ -183,7 +185,10 @@ class CycleRunner:
         except CyclePaused:
             cycle.status = CycleStatus.PENDING if self.stopping else CycleStatus.PAUSED
             await self._release(cycle)
-        except (TransientFault, Unavailable, RateLimited) as exc:
+        except TransientFault as exc:  # the link to the target's receiver was down
+            await self._observe_link(cycle, reachable=False, detail=str(exc))
+            await self._retry_later(cycle, str(exc), count=False)
+        except (Unavailable, RateLimited) as exc:
             await self._retry_later(cycle, str(exc), count=False)
         except (CycleFailed, CloudError) as exc:
             await self._failed_attempt(cycle, exc)
@@ -211,10 +216,15 @@ class CycleRunner:
                 return
         if cycle.stage == Stage.TRANSFER:
             await self._hold(cycle)
+            to_send = sum(1 for v in cycle.volumes if not v.transferred)
             if ReplicationSpec.model_validate(cycle.spec).strategy == "backup":
                 await backup_stage(cycle, self.deps, self._checkpoint)
             else:
                 await transfer_stage(cycle, self.deps, self._checkpoint)
+                if to_send:
+                    await self._observe_link(
+                        cycle, reachable=True, detail=f"cycle {cycle.id}: {to_send} volume(s) sent"
+                    )
         if cycle.stage == Stage.REPLICA_SNAPSHOT:
             await self._hold(cycle)
             await replica_snapshot_stage(cycle, self.deps, self._checkpoint)
@@ -228,6 +238,26 @@ class CycleRunner:
                 (datetime.now(UTC) - started).total_seconds(),
             )
             await self._retention(cycle)
+
+    async def _observe_link(self, cycle: ReplicationCycle, *, reachable: bool, detail: str) -> None:
+        """One SiteLinkObserved per cycle attempt that tried the link (UC6: partitions); never
+        fails the cycle."""
+        try:
+            async with self.db.transaction() as s:
+                await add_to_outbox(
+                    s,
+                    [
+                        events.link_observed(
+                            self.runtime,
+                            cycle,
+                            reachable=reachable,
+                            observer=self.observer,
+                            detail=detail,
+                        )
+                    ],
+                )
+        except Exception:
+            log.exception("cycle %s: could not record the link observation", cycle.id)
 
     async def _commit(self, cycle: ReplicationCycle) -> None:
         spec = ReplicationSpec.model_validate(cycle.spec)

@@ -2,6 +2,7 @@
 
 from lifeboat_shared.contracts.messages.billing import UsageRecorded
 from lifeboat_shared.contracts.messages.health import SiteHealthObserved
+from lifeboat_shared.contracts.messages.links import SiteLinkObserved
 from lifeboat_shared.contracts.messages.orchestrator import (
     BubbleEndpoint,
     BubbleReady,
@@ -66,6 +67,7 @@ __all__ = [
     "SiteDeclaredDown",
     "SiteDeclaredUp",
     "SiteHealthObserved",
+    "SiteLinkObserved",
     "SiteRef",
     "SiteRegistered",
     "SplitBrainDetected",
