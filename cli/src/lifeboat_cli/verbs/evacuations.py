@@ -96,6 +96,8 @@ def render(e: dict[str, Any], *, as_json: bool) -> None:
                 p["error"] or "-",
             )
     console.print(table)
+    for p in e.get("not_evacuable") or []:
+        console.print(f"[red]not evacuable[/] {p['name']}: {p['reason']}", highlight=False)
     if e["state"] == "running" and _waiting(e):
         console.print(f"next wave waits: lifeboat evacuation approve {e['id']}", highlight=False)
 

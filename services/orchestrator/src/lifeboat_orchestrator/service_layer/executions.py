@@ -17,6 +17,8 @@ from lifeboat_orchestrator.domain.execution import Execution, Kind, build_steps
 from lifeboat_orchestrator.domain.health import Declared
 from lifeboat_orchestrator.domain.model import SiteState
 from lifeboat_orchestrator.domain.rpo import source_stopped
+from lifeboat_orchestrator.domain.targets import lacking, qualifying, why_none
+from lifeboat_orchestrator.service_layer.targets import coverage, needs_cp
 
 
 class ExecutionRejected(ValueError):
@@ -93,13 +95,13 @@ async def start_execution(
             raise ExecutionRejected(
                 f"plan is {state.status} at {at}: nothing protects it (reprotect first)"
             )
-        target = target_site or targets[0]
-        if target not in targets:
+        if target_site is not None and target_site not in targets:
             raise ExecutionRejected(
-                f"{target} is not a recovery site of this plan ({', '.join(targets)})",
+                f"{target_site} is not a recovery site of this plan ({', '.join(targets)})",
                 field="target_site",
                 conflict=False,
             )
+        target = await _choose_target(session, plan, kind, targets, groups, target_site)
         if (
             kind == "failover"
             and params.get("degraded")
@@ -131,7 +133,7 @@ async def start_execution(
         execution.params["specs"] = specs
     if kind in ("failover", "test-failover"):
         cps: dict[str, str] = {}
-        for group in groups:
+        for group in [g for g in groups if await needs_cp(catalog, g)]:
             if consistency_point_id:
                 cp = await catalog.cp(consistency_point_id)
                 if cp is None or cp.group_id not in groups or cp.target_site != target:
@@ -153,13 +155,46 @@ async def start_execution(
             cps[group] = cp.id
         execution.params["cps"] = cps
         taken = [c.taken_at for g in cps.values() if (c := await catalog.cp(g)) is not None]
-        execution.recovery_point = min(taken)
-        execution.consistency_point_id = next(iter(cps.values()))
+        execution.recovery_point = min(taken) if taken else None
+        execution.consistency_point_id = next(iter(cps.values()), None)
     if kind == "failover":
         await _record_source_stopped(session, execution)
     execution.steps = build_steps(kind, plan.spec, source, target)
     await executions.add(execution)
     return execution, True
+
+
+async def _choose_target(
+    session: AsyncSession,
+    plan: Plan,
+    kind: Kind,
+    targets: list[str],
+    groups: list[str],
+    target_site: str | None,
+) -> str:
+    """The explicit target if it holds a verified CP of every group (a planned migration: or
+    is where they replicate to); without one, the first such recovery site of the plan."""
+    state = plan.state
+    legs = (
+        {state.reverse_group: state.protected_to}
+        if state.status == "reprotected" and state.reverse_group and state.protected_to
+        else None
+    )
+    planned = kind == "planned-migration"
+    cover = await coverage(CatalogRepository(session), groups, targets, legs=legs)
+    if target_site is not None:
+        here = next(c for c in cover if c.site == target_site)
+        if not here.qualifies(planned=planned):
+            raise ExecutionRejected(lacking(here, planned=planned), field="target_site")
+        return target_site
+    ok = qualifying(cover, planned=planned)
+    if not ok:
+        raise ExecutionRejected(
+            "no recovery site holds a verified consistency point of every group of the plan: "
+            + why_none(cover, planned=planned),
+            field="target_site",
+        )
+    return ok[0]
 
 
 async def _record_source_stopped(session: AsyncSession, execution: Execution) -> None:

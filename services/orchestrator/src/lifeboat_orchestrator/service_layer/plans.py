@@ -10,8 +10,10 @@ from typing import Any
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository, KnownSite
 from lifeboat_orchestrator.adapters.plans import Plan, PlanRepository
 from lifeboat_orchestrator.domain.plan import PlanSpec, PlanState
+from lifeboat_orchestrator.domain.targets import SiteCoverage
 from lifeboat_orchestrator.service_layer.capture import CaptureError, capture
 from lifeboat_orchestrator.service_layer.executions import direction
+from lifeboat_orchestrator.service_layer.targets import coverage
 from lifeboat_shared.cloud.errors import CloudError
 from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.persistence.database import Database
@@ -84,13 +86,33 @@ async def refresh_plan(db: Database, clouds: SiteClouds, plan_id: str) -> Plan:
     return fresh
 
 
+def _site_row(site: SiteCoverage, checks: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """One recovery site: each group's newest verified CP there and its age; whether the site
+    qualifies (a CP of every group) and is ready (every check there passed)."""
+    return {
+        "site": site.site,
+        "qualifies": site.qualifies(),
+        "ready": all(c["ok"] for c in checks if c["site"] == site.site),
+        "groups": [
+            {
+                "group": group,
+                "consistency_point_id": cp.id if cp else None,
+                "taken_at": cp.taken_at.isoformat() if cp else None,
+                "age_seconds": round((now - cp.taken_at).total_seconds(), 1) if cp else None,
+            }
+            for group, cp in site.cps.items()
+        ],
+    }
+
+
 def _check(out: list[dict[str, Any]], site: str, name: str, ok: bool, detail: str) -> None:
     out.append({"site": site, "check": name, "ok": ok, "detail": detail})
 
 
 async def readiness(db: Database, clouds: SiteClouds, plan_id: str) -> Plan:
     """Validate every recovery site now: CPs, flavors, quotas, networks, images; saved as the
-    plan's readiness (its status in listings)."""
+    plan's readiness (its status in listings). Ready: at least one recovery site holds a CP of
+    every group and passes every check (``ready_sites``); ``sites`` is the per-site table."""
     async with db.read() as s:
         plan = await PlanRepository(s).get(plan_id)
         if plan is None:
@@ -98,14 +120,13 @@ async def readiness(db: Database, clouds: SiteClouds, plan_id: str) -> Plan:
         catalog = CatalogRepository(s)
         sites = await catalog.sites()
         _at, targets, groups = direction(plan)
-        newest = {(g, t): await catalog.newest_cp(g, t) for g in groups for t in targets}
+        cover = {c.site: c for c in await coverage(catalog, groups, targets)}
     checks: list[dict[str, Any]] = []
     if not targets:
         _check(checks, plan.state.active_site, "protection", False, f"plan is {plan.state.status}")
     now = datetime.now(UTC)
     for target in targets:
-        for group in groups:
-            cp = newest[(group, target)]
+        for group, cp in cover[target].cps.items():
             _check(
                 checks,
                 target,
@@ -113,7 +134,7 @@ async def readiness(db: Database, clouds: SiteClouds, plan_id: str) -> Plan:
                 cp is not None,
                 f"newest {cp.id} taken {(now - cp.taken_at).total_seconds():.0f} s ago"
                 if cp
-                else "no verified consistency point yet",
+                else "no verified consistency point here",
             )
         if target not in sites:
             _check(checks, target, "site", False, "not registered")
@@ -171,12 +192,20 @@ async def readiness(db: Database, clouds: SiteClouds, plan_id: str) -> Plan:
                 f"need {needed_servers}, free {'unlimited' if free is None else free}",
             )
         _check(checks, target, "volumes to create", True, f"{needed_volumes}")
-    ready = all(c["ok"] for c in checks)
+    table = [_site_row(cover[t], checks, now) for t in targets]
+    ready_sites = [r["site"] for r in table if r["ready"]]
     async with db.transaction() as s:
         repo = PlanRepository(s)
         fresh = await repo.get(plan_id, for_update=True)
         assert fresh is not None
-        fresh.readiness = {"ready": ready, "checks": checks, "checked_at": now.isoformat()}
+        fresh.readiness = {
+            "ready": bool(ready_sites),
+            "qualifying_sites": [r["site"] for r in table if r["qualifies"]],
+            "ready_sites": ready_sites,
+            "sites": table,
+            "checks": checks,
+            "checked_at": now.isoformat(),
+        }
         fresh.checked_at = now
         await repo.save(fresh)
     return fresh
