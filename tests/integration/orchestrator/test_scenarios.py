@@ -77,21 +77,24 @@ async def test_failover_through_503_and_429(
 async def test_two_recovery_sites_and_an_evacuation_in_waves(
     tmp_path: Path, postgres_url: str, kafka_bootstrap: str
 ) -> None:
-    """UC3a x UC9: both plans list [site-b, site-c], but p0's group replicates only to site-c and
-    p1's only to site-b. Readiness shows where each group's CPs are; an explicit failover to a
-    site without them is refused (409); the evacuation sends each plan where its CPs are (not by
-    load alone, which would send p0 to site-b) and succeeds; a plan with no CP anywhere is
-    reported not evacuable, with the reason, before anything starts."""
+    """UC3a x UC9: both plans list [site-b, site-c], but p0's group has CPs only at site-c (from a
+    replication leg to an extra target) and p1's only at site-b. Readiness shows where each
+    group's CPs are; an explicit failover to a site without them is refused (409); the
+    evacuation sends each plan where its CPs are (not by load alone, which would send p0 to
+    site-b) and succeeds; a plan with no CP anywhere is reported not evacuable, with the
+    reason, before anything starts."""
     async with orchestrated(tmp_path, postgres_url, kafka_bootstrap, [A, B, C]) as o:
         source = await o.project(A)
         apps = [await make_app(source, {"db": 1, "web": 2}, prefix=f"app{i}") for i in range(3)]
         homes = [C, B]  # where each app's group replicates to; apps[2] has no CP anywhere
-        await o.publish(
-            [
-                await replica_cp(await o.project(t), app, A, t)
-                for app, t in zip(apps[:2], homes, strict=True)
-            ]
-        )
+        cps = [
+            await replica_cp(await o.project(t), app, A, t)
+            for app, t in zip(apps[:2], homes, strict=True)
+        ]
+        # p0's CP comes from its group's leg to an extra target site (policy: group id
+        # "<group>:<site>"), the orchestrator counts it as the group's CP at site-c.
+        cps[0] = cps[0].model_copy(update={"group_id": f"{apps[0].group}:{C}"})
+        await o.publish(cps)
         plans = [await o.plan(plan_body(apps[i], A, [B, C], f"p{i}")) for i in range(2)]
         ready = (await o.post(f"/v1/plans/{plans[0]['id']}/readiness"))["readiness"]
         assert ready["ready"] and ready["qualifying_sites"] == [C] and ready["ready_sites"] == [C]

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from lifeboat_orchestrator.domain.targets import (
     CpHere,
     SiteCoverage,
+    group_of,
     lacking,
+    leg_id,
     qualifying,
     why_none,
 )
@@ -52,3 +54,11 @@ def test_an_evacuation_leaving_plans_behind_is_incomplete() -> None:
     assert outcome(["succeeded", "succeeded"], 1) == "incomplete"
     assert outcome(["succeeded", "rejected"], 1) == "failed"
     assert outcome(["failed"], 0) == "failed"
+
+
+def test_a_legs_cp_is_its_groups_cp_at_that_site() -> None:
+    assert leg_id("g1", "site-c") == "g1:site-c"
+    assert group_of("g1:site-c", "site-c") == "g1"
+    assert group_of("g1", "site-c") == "g1"
+    assert group_of("g1:site-b", "site-c") == "g1:site-b"  # not a leg to where the CP is
+    assert group_of(":site-c", "site-c") == ":site-c"

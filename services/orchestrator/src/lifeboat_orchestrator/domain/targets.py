@@ -42,6 +42,21 @@ class SiteCoverage:
         return not self.missing(planned=planned)
 
 
+def leg_id(group_id: str, site_id: str) -> str:
+    """The policy service's id of a group's replication leg to an extra target site: its ticks
+    and the replicator's CPs of that leg carry it as ``group_id``."""
+    return f"{group_id}:{site_id}"
+
+
+def group_of(group_id: str, target_site: str) -> str:
+    """The group a CP belongs to: a leg's CP (``<group>:<target_site>``) is its group's CP at
+    that site."""
+    suffix = f":{target_site}"
+    if group_id.endswith(suffix) and len(group_id) > len(suffix):
+        return group_id[: -len(suffix)]
+    return group_id
+
+
 def qualifying(coverage: list[SiteCoverage], *, planned: bool = False) -> list[str]:
     """The sites that can take the plan, in the plan's order of preference."""
     return [c.site for c in coverage if c.qualifies(planned=planned)]

@@ -18,7 +18,7 @@ from lifeboat_orchestrator.domain.health import Declared
 from lifeboat_orchestrator.domain.model import SiteState
 from lifeboat_orchestrator.domain.rpo import source_stopped
 from lifeboat_orchestrator.domain.targets import lacking, qualifying, why_none
-from lifeboat_orchestrator.service_layer.targets import coverage, needs_cp
+from lifeboat_orchestrator.service_layer.targets import coverage, needs_cp, spec_to
 
 
 class ExecutionRejected(ValueError):
@@ -123,10 +123,16 @@ async def start_execution(
     )
     if kind in ("failover", "test-failover", "planned-migration", "failback", "reprotect"):
         specs = {}
+        legs: dict[str, str] = {}
         for group in groups if kind != "reprotect" else plan.spec.groups:
-            spec = await catalog.spec(group)
+            # The replication that goes where this execution goes (a leg to an extra target).
+            replicated_as, spec = await spec_to(catalog, group, target)
             if spec is not None:
                 specs[group] = spec.model_dump(mode="json")
+            if replicated_as != group:
+                legs[group] = replicated_as
+        if legs:
+            execution.params["legs"] = legs
         if state.status == "reprotected" and state.reverse_spec and state.reverse_group:
             # Replicating back since reprotect: the final sync goes the reverse way.
             specs = {state.reverse_group: state.reverse_spec}

@@ -4,7 +4,8 @@ read from the catalog the replicator's events fill."""
 from __future__ import annotations
 
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository
-from lifeboat_orchestrator.domain.targets import CpHere, SiteCoverage
+from lifeboat_orchestrator.domain.targets import CpHere, SiteCoverage, leg_id
+from lifeboat_shared.contracts.messages import ReplicationSpec
 
 
 async def needs_cp(catalog: CatalogRepository, group: str) -> bool:
@@ -12,6 +13,20 @@ async def needs_cp(catalog: CatalogRepository, group: str) -> bool:
     A group whose spec was never seen (no tick yet) is assumed to need one."""
     spec = await catalog.spec(group)
     return spec is None or bool(spec.servers or spec.volumes or spec.member_groups)
+
+
+async def spec_to(
+    catalog: CatalogRepository, group: str, site: str
+) -> tuple[str, ReplicationSpec | None]:
+    """(id to replicate under, spec) of the group's replication to ``site``: the group itself,
+    or its leg to that extra target site; else the group's own spec (None: never seen)."""
+    spec = await catalog.spec(group)
+    if spec is not None and spec.target.site_id == site:
+        return group, spec
+    leg = await catalog.spec(leg_id(group, site))
+    if leg is not None:
+        return leg_id(group, site), leg
+    return group, spec
 
 
 async def coverage(
@@ -29,6 +44,9 @@ async def coverage(
         spec = await catalog.spec(group)
         if spec is not None:
             replicated.setdefault(spec.target.site_id, set()).add(group)
+        for site in targets:  # legs to extra target sites
+            if await catalog.spec(leg_id(group, site)) is not None:
+                replicated.setdefault(site, set()).add(group)
     for group, site in (legs or {}).items():
         replicated.setdefault(site, set()).add(group)
     out: list[SiteCoverage] = []

@@ -58,6 +58,7 @@ protection_groups = sa.Table(
     sa.Column("last_quiesce", sa.JSON, nullable=True),
     sa.Column("breach_open", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("breach_episode", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("extra_target_sites", sa.JSON, nullable=True),
     sa.UniqueConstraint("project_id", "name", name="uq_protection_groups_project_name"),
     sa.Index("ix_protection_groups_link", "source_site", "target_site"),
 )

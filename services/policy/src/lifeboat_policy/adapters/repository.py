@@ -99,6 +99,7 @@ def _group(row: Row) -> ProtectionGroup:
         last_quiesce=_quiesce(m["last_quiesce"]),
         breach_open=m["breach_open"],
         breach_episode=m["breach_episode"],
+        extra_target_sites=list(m["extra_target_sites"] or []),
     )
 
 
@@ -140,6 +141,7 @@ class GroupRepository:
                 created_at=group.created_at,
                 app_set_id=group.app_set_id,
                 suspended=group.suspended,
+                extra_target_sites=group.extra_target_sites or None,
             )
         )
 
@@ -169,6 +171,7 @@ class GroupRepository:
         *,
         app_set_ids: Sequence[str] | None = None,
         link: tuple[str, str] | None = None,
+        source_site: str | None = None,
     ) -> list[ProtectionGroup]:
         query = sa.select(g).order_by(g.c.created_at, g.c.id)
         if project_id:
@@ -177,6 +180,8 @@ class GroupRepository:
             query = query.where(g.c.app_set_id.in_(list(app_set_ids)))
         if link is not None:
             query = query.where(g.c.source_site == link[0], g.c.target_site == link[1])
+        if source_site is not None:
+            query = query.where(g.c.source_site == source_site)
         return [_group(r) for r in await self.session.execute(query)]
 
     async def uses_policy(self, policy_id: str) -> int:

@@ -51,6 +51,7 @@ def group_out(g: ProtectionGroup) -> GroupOut:
         project_id=g.project_id,
         source_site=g.source_site,
         target_site=g.target_site,
+        extra_target_sites=g.extra_target_sites,
         policy_id=g.policy_id,
         rpo_target_seconds=g.rpo_target_seconds,
         members=members_to_json(g.members),
@@ -80,6 +81,7 @@ async def create_group(body: GroupCreate, runtime: RuntimeDep, _who: CurrentPrin
             name=body.name,
             source_site=body.source_site,
             target_site=body.target_site,
+            extra_target_sites=body.extra_target_sites,
             policy_id=body.policy_id,
             members=members,
         )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from lifeboat_policy.adapters.catalog import CatalogRepository
 from lifeboat_policy.adapters.repository import GroupRepository, TickUnitRepository
-from lifeboat_policy.domain.model import ProtectionGroup
+from lifeboat_policy.domain.model import ProtectionGroup, leg_id
 from lifeboat_policy.service_layer.errors import Conflict, Invalid, NotFound
 from lifeboat_policy.service_layer.units import load_contexts, refresh_units
 from lifeboat_shared.contracts.envelope import Envelope
@@ -50,7 +50,10 @@ async def set_group_suspended(
             group.source_site, group.target_site
         )
         await refresh_units(
-            session, [unit_of(group)], now, due_now=None if suspended or link_down else "resume"
+            session,
+            [unit_of(group), *group.legs],
+            now,
+            due_now=None if suspended or link_down else "resume",
         )
         event = _event(group, "group", suspended=suspended, by=by, at=now, resync=full_resync)
         await add_to_outbox(session, [runtime.envelope(event)])
@@ -81,9 +84,14 @@ async def set_link_suspended(
         await catalog.set_link(source, target, suspended=suspended, by=by, at=now)
         groups = [g for g in await GroupRepository(session).query(link=(source, target))]
         affected = [g for g in groups if not g.suspended]
+        legs = [  # groups replicating to ``target`` as an extra target site
+            leg_id(g.id, target)
+            for g in await GroupRepository(session).query(source_site=source)
+            if target in g.extra_target_sites
+        ]
         await refresh_units(
             session,
-            sorted({unit_of(g) for g in groups}),
+            sorted({unit_of(g) for g in groups} | set(legs)),
             now,
             due_now=None if suspended else "resume",
         )

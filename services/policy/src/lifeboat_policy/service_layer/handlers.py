@@ -123,7 +123,9 @@ async def on_execution_completed(message: Message, ctx: HandlerContext) -> None:
             continue
         group.suspended = True
         await groups.set_suspended(group_id, True)
-        await refresh_units(ctx.session, [group.app_set_id or group.id], now, due_now=None)
+        await refresh_units(
+            ctx.session, [group.app_set_id or group.id, *group.legs], now, due_now=None
+        )
         ctx.emit(
             ReplicationSuspended(
                 group_id=group.id,
