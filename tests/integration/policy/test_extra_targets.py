@@ -6,8 +6,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from lifeboat_policy.service_layer.handlers import HANDLERS
 from lifeboat_policy.service_layer.scheduler import emit_due_ticks
-from lifeboat_shared.contracts.messages import RpoTickElapsed
+from lifeboat_shared.bus.handlers import HandlerContext
+from lifeboat_shared.contracts.messages import (
+    ExecutionCompleted,
+    ReplicationResumed,
+    ReplicationSuspended,
+    RpoTickElapsed,
+)
 from tests.integration.policy.conftest import Policy, seed
 from tests.integration.policy.test_ticks import cp
 
@@ -60,7 +67,10 @@ async def test_a_group_with_an_extra_target_ticks_one_leg_per_site(policy: Polic
     # Suspending the group pauses every leg; resuming ticks them all at once.
     assert (await c.post(f"/v1/protection-groups/{g}/suspend")).status_code == 200
     assert await emit_due_ticks(policy.runtime, far + LATER) == []
+    told = {(e.group_id, e.target_site) for e in await policy.events(ReplicationSuspended)}
+    assert told == {(g, "b"), (leg, "c")}, "the replicator hears of each leg it replicates"
     assert (await c.post(f"/v1/protection-groups/{g}/resume")).status_code == 200
+    assert {e.group_id for e in await policy.events(ReplicationResumed)} == {g, leg}
     now = datetime.now(UTC)
     assert sorted(t.unit_id for t in await emit_due_ticks(policy.runtime, now)) == sorted([g, leg])
 
@@ -71,8 +81,29 @@ async def test_a_group_with_an_extra_target_ticks_one_leg_per_site(policy: Polic
     assert (await c.post("/v1/site-links/a/c/resume")).status_code == 200
     assert [t.unit_id for t in await emit_due_ticks(policy.runtime, datetime.now(UTC))] == [leg]
 
+    # A failover to site-c (from the leg's CP) suspends the group and its legs.
+    done = ExecutionCompleted(
+        execution_id="e1",
+        plan_id="p",
+        execution_kind="failover",
+        source_site="a",
+        target_site="c",
+        outcome="succeeded",
+        groups=[g],
+        recovery_point=taken,
+        completed_at=datetime.now(UTC),
+    )
+    async with policy.runtime.db.transaction() as session:
+        ctx = HandlerContext(session=session, envelope=policy.runtime.envelope(done), source="/t")
+        await HANDLERS[ExecutionCompleted](done, ctx)
+    failover = [e.message for e in ctx.staged if isinstance(e.message, ReplicationSuspended)]
+    assert all(e.scope == "failover" for e in failover)
+    assert {e.group_id for e in failover} == {g, leg}
+    assert await emit_due_ticks(policy.runtime, far + 4 * LATER) == []
+    assert (await c.post(f"/v1/protection-groups/{g}/resume")).status_code == 200
+
     # Not in an application set (one link per set); deleted with the group.
     r = await c.post("/v1/app-sets", json={"name": "s", "project_id": "p1", "group_ids": [g]})
     assert r.status_code == 409 and "extra target sites" in r.text, r.text
     assert (await c.delete(f"/v1/protection-groups/{g}")).status_code == 204
-    assert await emit_due_ticks(policy.runtime, far + 3 * LATER) == []
+    assert await emit_due_ticks(policy.runtime, far + 5 * LATER) == []

@@ -56,7 +56,7 @@ async def set_group_suspended(
             due_now=None if suspended or link_down else "resume",
         )
         event = _event(group, "group", suspended=suspended, by=by, at=now, resync=full_resync)
-        await add_to_outbox(session, [runtime.envelope(event)])
+        await add_to_outbox(session, [runtime.envelope(e) for e in with_legs(group, event)])
     return group, True
 
 
@@ -103,6 +103,20 @@ async def set_link_suspended(
         ]
         await add_to_outbox(session, events)
     return [g.id for g in affected]
+
+
+def with_legs(
+    group: ProtectionGroup, event: ReplicationSuspended | ReplicationResumed
+) -> list[ReplicationSuspended | ReplicationResumed]:
+    """The event, and the same for each of the group's legs to extra target sites (the
+    replicator tracks suspension by the id it replicates under)."""
+    out = [event]
+    for site in group.extra_target_sites:
+        update: dict[str, str] = {"group_id": leg_id(group.id, site)}
+        if isinstance(event, ReplicationSuspended):
+            update["target_site"] = site
+        out.append(event.model_copy(update=update))
+    return out
 
 
 def _event(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from lifeboat_policy.adapters.repository import GroupRepository, TickUnitRepository
 from lifeboat_policy.domain import schedule
 from lifeboat_policy.domain.model import CpSummary, Failure, QuiesceReport
+from lifeboat_policy.service_layer.control import with_legs
 from lifeboat_policy.service_layer.units import load_contexts, refresh_units
 from lifeboat_shared.bus.handlers import HandlerContext, Handlers
 from lifeboat_shared.contracts.base import Message
@@ -126,16 +127,16 @@ async def on_execution_completed(message: Message, ctx: HandlerContext) -> None:
         await refresh_units(
             ctx.session, [group.app_set_id or group.id, *group.legs], now, due_now=None
         )
-        ctx.emit(
-            ReplicationSuspended(
-                group_id=group.id,
-                scope="failover",
-                source_site=group.source_site,
-                target_site=group.target_site,
-                requested_by=f"orchestrator:{message.execution_id}"[:255],
-                at=now,
-            )
+        suspended = ReplicationSuspended(
+            group_id=group.id,
+            scope="failover",
+            source_site=group.source_site,
+            target_site=group.target_site,
+            requested_by=f"orchestrator:{message.execution_id}"[:255],
+            at=now,
         )
+        for event in with_legs(group, suspended):
+            ctx.emit(event)
 
 
 HANDLERS: Handlers = {
