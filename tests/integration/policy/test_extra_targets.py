@@ -76,6 +76,8 @@ async def test_a_group_with_an_extra_target_ticks_one_leg_per_site(policy: Polic
 
     # The a -> c link down pauses the leg only; back up, the leg ticks at once.
     assert (await c.post("/v1/site-links/a/c/suspend")).status_code == 200
+    link = [e for e in await policy.events(ReplicationSuspended) if e.scope == "site-link"]
+    assert [(e.group_id, e.target_site) for e in link] == [(leg, "c")]
     ticked = [t.unit_id for t in await emit_due_ticks(policy.runtime, far + 2 * LATER)]
     assert ticked == [g]
     assert (await c.post("/v1/site-links/a/c/resume")).status_code == 200

@@ -84,14 +84,15 @@ async def set_link_suspended(
         await catalog.set_link(source, target, suspended=suspended, by=by, at=now)
         groups = [g for g in await GroupRepository(session).query(link=(source, target))]
         affected = [g for g in groups if not g.suspended]
-        legs = [  # groups replicating to ``target`` as an extra target site
-            leg_id(g.id, target)
+        leg_groups = [  # groups replicating to ``target`` as an extra target site
+            g
             for g in await GroupRepository(session).query(source_site=source)
             if target in g.extra_target_sites
         ]
+        legs = {leg_id(g.id, target) for g in leg_groups}
         await refresh_units(
             session,
-            sorted({unit_of(g) for g in groups} | set(legs)),
+            sorted({unit_of(g) for g in groups} | legs),
             now,
             due_now=None if suspended else "resume",
         )
@@ -101,6 +102,12 @@ async def set_link_suspended(
             )
             for g in affected
         ]
+        for g in leg_groups:
+            if g.suspended:
+                continue
+            event = _event(g, "site-link", suspended=suspended, by=by, at=now, resync=full_resync)
+            [leg_event] = [e for e in with_legs(g, event)[1:] if e.group_id == leg_id(g.id, target)]
+            events.append(runtime.envelope(leg_event))
         await add_to_outbox(session, events)
     return [g.id for g in affected]
 
