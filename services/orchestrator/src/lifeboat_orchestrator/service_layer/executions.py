@@ -181,13 +181,13 @@ async def _choose_target(
     """The explicit target if it holds a verified CP of every group (a planned migration: or
     is where they replicate to); without one, the first such recovery site of the plan."""
     state = plan.state
-    legs = (
+    reverse = (
         {state.reverse_group: state.protected_to}
         if state.status == "reprotected" and state.reverse_group and state.protected_to
         else None
     )
     planned = kind == "planned-migration"
-    cover = await coverage(CatalogRepository(session), groups, targets, legs=legs)
+    cover = await coverage(CatalogRepository(session), groups, targets, replicates_to=reverse)
     if target_site is not None:
         here = next(c for c in cover if c.site == target_site)
         if not here.qualifies(planned=planned):

@@ -34,10 +34,10 @@ async def coverage(
     groups: list[str],
     targets: list[str],
     *,
-    legs: dict[str, str] | None = None,
+    replicates_to: dict[str, str] | None = None,
 ) -> list[SiteCoverage]:
-    """``legs``: where groups replicate to when the catalog may not know it yet (group -> site;
-    reprotect's reverse group)."""
+    """``replicates_to``: where groups replicate to when the catalog may not know it yet
+    (group -> site; reprotect's reverse group)."""
     needing = [g for g in groups if await needs_cp(catalog, g)]
     replicated: dict[str, set[str]] = {}
     for group in needing:
@@ -47,7 +47,7 @@ async def coverage(
         for site in targets:  # legs to extra target sites
             if await catalog.spec(leg_id(group, site)) is not None:
                 replicated.setdefault(site, set()).add(group)
-    for group, site in (legs or {}).items():
+    for group, site in (replicates_to or {}).items():
         replicated.setdefault(site, set()).add(group)
     out: list[SiteCoverage] = []
     for site in targets:
