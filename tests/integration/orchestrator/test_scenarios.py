@@ -12,6 +12,8 @@ import pytest
 
 from lifeboat_shared.cloud.tags import META_OP
 from tests.integration.orchestrator.harness import (
+    AUTH,
+    create_plan,
     inventory,
     make_app,
     orchestrated,
@@ -75,20 +77,59 @@ async def test_failover_through_503_and_429(
 async def test_two_recovery_sites_and_an_evacuation_in_waves(
     tmp_path: Path, postgres_url: str, kafka_bootstrap: str
 ) -> None:
+    """UC3a x UC9: both plans list [site-b, site-c], but p0's group has CPs only at site-c (from a
+    replication leg to an extra target) and p1's only at site-b. Readiness shows where each
+    group's CPs are; an explicit failover to a site without them is refused (409); the
+    evacuation sends each plan where its CPs are (not by load alone, which would send p0 to
+    site-b) and succeeds; a plan with no CP anywhere is reported not evacuable, with the
+    reason, before anything starts."""
     async with orchestrated(tmp_path, postgres_url, kafka_bootstrap, [A, B, C]) as o:
         source = await o.project(A)
-        apps = [await make_app(source, {"db": 1, "web": 2}, prefix=f"app{i}") for i in range(2)]
-        cps = []
-        for app in apps:
-            for target in (B, C):  # UC3a: the same groups replicated to two sites
-                cps.append(await replica_cp(await o.project(target), app, A, target))
+        apps = [await make_app(source, {"db": 1, "web": 2}, prefix=f"app{i}") for i in range(3)]
+        homes = [C, B]  # where each app's group replicates to; apps[2] has no CP anywhere
+        cps = [
+            await replica_cp(await o.project(t), app, A, t)
+            for app, t in zip(apps[:2], homes, strict=True)
+        ]
+        # p0's CP comes from its group's leg to an extra target site (policy: group id
+        # "<group>:<site>"), the orchestrator counts it as the group's CP at site-c.
+        cps[0] = cps[0].model_copy(update={"group_id": f"{apps[0].group}:{C}"})
         await o.publish(cps)
-        plans = [await o.plan(plan_body(app, A, [B, C], f"p{i}")) for i, app in enumerate(apps)]
+        plans = [await o.plan(plan_body(apps[i], A, [B, C], f"p{i}")) for i in range(2)]
+        ready = (await o.post(f"/v1/plans/{plans[0]['id']}/readiness"))["readiness"]
+        assert ready["ready"] and ready["qualifying_sites"] == [C] and ready["ready_sites"] == [C]
+        table = {row["site"]: row for row in ready["sites"]}
+        assert not table[B]["qualifies"] and table[C]["qualifies"]
+        assert table[B]["groups"] == [
+            {
+                "group": apps[0].group,
+                "consistency_point_id": None,
+                "taken_at": None,
+                "age_seconds": None,
+            }
+        ]
+        [cp_c] = table[C]["groups"]
+        assert cp_c["group"] == apps[0].group and cp_c["consistency_point_id"]
+        assert 0 <= cp_c["age_seconds"] < 300
+        refused = await o.client.post(
+            f"{o.base}/v1/plans/{plans[0]['id']}/executions",
+            json={"kind": "failover", "target_site": B},
+            headers=AUTH,
+        )
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["detail"] == (
+            f"target_site: {B} has no verified consistency point of group {apps[0].group}"
+        )
         evac = await o.post(
             "/v1/evacuations",
             {"source_site": A, "target_sites": [B, C], "wave_size": 1, "max_parallel": 1},
         )
+        assert evac["not_evacuable"] == [] and evac["summary"]["not_evacuable"] == []
         assert [w["state"] for w in evac["waves"]] == ["awaiting-approval"] * 2
+        assert {e["name"]: e["target_site"] for w in evac["waves"] for e in w["plans"]} == {
+            "p0": C,
+            "p1": B,
+        }
         for wave in range(2):
             await o.post(f"/v1/evacuations/{evac['id']}/approve")
             entry = None
@@ -101,10 +142,24 @@ async def test_two_recovery_sites_and_an_evacuation_in_waves(
             assert entry is not None and entry["state"] == "succeeded", evac
         assert evac["state"] == "succeeded"
         assert evac["summary"]["vms_recovered"] == 6
-        targets = sorted(
-            [(await o.get(f"/v1/plans/{p['id']}"))["state"]["active_site"] for p in plans]
+        assert evac["summary"]["vms_by_target"] == {B: 3, C: 3}
+        at = [(await o.get(f"/v1/plans/{p['id']}"))["state"]["active_site"] for p in plans]
+        assert at == homes, "each plan went where its CPs are"
+        # A plan whose group has no CP at any of its recovery sites: not evacuable, said up front.
+        await create_plan(o.client, o.base, plan_body(apps[2], A, [B, C], "p2"))
+        r = await o.client.post(
+            f"{o.base}/v1/evacuations", json={"source_site": A, "approval": "none"}, headers=AUTH
         )
-        assert targets == [B, C], "spread over both recovery sites by load"
+        assert r.status_code == 409, r.text
+        group = apps[2].group
+        assert r.json()["detail"] == (
+            f"consistency_points: no plan can be evacuated: p2: {B} has no verified consistency "
+            f"point of group {group}; {C} has no verified consistency point of group {group}"
+        )
+        r = await o.client.post(
+            f"{o.base}/v1/plans/p2/executions", json={"kind": "failover"}, headers=AUTH
+        )
+        assert r.status_code == 409 and f"{C} has no verified consistency point" in r.text
 
 
 async def test_bubble_test_leaves_everything_as_it_was(

@@ -171,6 +171,13 @@ def test_verbs_drive_the_policy_service(policy_url: str) -> None:
         policy_url, "group", "set-members", gid, "--seed", "v1", ok=False
     )
     assert "db" in run(policy_url, "group", "list", "--project", "p1")
+    # UC3a x UC9: a group replicating to a second DR site too (one replication leg per site).
+    run(policy_url, "site", "create", "c", "--cloud", "cloud-c", "--role", "recovery")
+    args = ("--project", "p2", "--source", "a", "--target", "b", "--policy", "gold")
+    both = run(
+        policy_url, "group", "create", "db2", *args, "--server", "s2", "--also-to", "c", "--json"
+    )
+    assert json.loads(both)["extra_target_sites"] == ["c"]
     first = json.loads(
         run(policy_url, "group", "replicate-now", gid, "--idempotency-key", "k1", "--json")
     )

@@ -157,6 +157,8 @@ class Protection:
     proxy: CountingProxy
     app: Any = None
     ticks: dict[str, int] = field(default_factory=dict)
+    receivers: dict[str, str] = field(default_factory=dict)
+    """Receivers of the extra DR sites: site -> host:port."""
 
     def spec(
         self, *, servers: list[str] = (), volumes: list[str] = (), **kw: Any
@@ -276,14 +278,24 @@ async def make_vm(
 
 @contextlib.asynccontextmanager
 async def protection(
-    tmp: Path, *, bus: dict[str, Any] | None = None, receiver_env: dict[str, str] | None = None
+    tmp: Path,
+    *,
+    bus: dict[str, Any] | None = None,
+    receiver_env: dict[str, str] | None = None,
+    extra_sites: list[str] = (),  # type: ignore[assignment]
 ) -> AsyncIterator[Protection]:
+    """``extra_sites``: more DR sites, each with a receiver (``Protection.receivers``)."""
     data_dir = tmp / "lb"
     data_dir.mkdir(parents=True, exist_ok=True)
     with (
-        running_sites([SOURCE, TARGET], tmp / "sites") as sites,
+        running_sites([SOURCE, TARGET, *extra_sites], tmp / "sites") as sites,
         receiver_process(data_dir, sites.clouds_yaml, extra_env=receiver_env) as (_p, addr),
+        contextlib.ExitStack() as more,
     ):
+        receivers = {
+            site: more.enter_context(receiver_process(data_dir, sites.clouds_yaml, site=site))[1]
+            for site in extra_sites
+        }
         host, _, port = addr.rpartition(":")
         proxy = CountingProxy((host, int(port)))
         settings = ReplicatorSettings(
@@ -313,6 +325,7 @@ async def protection(
                         driver=driver,
                         proxy=proxy,
                         app=app,
+                        receivers=receivers,
                     )
         finally:
             await driver.aclose()

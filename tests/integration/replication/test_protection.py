@@ -60,10 +60,10 @@ def _digest(path: str) -> str:
     return h.hexdigest()
 
 
-def check_cp(p: Protection, cp: dict[str, Any]) -> dict[str, Any]:
+def check_cp(p: Protection, cp: dict[str, Any], site: str = TARGET) -> dict[str, Any]:
     """cloudsim's consistency checker over the CP's replica snapshots at the DR site, and the
     replica bytes against the source snapshot bytes."""
-    with p.admin(TARGET) as dr, p.admin(SOURCE) as src:
+    with p.admin(site) as dr, p.admin(SOURCE) as src:
         snaps = {m["volume_id"]: m["replica_snapshot_id"] for m in cp["members"]}
         report = dr.post("/check", json={"snapshots": snaps})
         assert report.status_code == 200, report.text

@@ -69,7 +69,7 @@ def render(e: dict[str, Any], *, as_json: bool) -> None:
             "id": e["id"],
             "state": e["state"],
             "from": spec["source_site"],
-            "to": ", ".join(spec["target_sites"] or []) or "each plan's first recovery site",
+            "to": ", ".join(spec["target_sites"] or []) or "each plan's recovery sites",
             "kind": spec["kind"],
             "approval": spec["approval"],
             "wave size / max parallel": f"{spec['wave_size']} / {spec['max_parallel']}",
@@ -96,6 +96,8 @@ def render(e: dict[str, Any], *, as_json: bool) -> None:
                 p["error"] or "-",
             )
     console.print(table)
+    for p in e.get("not_evacuable") or []:
+        console.print(f"[red]not evacuable[/] {p['name']}: {p['reason']}", highlight=False)
     if e["state"] == "running" and _waiting(e):
         console.print(f"next wave waits: lifeboat evacuation approve {e['id']}", highlight=False)
 

@@ -25,7 +25,13 @@ COLUMNS = [
     ("id", lambda g: g["id"]),
     ("name", lambda g: g["name"]),
     ("project", lambda g: g["project_id"]),
-    ("link", lambda g: f"{g['source_site']} -> {g['target_site']}"),
+    (
+        "link",
+        lambda g: (
+            f"{g['source_site']} -> "
+            + ", ".join([g["target_site"], *g.get("extra_target_sites", [])])
+        ),
+    ),
     ("RPO target", lambda g: f"{g['rpo_target_seconds']}s"),
     (
         "members",
@@ -78,6 +84,10 @@ def create(
     source: Annotated[str, typer.Option(help="Site the group runs on")],
     target: Annotated[str, typer.Option(help="DR site it replicates to")],
     policy: Annotated[str, typer.Option(help="Policy id or name")],
+    also_to: Annotated[
+        list[str] | None,
+        typer.Option("--also-to", help="Another DR site it also replicates to; repeat"),
+    ] = None,
     server: Annotated[
         list[str] | None, typer.Option(help="Server id (all its volumes); repeat")
     ] = None,
@@ -96,6 +106,7 @@ def create(
         "project_id": project,
         "source_site": source,
         "target_site": target,
+        "extra_target_sites": also_to or [],
         "policy_id": policies.resolve(policy_url, token, policy),
         "members": {
             "servers": server or [],

@@ -240,6 +240,28 @@ def refresh(
     show(data, COLUMNS, as_json=json_output)
 
 
+def _print_sites(sites: list[dict[str, Any]]) -> None:
+    """Per recovery site: each group's newest verified CP there and its age (UC3a x UC9)."""
+    if not sites:
+        return
+    table = Table(title="Consistency points by recovery site")
+    for header in ("site", "group", "consistency point", "age", "site qualifies", "site ready"):
+        table.add_column(header)
+    for row in sites:
+        yes = {True: "[green]yes[/]", False: "[red]no[/]"}
+        for g in row["groups"] or [{"group": "-", "consistency_point_id": None}]:
+            age = g.get("age_seconds")
+            table.add_row(
+                row["site"],
+                g["group"],
+                g["consistency_point_id"] or "[red]none[/]",
+                f"{age:.0f} s" if age is not None else "-",
+                yes[row["qualifies"]],
+                yes[row["ready"]],
+            )
+    console.print(table)
+
+
 @app.command("check")
 def check(
     plan: PlanArg,
@@ -264,6 +286,7 @@ def check(
             ok = "[green]yes[/]" if c["ok"] else "[red]no[/]"
             table.add_row(c["site"], c["check"], ok, c["detail"] or "-")
         console.print(table)
+        _print_sites(readiness.get("sites") or [])
     if strict and not readiness["ready"]:
         raise typer.Exit(1)
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lifeboat_orchestrator.adapters.orm import consistency_points as cps
 from lifeboat_orchestrator.adapters.orm import group_specs as specs
 from lifeboat_orchestrator.adapters.orm import site_catalog as sites
+from lifeboat_orchestrator.domain.targets import group_of
 from lifeboat_shared.contracts.messages import (
     ConsistencyPointCreated,
     CpMember,
@@ -108,7 +109,7 @@ class CatalogRepository:
         await self.session.execute(
             sa.insert(cps).values(
                 id=cp.consistency_point_id,
-                group_id=cp.group_id,
+                group_id=group_of(cp.group_id, cp.target_site),
                 project_id=cp.project_id,
                 source_site=cp.source_site,
                 target_site=cp.target_site,

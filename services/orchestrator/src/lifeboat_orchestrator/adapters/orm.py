@@ -113,6 +113,7 @@ evacuations = sa.Table(
     sa.Column("spec", sa.JSON, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("waves", sa.JSON, nullable=False),
+    sa.Column("not_evacuable", sa.JSON, nullable=True),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
 )

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from lifeboat_orchestrator.service_layer import evacuation as service
 from lifeboat_orchestrator.service_layer.wiring import kick
@@ -21,6 +21,11 @@ class EvacuationOut(BaseModel):
     spec: service.EvacuationSpec
     summary: dict[str, Any]
     waves: list[dict[str, Any]]
+    not_evacuable: list[dict[str, Any]] = Field(
+        description="Plans left behind: no allowed recovery site holds a verified consistency "
+        "point of every group of the plan (plan_id, name, vms, reason naming each site and the "
+        "groups it lacks)"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -32,14 +37,15 @@ def _out(evac: dict[str, Any]) -> EvacuationOut:
         spec=service.EvacuationSpec.model_validate(evac["spec"]),
         summary=service.summary(evac),
         waves=evac["waves"],
+        not_evacuable=evac.get("not_evacuable") or [],
         created_at=evac["created_at"],
         updated_at=evac["updated_at"],
     )
 
 
 def _invalid(exc: service.EvacuationInvalid) -> HTTPException:
-    if exc.field == "wave":
-        return HTTPException(status.HTTP_409_CONFLICT, detail=f"wave: {exc}")
+    if exc.field in ("wave", "consistency_points"):
+        return HTTPException(status.HTTP_409_CONFLICT, detail=f"{exc.field}: {exc}")
     return HTTPException(
         422, detail=[{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
     )
@@ -49,6 +55,11 @@ def _invalid(exc: service.EvacuationInvalid) -> HTTPException:
     "/evacuations",
     status_code=status.HTTP_201_CREATED,
     summary="Evacuate a site: its plans in waves (approved one by one unless approval=none)",
+    description="Each plan goes to one of its recovery sites (within target_sites) that holds "
+    "a verified consistency point of every group of the plan, the least loaded by VMs; plans "
+    "with no such site are listed in not_evacuable with the reason and the evacuation ends "
+    "`incomplete` (409 when no plan can be evacuated).",
+    responses={409: {"description": "consistency_points: no plan has a site holding its CPs"}},
 )
 async def create(
     body: service.EvacuationSpec, runtime: RuntimeDep, _who: CurrentPrincipal

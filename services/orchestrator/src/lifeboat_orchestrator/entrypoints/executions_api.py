@@ -42,7 +42,11 @@ class ExecutionIn(BaseModel):
         "failback",
         "reconcile",
     ]
-    target_site: str | None = Field(default=None, max_length=128)
+    target_site: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Default: the first recovery site holding a verified CP of every group",
+    )
     consistency_point_id: str | None = Field(default=None, max_length=128)
     test_id: str | None = Field(default=None, max_length=128, description="For test-cleanup")
     degraded: bool = Field(
@@ -169,6 +173,10 @@ def _detail(e: Execution) -> ExecutionDetail:
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start an execution: failover, planned-migration, test-failover, test-cleanup, "
     "reprotect, failback or reconcile",
+    description="failover, test-failover and planned-migration go to target_site, which must "
+    "hold a verified consistency point of every group of the plan (409 naming the site and the "
+    "groups lacking one; a planned migration may also go where the groups replicate to); "
+    "without target_site, to the first of the plan's recovery sites that does.",
     responses={409: {"description": "The plan cannot do that now (detail says why)"}},
 )
 async def start(

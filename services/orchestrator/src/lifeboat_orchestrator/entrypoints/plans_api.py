@@ -25,7 +25,13 @@ class PlanOut(BaseModel):
     name: str
     spec: PlanSpec
     state: PlanState
-    readiness: dict[str, Any] | None
+    readiness: dict[str, Any] | None = Field(
+        description="The last readiness check: ready (some recovery site holds a verified CP of "
+        "every group and passes every check), qualifying_sites (a verified CP of every group), "
+        "ready_sites, sites (per recovery site: qualifies, ready, and for each group its newest "
+        "verified consistency_point_id, taken_at and age_seconds, null where it has none), "
+        "checks (site, check, ok, detail) and checked_at"
+    )
     members: int
     next_executions: list[str] = Field(
         description="What can run next in this state (lifecycle: protected -> failed-over -> "
@@ -131,6 +137,9 @@ async def refresh_plan(plan_id: str, runtime: RuntimeDep, _who: CurrentPrincipal
     "/plans/{plan_id}/readiness",
     summary="Dry run: check CPs, flavors, quotas, networks and images at every recovery site, "
     "and the site links (a partition is a failed check, with the degraded-mode offer)",
+    description="Per recovery site: whether each group of the plan has a verified consistency "
+    "point there (and its age), which sites qualify (a CP of every group) and which pass every "
+    "check. Saved as the plan's readiness.",
 )
 async def check_readiness(plan_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> PlanOut:
     plan = await _get(runtime, plan_id)

@@ -17,14 +17,18 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lifeboat_orchestrator.adapters.catalog import CatalogRepository
 from lifeboat_orchestrator.adapters.executions import ExecutionRepository
 from lifeboat_orchestrator.adapters.orm import evacuations as t
 from lifeboat_orchestrator.adapters.plans import PlanRepository
+from lifeboat_orchestrator.domain.targets import qualifying, why_none
 from lifeboat_orchestrator.service_layer.executions import (
     ExecutionRejected,
+    cp_need_of,
     direction,
     start_execution,
 )
+from lifeboat_orchestrator.service_layer.targets import coverage
 from lifeboat_shared.persistence.types import aware
 
 
@@ -38,7 +42,9 @@ class EvacuationSpec(BaseModel):
     target_sites: list[str] | None = Field(
         default=None,
         description="Spread plans over these (each plan to one of its own recovery sites, the "
-        "least loaded by VMs); default: each plan's first recovery site",
+        "least loaded by VMs); default: over each plan's own recovery sites. Only sites holding "
+        "a verified consistency point of every group of the plan are chosen; a plan with none "
+        "is listed in not_evacuable with the reason",
     )
     wave_size: int = Field(default=10, ge=1, le=10000, description="Plans per wave")
     max_parallel: int = Field(default=10, ge=1, le=10000, description="Plans failing over at once")
@@ -66,8 +72,10 @@ async def create_evacuation(session: AsyncSession, spec: EvacuationSpec) -> dict
         raise EvacuationInvalid(f"no plan runs at {spec.source_site}", "source_site")
     load: dict[str, int] = {s: 0 for s in spec.target_sites or []}
     entries: list[dict[str, Any]] = []
+    stranded: list[dict[str, Any]] = []
+    catalog = CatalogRepository(session)
     for plan in sorted(chosen, key=lambda p: -len(p.capture.servers)):
-        at, targets, _groups = direction(plan)
+        at, targets, groups = direction(plan)
         if at != spec.source_site:
             raise EvacuationInvalid(f"plan {plan.spec.name} runs at {at}", "plans")
         allowed = [s for s in targets if not spec.target_sites or s in spec.target_sites]
@@ -76,7 +84,23 @@ async def create_evacuation(session: AsyncSession, spec: EvacuationSpec) -> dict
                 f"plan {plan.spec.name} cannot go to any of {spec.target_sites or targets}",
                 "target_sites",
             )
-        target = min(allowed, key=lambda s: (load.get(s, 0), allowed.index(s)))
+        # Only where every group has a verified CP (UC3a x UC9): elsewhere the plan would be
+        # rejected when its wave starts.
+        need = await cp_need_of(catalog, plan, groups)
+        cover = await coverage(catalog, groups, allowed, needing=need.needed)
+        planned = spec.kind == "planned-migration"
+        able = qualifying(cover, planned=planned)
+        if not able:
+            stranded.append(
+                {
+                    "plan_id": plan.id,
+                    "name": plan.spec.name,
+                    "vms": len(plan.capture.servers),
+                    "reason": why_none(cover, planned=planned),
+                }
+            )
+            continue
+        target = min(able, key=lambda s: (load.get(s, 0), able.index(s)))
         load[target] = load.get(target, 0) + len(plan.capture.servers)
         entries.append(
             {
@@ -88,6 +112,12 @@ async def create_evacuation(session: AsyncSession, spec: EvacuationSpec) -> dict
                 "state": "pending",
                 "error": None,
             }
+        )
+    if not entries:
+        raise EvacuationInvalid(
+            "no plan can be evacuated: "
+            + "; ".join(f"{p['name']}: {p['reason']}" for p in stranded),
+            "consistency_points",
         )
     waves = [
         {
@@ -103,6 +133,7 @@ async def create_evacuation(session: AsyncSession, spec: EvacuationSpec) -> dict
         "spec": spec.model_dump(mode="json"),
         "state": "running",
         "waves": waves,
+        "not_evacuable": stranded,
         "created_at": now,
         "updated_at": now,
     }
@@ -114,6 +145,7 @@ def _row(r: sa.Row[Any]) -> dict[str, Any]:
     m = dict(r._mapping)
     m["created_at"] = aware(m["created_at"])
     m["updated_at"] = aware(m["updated_at"])
+    m["not_evacuable"] = m.get("not_evacuable") or []
     return m
 
 
@@ -204,11 +236,19 @@ async def advance(session: AsyncSession, evac: dict[str, Any], requested_by: str
             continue
         break
     if all(w["state"] == "done" for w in evac["waves"]):
-        failed = any(e["state"] != "succeeded" for w in evac["waves"] for e in w["plans"])
-        evac["state"] = "failed" if failed else "succeeded"
+        ended = [e["state"] for w in evac["waves"] for e in w["plans"]]
+        evac["state"] = outcome(ended, len(evac.get("not_evacuable") or []))
     if json.dumps([evac["state"], evac["waves"]], sort_keys=True) != before:
         await _save(session, evac)
     return started
+
+
+def outcome(states: list[str], left_behind: int) -> str:
+    """The end state once every wave is done: failed if a plan that was sent did not succeed;
+    incomplete if all did but some plans stayed behind (no site held their CPs)."""
+    if any(state != "succeeded" for state in states):
+        return "failed"
+    return "incomplete" if left_behind else "succeeded"
 
 
 def summary(evac: dict[str, Any]) -> dict[str, Any]:
@@ -219,8 +259,11 @@ def summary(evac: dict[str, Any]) -> dict[str, Any]:
     by_target: dict[str, int] = {}
     for e in entries:
         by_target[e["target_site"]] = by_target.get(e["target_site"], 0) + e["vms"]
+    stranded = evac.get("not_evacuable") or []
     return {
         "plans": len(entries),
+        "not_evacuable": [{"name": p["name"], "reason": p["reason"]} for p in stranded],
+        "vms_left_behind": sum(p["vms"] for p in stranded),
         "vms": sum(e["vms"] for e in entries),
         "vms_recovered": sum(e["vms"] for e in entries if e["state"] == "succeeded"),
         "by_state": counts,

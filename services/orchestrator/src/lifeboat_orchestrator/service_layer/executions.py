@@ -18,6 +18,8 @@ from lifeboat_orchestrator.domain.health import Declared
 from lifeboat_orchestrator.domain.model import SiteState
 from lifeboat_orchestrator.domain.protection import CpNeed, cp_need
 from lifeboat_orchestrator.domain.rpo import source_stopped
+from lifeboat_orchestrator.domain.targets import lacking, qualifying, why_none
+from lifeboat_orchestrator.service_layer.targets import coverage, spec_to
 
 
 class ExecutionRejected(ValueError):
@@ -117,13 +119,13 @@ async def start_execution(
             raise ExecutionRejected(
                 f"plan is {state.status} at {at}: nothing protects it (reprotect first)"
             )
-        target = target_site or targets[0]
-        if target not in targets:
+        if target_site is not None and target_site not in targets:
             raise ExecutionRejected(
-                f"{target} is not a recovery site of this plan ({', '.join(targets)})",
+                f"{target_site} is not a recovery site of this plan ({', '.join(targets)})",
                 field="target_site",
                 conflict=False,
             )
+        target = await _choose_target(session, plan, kind, targets, groups, target_site)
         if (
             kind == "failover"
             and params.get("degraded")
@@ -147,10 +149,16 @@ async def start_execution(
         execution.params["stateless"] = True  # UC8: no CP used, nothing replicated back
     if kind in ("failover", "test-failover", "planned-migration", "failback", "reprotect"):
         specs = {}
+        legs: dict[str, str] = {}
         for group in groups if kind != "reprotect" else plan.spec.groups:
-            spec = await catalog.spec(group)
+            # The replication that goes where this execution goes (a leg to an extra target).
+            replicated_as, spec = await spec_to(catalog, group, target)
             if spec is not None:
                 specs[group] = spec.model_dump(mode="json")
+            if replicated_as != group:
+                legs[group] = replicated_as
+        if legs:
+            execution.params["legs"] = legs
         if state.status == "reprotected":
             # Replicating back since reprotect: the final sync goes the reverse way, with the
             # reverse groups' newest specs (their ticks), else the ones reprotect made.
@@ -202,6 +210,42 @@ async def start_execution(
     execution.steps = build_steps(kind, plan.spec, source, target)
     await executions.add(execution)
     return execution, True
+
+
+async def _choose_target(
+    session: AsyncSession,
+    plan: Plan,
+    kind: Kind,
+    targets: list[str],
+    groups: list[str],
+    target_site: str | None,
+) -> str:
+    """The explicit target if it holds a verified CP of every group (a planned migration: or
+    is where they replicate to); without one, the first such recovery site of the plan."""
+    state = plan.state
+    reverse = None
+    if state.status == "reprotected" and state.protected_to:
+        names = list(state.reverse_groups.values()) or (
+            [state.reverse_group] if state.reverse_group else []
+        )
+        reverse = {r: state.protected_to for r in names}
+    planned = kind == "planned-migration"
+    catalog = CatalogRepository(session)
+    need = await cp_need_of(catalog, plan, groups)
+    cover = await coverage(catalog, groups, targets, replicates_to=reverse, needing=need.needed)
+    if target_site is not None:
+        here = next(c for c in cover if c.site == target_site)
+        if not here.qualifies(planned=planned):
+            raise ExecutionRejected(lacking(here, planned=planned), field="target_site")
+        return target_site
+    ok = qualifying(cover, planned=planned)
+    if not ok:
+        raise ExecutionRejected(
+            "no recovery site holds a verified consistency point of every group of the plan: "
+            + why_none(cover, planned=planned),
+            field="target_site",
+        )
+    return ok[0]
 
 
 async def _record_source_stopped(session: AsyncSession, execution: Execution) -> None:

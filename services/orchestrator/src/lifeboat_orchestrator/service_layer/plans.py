@@ -12,9 +12,11 @@ from lifeboat_orchestrator.adapters.plans import Plan, PlanRepository
 from lifeboat_orchestrator.domain.links import LinkRules
 from lifeboat_orchestrator.domain.plan import PlanSpec, PlanState
 from lifeboat_orchestrator.domain.protection import NO_SERVERS
+from lifeboat_orchestrator.domain.targets import SiteCoverage
 from lifeboat_orchestrator.service_layer.capture import CaptureError, capture
 from lifeboat_orchestrator.service_layer.executions import cp_need_of, direction
 from lifeboat_orchestrator.service_layer.links import links_now, plan_partition
+from lifeboat_orchestrator.service_layer.targets import coverage
 from lifeboat_shared.cloud.errors import CloudError
 from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.persistence.database import Database
@@ -91,6 +93,25 @@ async def refresh_plan(db: Database, clouds: SiteClouds, plan_id: str) -> Plan:
     return fresh
 
 
+def _site_row(site: SiteCoverage, checks: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """One recovery site: each group's newest verified CP there and its age; whether the site
+    qualifies (a CP of every group) and is ready (every check there passed)."""
+    return {
+        "site": site.site,
+        "qualifies": site.qualifies(),
+        "ready": all(c["ok"] for c in checks if c["site"] == site.site),
+        "groups": [
+            {
+                "group": group,
+                "consistency_point_id": cp.id if cp else None,
+                "taken_at": cp.taken_at.isoformat() if cp else None,
+                "age_seconds": round((now - cp.taken_at).total_seconds(), 1) if cp else None,
+            }
+            for group, cp in site.cps.items()
+        ],
+    }
+
+
 def _check(out: list[dict[str, Any]], site: str, name: str, ok: bool, detail: str) -> None:
     out.append({"site": site, "check": name, "ok": ok, "detail": detail})
 
@@ -100,9 +121,11 @@ async def readiness(
 ) -> Plan:
     """Validate every recovery site now: CPs, flavors, quotas, networks, images, and the site
     links (UC6: a partition is a failed check, with what the plan allows); saved as the plan's
-    readiness (its status in listings). A group the recovery needs no CP of (a plan of
-    stateless members only, or a group protecting none of its servers: UC8) gets a passing
-    check that says why."""
+    readiness (its status in listings). Ready: no partition, and at least one recovery site
+    holds a CP of every group that needs one and passes every check (``ready_sites``);
+    ``sites`` is the per-site table. A group the recovery needs no CP of (a plan of stateless
+    members only, or a group protecting none of its servers: UC8) gets a passing check that
+    says why."""
     async with db.read() as s:
         plan = await PlanRepository(s).get(plan_id)
         if plan is None:
@@ -111,7 +134,7 @@ async def readiness(
         sites = await catalog.sites()
         _at, targets, groups = direction(plan)
         need = await cp_need_of(catalog, plan, groups)
-        newest = {(g, t): await catalog.newest_cp(g, t) for g in need.needed for t in targets}
+        cover = {c.site: c for c in await coverage(catalog, groups, targets, needing=need.needed)}
         links = (await links_now(s, link_rules or LinkRules())).links
     partition = plan_partition(plan, links)
     checks: list[dict[str, Any]] = []
@@ -132,8 +155,7 @@ async def readiness(
             _check(checks, target, "consistency points", True, NO_SERVERS)
         for group, why in need.not_needed.items():  # UC8: recovered without a CP
             _check(checks, target, f"consistency point {group}", True, why)
-        for group in need.needed:
-            cp = newest[(group, target)]
+        for group, cp in cover[target].cps.items():
             _check(
                 checks,
                 target,
@@ -141,7 +163,7 @@ async def readiness(
                 cp is not None,
                 f"newest {cp.id} taken {(now - cp.taken_at).total_seconds():.0f} s ago"
                 if cp
-                else "no verified consistency point yet",
+                else "no verified consistency point here",
             )
         if target not in sites:
             _check(checks, target, "site", False, "not registered")
@@ -199,13 +221,17 @@ async def readiness(
                 f"need {needed_servers}, free {'unlimited' if free is None else free}",
             )
         _check(checks, target, "volumes to create", True, f"{needed_volumes}")
-    ready = all(c["ok"] for c in checks)
+    table = [_site_row(cover[t], checks, now) for t in targets]
+    ready_sites = [r["site"] for r in table if r["ready"]]
     async with db.transaction() as s:
         repo = PlanRepository(s)
         fresh = await repo.get(plan_id, for_update=True)
         assert fresh is not None
         fresh.readiness = {
-            "ready": ready,
+            "ready": bool(ready_sites) and partition is None,
+            "qualifying_sites": [r["site"] for r in table if r["qualifies"]],
+            "ready_sites": ready_sites,
+            "sites": table,
             "checks": checks,
             "checked_at": now.isoformat(),
             "partition": partition,

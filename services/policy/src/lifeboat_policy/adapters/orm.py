@@ -61,6 +61,7 @@ protection_groups = sa.Table(
     sa.Column("suspended_reason", sa.String(32), nullable=True),
     sa.Column("seed_volumes", sa.JSON, nullable=True),
     sa.Column("reverse_of", sa.String(64), nullable=True),
+    sa.Column("extra_target_sites", sa.JSON, nullable=True),
     sa.UniqueConstraint("project_id", "name", name="uq_protection_groups_project_name"),
     sa.Index("ix_protection_groups_link", "source_site", "target_site"),
 )

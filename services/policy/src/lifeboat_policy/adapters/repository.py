@@ -102,6 +102,7 @@ def _group(row: Row) -> ProtectionGroup:
         suspended_reason=m["suspended_reason"],
         seed_volumes=dict(m["seed_volumes"] or {}),
         reverse_of=m["reverse_of"],
+        extra_target_sites=list(m["extra_target_sites"] or []),
     )
 
 
@@ -146,6 +147,7 @@ class GroupRepository:
                 suspended_reason=group.suspended_reason,
                 seed_volumes=group.seed_volumes or None,
                 reverse_of=group.reverse_of,
+                extra_target_sites=group.extra_target_sites or None,
             )
         )
 
@@ -175,6 +177,7 @@ class GroupRepository:
         *,
         app_set_ids: Sequence[str] | None = None,
         link: tuple[str, str] | None = None,
+        source_site: str | None = None,
     ) -> list[ProtectionGroup]:
         query = sa.select(g).order_by(g.c.created_at, g.c.id)
         if project_id:
@@ -183,6 +186,8 @@ class GroupRepository:
             query = query.where(g.c.app_set_id.in_(list(app_set_ids)))
         if link is not None:
             query = query.where(g.c.source_site == link[0], g.c.target_site == link[1])
+        if source_site is not None:
+            query = query.where(g.c.source_site == source_site)
         return [_group(r) for r in await self.session.execute(query)]
 
     async def uses_policy(self, policy_id: str) -> int:

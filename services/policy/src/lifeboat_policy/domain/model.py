@@ -147,6 +147,32 @@ class ProtectionGroup:
     def replication(self) -> ReplicationMode:
         return "consistency-points" if self.members.replicates else "none (stateless)"
 
+    extra_target_sites: list[str] = field(default_factory=list)
+    """More DR sites it replicates to (UC3a x UC9): one replication leg each (``leg_id``)."""
+
+    @property
+    def legs(self) -> list[str]:
+        """Tick units of its extra targets."""
+        return [leg_id(self.id, site) for site in self.extra_target_sites]
+
+
+LEG_SITE_MAX = 64 - 36 - 1
+"""Longest extra target site id: ``<uuid>:<site>`` fits the 64 characters other services keep
+for a group id."""
+
+
+def leg_id(group_id: str, site_id: str) -> str:
+    """A group's replication leg to one of its extra target sites: its own tick unit and, at
+    the replicator, its own chain of CPs (the replicator keys a chain by this id). CPs of the
+    leg carry it as ``group_id``; the orchestrator maps ``<group>:<target_site>`` back."""
+    return f"{group_id}:{site_id}"
+
+
+def leg_of(unit_id: str) -> tuple[str, str] | None:
+    """(group id, site) of a leg id; None for a group or set id (UUIDs: no colon)."""
+    group, sep, site = unit_id.partition(":")
+    return (group, site) if sep and group and site else None
+
 
 @dataclass
 class AppSet:
@@ -183,7 +209,13 @@ def spec_payload(
     lead = strictest(policies).spec
     servers = sorted({s for g in groups for s in g.members.servers})
     volumes = sorted({v for g in groups for v in g.members.volumes})
-    seeds = {src: dr for g in groups for src, dr in sorted(g.seed_volumes.items())}
+    # Seeds live at the group's own DR site: a leg to an extra target site starts without.
+    seeds = {
+        src: dr
+        for g in groups
+        if g.target_site == target.site_id
+        for src, dr in sorted(g.seed_volumes.items())
+    }
     caps = [p.spec["bandwidth_bytes_per_s"] for p in policies if p.spec["bandwidth_bytes_per_s"]]
     retention = dict(lead["retention"])
     for tier in ("keep_last", "hourly", "daily", "weekly"):
@@ -212,10 +244,11 @@ def _site_ref(site: Site) -> dict[str, Any]:
 
 @dataclass
 class TickUnit:
-    """What the scheduler ticks: a group on its own, or an application set (``kind``)."""
+    """What the scheduler ticks: a group on its own, an application set, or a group's leg to
+    one of its extra target sites (``kind``)."""
 
     unit_id: str
-    kind: Literal["group", "set"]
+    kind: Literal["group", "set", "leg"]
     created_at: datetime
     next_due_at: datetime | None
     paused: bool = False

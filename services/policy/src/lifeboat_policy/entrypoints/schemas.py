@@ -214,6 +214,13 @@ class GroupCreate(_In):
     project_id: Id = Field(description="OpenStack project that owns the protected resources")
     source_site: Id = Field(description="Registered site the group runs on")
     target_site: Id = Field(description="Registered DR site it replicates to (UC3a)")
+    extra_target_sites: list[Id] = Field(
+        default_factory=list,
+        max_length=8,
+        description="More registered DR sites it also replicates to (UC3a x UC9): one "
+        "replication leg each, ticked on the same policy, its CPs under the group id "
+        "'<group>:<site>'",
+    )
     policy_id: Id
     members: MembersIn
     seed_volumes: SeedVolumes
@@ -256,6 +263,9 @@ class GroupOut(BaseModel):
     project_id: str
     source_site: str
     target_site: str
+    extra_target_sites: list[str] = Field(
+        default_factory=list, description="Also replicated to (leg ids '<group>:<site>')"
+    )
     policy_id: str
     rpo_target_seconds: int
     members: dict[str, Any]

@@ -15,6 +15,7 @@ from lifeboat_policy.adapters.catalog import CatalogRepository
 from lifeboat_policy.adapters.repository import GroupRepository, TickUnitRepository
 from lifeboat_policy.domain import schedule
 from lifeboat_policy.domain.model import (
+    LEG_SITE_MAX,
     AppSet,
     Members,
     Policy,
@@ -22,6 +23,7 @@ from lifeboat_policy.domain.model import (
     Site,
     SiteRole,
     TickUnit,
+    leg_id,
 )
 from lifeboat_policy.service_layer.errors import Conflict, Invalid, NotFound
 from lifeboat_policy.service_layer.units import refresh_units
@@ -111,12 +113,26 @@ async def create_group(
     policy_id: str,
     members: Members,
     seed_volumes: dict[str, str] | None = None,
+    extra_target_sites: Sequence[str] = (),
 ) -> ProtectionGroup:
     now = datetime.now(UTC)
     async with runtime.db.transaction() as session:
         catalog = CatalogRepository(session)
         groups = GroupRepository(session)
         await _check_link(catalog, source_site, target_site)
+        if len({target_site, *extra_target_sites}) != 1 + len(extra_target_sites):
+            raise Invalid("extra_target_sites", "lists target_site or a site twice")
+        for extra in extra_target_sites:
+            try:
+                await _check_link(catalog, source_site, extra)
+            except Invalid as exc:
+                raise Invalid("extra_target_sites", str(exc)) from exc
+            if len(extra) > LEG_SITE_MAX:  # the leg's id is a group id everywhere (64 chars)
+                raise Invalid(
+                    "extra_target_sites",
+                    f"site id {extra!r} is longer than {LEG_SITE_MAX} characters: its "
+                    "replication leg's id would not fit",
+                )
         policy = await catalog.get_policy(policy_id)
         if policy is None:
             raise Invalid("policy_id", f"no policy {policy_id}")
@@ -133,12 +149,18 @@ async def create_group(
             members=members,
             created_at=now,
             seed_volumes=dict(seed_volumes or {}),
+            extra_target_sites=list(extra_target_sites),
         )
         await groups.add(group)
-        # Stateless templates only (UC8): nothing to replicate, so no tick is ever due.
-        paused = not members.replicates or await catalog.link_suspended(source_site, target_site)
-        due = None if paused else schedule.first_due(group.id, policy.cadence, now)
-        await TickUnitRepository(session).add(TickUnit(group.id, "group", now, due, paused))
+        units = TickUnitRepository(session)
+        for unit_id, kind, target in [
+            (group.id, "group", target_site),
+            *((leg_id(group.id, s), "leg", s) for s in extra_target_sites),
+        ]:
+            # Stateless templates only (UC8): nothing to replicate, so no tick is ever due.
+            paused = not members.replicates or await catalog.link_suspended(source_site, target)
+            due = None if paused else schedule.first_due(unit_id, policy.cadence, now)
+            await units.add(TickUnit(unit_id, kind, now, due, paused))  # type: ignore[arg-type]
     return group
 
 
@@ -185,7 +207,8 @@ async def delete_group(runtime: ServiceRuntime, group_id: str) -> None:
                 f"group is in application set {group.app_set_id}; delete the set first",
             )
         await groups.delete(group_id)
-        await TickUnitRepository(session).delete(group_id)
+        for unit_id in (group_id, *group.legs):
+            await TickUnitRepository(session).delete(unit_id)
 
 
 async def create_app_set(
@@ -205,6 +228,10 @@ async def create_app_set(
             if group.app_set_id is not None:
                 raise Conflict(
                     "group_ids", f"group {group.id} is already in set {group.app_set_id}"
+                )
+            if group.extra_target_sites:
+                raise Conflict(
+                    "group_ids", f"group {group.id} replicates to extra target sites: not in sets"
                 )
         links = {(g.source_site, g.target_site) for g in groups}
         if len(links) != 1:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from lifeboat_policy.adapters.catalog import CatalogRepository
 from lifeboat_policy.adapters.repository import GroupRepository, TickUnitRepository
-from lifeboat_policy.domain.model import ProtectionGroup
+from lifeboat_policy.domain.model import ProtectionGroup, leg_id
 from lifeboat_policy.service_layer.errors import Conflict, Invalid, NotFound
 from lifeboat_policy.service_layer.units import load_contexts, refresh_units
 from lifeboat_shared.contracts.envelope import Envelope
@@ -66,10 +66,13 @@ async def set_group_suspended(
             group.source_site, group.target_site
         )
         await refresh_units(
-            session, [unit_of(group)], now, due_now=None if suspended or link_down else "resume"
+            session,
+            [unit_of(group), *group.legs],
+            now,
+            due_now=None if suspended or link_down else "resume",
         )
         event = _event(group, "group", suspended=suspended, by=by, at=now, resync=full_resync)
-        await add_to_outbox(session, [runtime.envelope(event)])
+        await add_to_outbox(session, [runtime.envelope(e) for e in with_legs(group, event)])
     return group, True
 
 
@@ -97,9 +100,15 @@ async def set_link_suspended(
         await catalog.set_link(source, target, suspended=suspended, by=by, at=now)
         groups = [g for g in await GroupRepository(session).query(link=(source, target))]
         affected = [g for g in groups if not g.suspended]
+        leg_groups = [  # groups replicating to ``target`` as an extra target site
+            g
+            for g in await GroupRepository(session).query(source_site=source)
+            if target in g.extra_target_sites
+        ]
+        legs = {leg_id(g.id, target) for g in leg_groups}
         await refresh_units(
             session,
-            sorted({unit_of(g) for g in groups}),
+            sorted({unit_of(g) for g in groups} | legs),
             now,
             due_now=None if suspended else "resume",
         )
@@ -109,8 +118,28 @@ async def set_link_suspended(
             )
             for g in affected
         ]
+        for g in leg_groups:
+            if g.suspended:
+                continue
+            event = _event(g, "site-link", suspended=suspended, by=by, at=now, resync=full_resync)
+            [leg_event] = [e for e in with_legs(g, event)[1:] if e.group_id == leg_id(g.id, target)]
+            events.append(runtime.envelope(leg_event))
         await add_to_outbox(session, events)
     return [g.id for g in affected]
+
+
+def with_legs(
+    group: ProtectionGroup, event: ReplicationSuspended | ReplicationResumed
+) -> list[ReplicationSuspended | ReplicationResumed]:
+    """The event, and the same for each of the group's legs to extra target sites (the
+    replicator tracks suspension by the id it replicates under)."""
+    out = [event]
+    for site in group.extra_target_sites:
+        update: dict[str, str] = {"group_id": leg_id(group.id, site)}
+        if isinstance(event, ReplicationSuspended):
+            update["target_site"] = site
+        out.append(event.model_copy(update=update))
+    return out
 
 
 def _event(

@@ -17,6 +17,7 @@ from lifeboat_policy.adapters.catalog import CatalogRepository
 from lifeboat_policy.adapters.repository import GroupRepository, TickUnitRepository
 from lifeboat_policy.domain import schedule
 from lifeboat_policy.domain.model import Members, ProtectionGroup, TickUnit
+from lifeboat_policy.service_layer.control import with_legs
 from lifeboat_policy.service_layer.units import refresh_units
 from lifeboat_shared.bus.handlers import HandlerContext
 from lifeboat_shared.contracts.messages import (
@@ -54,17 +55,17 @@ async def _suspend(
     await groups.set_suspended(group.id, True, change.reason)
     if was:
         return  # already suspended (by an operator): the reason is now the lifecycle's
-    await refresh_units(ctx.session, [group.app_set_id or group.id], now)
-    ctx.emit(
-        ReplicationSuspended(
-            group_id=group.id,
-            scope="failover",
-            source_site=group.source_site,
-            target_site=group.target_site,
-            requested_by=by,
-            at=now,
-        )
+    await refresh_units(ctx.session, [group.app_set_id or group.id, *group.legs], now)
+    suspended = ReplicationSuspended(
+        group_id=group.id,
+        scope="failover",
+        source_site=group.source_site,
+        target_site=group.target_site,
+        requested_by=by,
+        at=now,
     )
+    for event in with_legs(group, suspended):  # and its legs to extra target sites
+        ctx.emit(event)
 
 
 async def _resume(change: ProtectionChange, ctx: HandlerContext, *, by: str, now: datetime) -> None:
@@ -84,8 +85,12 @@ async def _resume(change: ProtectionChange, ctx: HandlerContext, *, by: str, now
         return
     group.suspended, group.suspended_reason = False, None
     await groups.set_suspended(group.id, False, None)
-    await refresh_units(ctx.session, [group.app_set_id or group.id], now, due_now="resume")
-    ctx.emit(ReplicationResumed(group_id=group.id, scope="failover", requested_by=by, at=now))
+    await refresh_units(
+        ctx.session, [group.app_set_id or group.id, *group.legs], now, due_now="resume"
+    )
+    resumed = ReplicationResumed(group_id=group.id, scope="failover", requested_by=by, at=now)
+    for event in with_legs(group, resumed):
+        ctx.emit(event)
 
 
 async def _protect_reverse(

@@ -1,9 +1,10 @@
 """What the scheduler needs to know about tick units, loaded in a few queries per batch.
 
-A unit is a group on its own or an application set. Its context says whether it is paused
-(suspended group, suspended site link, or a group that ticks as part of a set), whether it has
-anything to replicate (a unit of stateless templates only never ticks: UC8), its cadence (a set
-runs at its strictest policy's pace) and the ``ReplicationSpec`` its ticks carry.
+A unit is a group on its own, an application set, or a group's leg to one of its extra target
+sites (``<group>:<site>``). Its context says whether it is paused (suspended group, suspended
+site link, or a group that ticks as part of a set), whether it has anything to replicate (a unit
+of stateless templates only never ticks: UC8), its cadence (a set runs at its strictest
+policy's pace) and the ``ReplicationSpec`` its ticks carry.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lifeboat_policy.adapters.catalog import CatalogRepository
 from lifeboat_policy.adapters.repository import GroupRepository, TickUnitRepository
 from lifeboat_policy.domain import schedule
-from lifeboat_policy.domain.model import Policy, ProtectionGroup, Site, TickUnit, spec_payload
+from lifeboat_policy.domain.model import (
+    Policy,
+    ProtectionGroup,
+    Site,
+    TickUnit,
+    leg_of,
+    spec_payload,
+)
 from lifeboat_policy.domain.model import strictest as strictest_policy
 from lifeboat_shared.contracts.messages import ReplicationSpec
 
@@ -70,10 +78,14 @@ async def load_contexts(session: AsyncSession, units: Sequence[TickUnit]) -> dic
     catalog = CatalogRepository(session)
     group_ids = [u.unit_id for u in units if u.kind == "group"]
     set_ids = [u.unit_id for u in units if u.kind == "set"]
+    legs = {u.unit_id: leg for u in units if u.kind == "leg" and (leg := leg_of(u.unit_id))}
+    with_legs = await groups_repo.many(sorted({g for g, _site in legs.values()}))
     alone = await groups_repo.many(group_ids)
     in_sets = await groups_repo.query(app_set_ids=set_ids) if set_ids else []
     sets = {s.id: s for s in await catalog.app_sets(ids=set_ids)} if set_ids else {}
-    policies = await catalog.policies(ids=sorted({g.policy_id for g in [*alone, *in_sets]}))
+    policies = await catalog.policies(
+        ids=sorted({g.policy_id for g in [*alone, *in_sets, *with_legs]})
+    )
     sites = await catalog.sites()
     links = await catalog.suspended_links()
     found: dict[str, UnitContext] = {}
@@ -92,6 +104,25 @@ async def load_contexts(session: AsyncSession, units: Sequence[TickUnit]) -> dic
             groups=[group],
             policies=[policies[group.policy_id]],
             paused=paused or group.source_site not in sites or group.target_site not in sites,
+        )
+    by_id = {g.id: g for g in with_legs}
+    for unit_id, (group_id, site) in legs.items():
+        leg_group = by_id.get(group_id)
+        if leg_group is None or site not in leg_group.extra_target_sites:
+            continue  # the group is gone (or no longer replicates there)
+        found[unit_id] = UnitContext(
+            unit_id=unit_id,
+            kind="leg",
+            project_id=leg_group.project_id,
+            source=sites.get(leg_group.source_site),
+            target=sites.get(site),
+            groups=[leg_group],
+            policies=[policies[leg_group.policy_id]],
+            paused=leg_group.app_set_id is not None
+            or leg_group.suspended
+            or (leg_group.source_site, site) in links
+            or leg_group.source_site not in sites
+            or site not in sites,
         )
     for set_id, app_set in sets.items():
         members = [g for g in in_sets if g.app_set_id == set_id]

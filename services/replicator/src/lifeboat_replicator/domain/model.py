@@ -144,3 +144,13 @@ class ConsistencyPoint:
 def next_backoff(attempts: int, *, base: float = 1.0, cap: float = 60.0) -> timedelta:
     """Wait before the next attempt of a cycle that hit a transient fault (link down, 5xx)."""
     return timedelta(seconds=min(cap, base * (2 ** max(0, attempts - 1))))
+
+
+def protected_group_key(group_id: str, target_site: str) -> str:
+    """The protection group whose volumes a cycle snapshots: a group replicating to more than one
+    DR site has a leg per extra target, ``<group>:<target_site>`` (its own chain of CPs), but its
+    volumes sit in one Cinder group (a volume can be in only one), named by the group."""
+    suffix = f":{target_site}"
+    if group_id.endswith(suffix) and len(group_id) > len(suffix):
+        return group_id[: -len(suffix)]
+    return group_id

@@ -36,6 +36,7 @@ from lifeboat_replicator.domain.model import (
     ReplicationCycle,
     Stage,
     VolumeProgress,
+    protected_group_key,
 )
 from lifeboat_replicator.service_layer.quiesce import QuiesceAlert, take_snapshots
 from lifeboat_shared.cloud import CloudProject
@@ -122,7 +123,8 @@ async def snapshot_stage(
     result = await take_snapshots(
         site,
         cycle_id=cycle.id,
-        group_id=cycle.group_id,
+        # A leg to an extra target site snapshots its group's Cinder group (a volume is in one).
+        group_id=protected_group_key(cycle.group_id, spec.target.site_id),
         quiesce=spec.quiesce,
         servers=spec.servers,
         loose_volumes=[m.volume_id for m in members if m.volume_id not in by_server],

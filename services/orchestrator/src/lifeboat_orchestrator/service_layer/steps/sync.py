@@ -35,11 +35,12 @@ async def final_sync(env: StepEnv) -> dict[str, Any]:
     if not specs:
         raise StepFailed("no replication spec known for the plan's groups (no tick seen yet)")
     out: dict[str, Any] = {}
+    legs: dict[str, str] = env.execution.params.get("legs", {})
     for group, spec in specs.items():
         request = f"{env.execution.id}.final-sync.{group}"[:128]
         await env.emit(
             ReplicateNow(
-                group_id=group,
+                group_id=legs.get(group, group),  # a leg to an extra target: its own chain
                 request_id=request,
                 requested_by=f"orchestrator:{env.execution.kind}",
                 trigger="replicate-now",
