@@ -68,7 +68,8 @@ def story(
     json_output: Annotated[bool, typer.Option("--json", help="Events as JSON lines")] = False,
 ) -> None:
     """The whole DR story on the embedded default: protect a 3-tier app, bubble test, site-a
-    cut, failover (RPO/RTO printed), reprotect, failback."""
+    cut, failover (RPO/RTO printed), reprotect, failback, and protected again (a new CP by
+    schedule)."""
     import asyncio
 
     from lifeboat_cli.story_cmd import run_story_cmd
