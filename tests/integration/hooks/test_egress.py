@@ -6,11 +6,8 @@ that records whether anything reached it."""
 from __future__ import annotations
 
 import ipaddress
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
@@ -21,47 +18,14 @@ from lifeboat_shared.net.egress import (
     check_literal,
     post_json,
 )
+from tests.support.webhooks import RecordingServer
 
-
-class _Server:
-    def __init__(self, host: str) -> None:
-        self.hits: list[dict[str, Any]] = []
-        self.replies: dict[str, tuple[int, dict[str, str], bytes, float]] = {}
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length)
-                server.hits.append({"path": self.path, "host": self.headers["Host"], "body": body})
-                status, headers, body, delay = server.replies.get(self.path, (204, {}, b"", 0.0))
-                time.sleep(delay)
-                try:
-                    self.send_response(status)
-                    for k, v in headers.items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass  # the client gave up (timeout test)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+Servers = tuple[RecordingServer, RecordingServer]
 
 
 @pytest.fixture
-def servers() -> Iterator[tuple[_Server, _Server]]:
-    allowed, internal = _Server("127.0.0.2"), _Server("127.0.0.1")
+def servers() -> Iterator[tuple[RecordingServer, RecordingServer]]:
+    allowed, internal = RecordingServer("127.0.0.2"), RecordingServer("127.0.0.1")
     try:
         yield allowed, internal
     finally:
@@ -72,7 +36,9 @@ def servers() -> Iterator[tuple[_Server, _Server]]:
 ALLOW = EgressPolicy(allow=(ipaddress.ip_network("127.0.0.2/32"),))
 
 
-async def test_refused_targets_never_reached(servers: tuple[_Server, _Server]) -> None:
+async def test_refused_targets_never_reached(
+    servers: Servers,
+) -> None:
     _allowed, internal = servers
     p = internal.port
 
@@ -113,7 +79,7 @@ async def test_refused_targets_never_reached(servers: tuple[_Server, _Server]) -
 
 
 async def test_allowlisted_server_works_bodies_are_never_echoed_redirects_not_followed(
-    servers: tuple[_Server, _Server],
+    servers: Servers,
 ) -> None:
     allowed, internal = servers
     base = f"http://127.0.0.2:{allowed.port}"
@@ -139,7 +105,7 @@ async def test_allowlisted_server_works_bodies_are_never_echoed_redirects_not_fo
 
 
 async def test_the_checked_address_is_the_one_connected_to(
-    servers: tuple[_Server, _Server],
+    servers: Servers,
 ) -> None:
     """A name is resolved once and the connection goes to that address (a second lookup could
     answer 127.0.0.1: DNS rebinding); the Host header keeps the name."""
