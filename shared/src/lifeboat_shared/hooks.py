@@ -98,6 +98,16 @@ def installed(hooks: Mapping[str, CommandHook], name: str, setting: str) -> Comm
     return hook
 
 
+async def _tail(proc: asyncio.subprocess.Process, keep: int = 4096) -> bytes:
+    """The last ``keep`` bytes of the hook's output (however much it prints), once it exits."""
+    assert proc.stdout is not None
+    kept = b""
+    while chunk := await proc.stdout.read(65536):
+        kept = (kept + chunk)[-keep:]
+    await proc.wait()
+    return kept
+
+
 async def run_command(
     name: str,
     hook: CommandHook,
@@ -119,7 +129,7 @@ async def run_command(
     except OSError as exc:
         raise HookFailed(f"command hook {name!r} cannot start: {exc.strerror}") from exc
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), hook.timeout_seconds)
+        out = await asyncio.wait_for(_tail(proc), hook.timeout_seconds)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # the hook's children too
@@ -128,6 +138,6 @@ async def run_command(
             f"command hook {name!r} timed out after {hook.timeout_seconds:g} s"
         ) from None
     if proc.returncode != 0:
-        tail = redact(out[-4096:].decode(errors="replace"), secrets)
+        tail = redact(out.decode(errors="replace"), secrets)
         raise HookFailed(f"command hook {name!r} exited {proc.returncode}: {tail}")
     return f"command {name} ok"
