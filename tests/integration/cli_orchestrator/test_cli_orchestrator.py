@@ -99,6 +99,7 @@ async def test_cli_drives_the_orchestrator(tmp_path: Path) -> None:
                     "clouds_yaml": world.sites.clouds_yaml,
                     "runner_interval_seconds": 0.1,
                     "step_backoff_seconds": 0.2,
+                    "hooks": {"gate-closed": {"argv": ["false"]}},  # installed by the operator
                 },
             },
         )
@@ -218,7 +219,7 @@ async def _failing_test(cli: Cli, ids: dict[str, str], tmp_path: Path) -> None:
             {
                 "name": "db",
                 "servers": [ids["db"]],
-                "pre_hooks": [{"kind": "command", "command": ["false"]}],
+                "pre_hooks": [{"kind": "command", "name": "gate-closed"}],
             }
         ],
     }

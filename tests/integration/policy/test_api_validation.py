@@ -41,11 +41,35 @@ async def test_policy_fields_are_validated(policy: Policy) -> None:
         "method": "hook",
         "hook": {
             "pre_freeze": {"kind": "webhook"},
-            "post_thaw": {"kind": "command", "command": ["/bin/thaw"]},
+            "post_thaw": {"kind": "command", "name": "thaw"},
         },
     }
     bad = await c.post("/v1/policies", json={**good, "quiesce": webhook_without_url})
     assert loc(bad) == ["body", "quiesce"] and "pre_freeze" in bad.json()["detail"][0]["msg"]
+    # Issue 14: the API never takes a command line; the refusal says how to install a hook.
+    command_line = {
+        "method": "hook",
+        "hook": {
+            "pre_freeze": {"kind": "command", "command": ["/bin/sh", "-c", "id"]},
+            "post_thaw": {"kind": "command", "name": "thaw"},
+        },
+    }
+    bad = await c.post("/v1/policies", json={**good, "quiesce": command_line})
+    msg = bad.json()["detail"][0]["msg"]
+    assert loc(bad) == ["body", "quiesce"] and "hook.pre_freeze.command" in msg, msg
+    assert "LIFEBOAT_REPLICATOR_HOOKS" in msg and '"name"' in msg, msg
+    # A webhook to a literal non-global address is refused at create time, naming the field.
+    for target in ("127.0.0.1", "[::1]", "169.254.169.254", "0x7f.1", "2130706433", "10.0.0.1"):
+        internal = {
+            "method": "hook",
+            "hook": {
+                "pre_freeze": {"kind": "command", "name": "freeze"},
+                "post_thaw": {"kind": "webhook", "url": f"http://{target}/thaw"},
+            },
+        }
+        bad = await c.post("/v1/policies", json={**good, "quiesce": internal})
+        assert loc(bad) == ["body", "quiesce", "hook", "post_thaw", "url"], (target, bad.text)
+        assert bad.json()["detail"][0]["msg"].startswith("quiesce.hook.post_thaw.url: "), bad.text
     retention = await c.post("/v1/policies", json={**good, "retention": {"keep_last": 0}})
     assert loc(retention)[:3] == ["body", "retention", "keep_last"]
     assert loc(await c.post("/v1/policies", json={**good, "colour": "red"})) == ["body", "colour"]
@@ -58,7 +82,7 @@ async def test_policy_fields_are_validated(policy: Policy) -> None:
             "retries": 2,
             "hook": {
                 "pre_freeze": {"kind": "webhook", "url": "https://app.example/freeze"},
-                "post_thaw": {"kind": "command", "command": ["/bin/thaw", "--all"]},
+                "post_thaw": {"kind": "command", "name": "thaw-all"},
             },
         },
         "bandwidth_bytes_per_s": 50_000_000,

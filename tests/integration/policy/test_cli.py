@@ -95,8 +95,8 @@ def test_verbs_drive_the_policy_service(policy_url: str) -> None:
         "5",
         "--quiesce",
         "hook",
-        "--pre-freeze-command",
-        "/bin/freeze --all",
+        "--pre-freeze-hook",
+        "freeze-all",
         "--post-thaw-url",
         "https://app.example/thaw",
         "--bind-address",
@@ -104,7 +104,8 @@ def test_verbs_drive_the_policy_service(policy_url: str) -> None:
         "--json",
     )
     policy = json.loads(out)
-    assert policy["quiesce"]["hook"]["pre_freeze"]["command"] == ["/bin/freeze", "--all"]
+    assert policy["quiesce"]["hook"]["pre_freeze"]["name"] == "freeze-all"
+    assert policy["quiesce"]["hook"]["pre_freeze"]["command"] is None
     assert policy["strategy"] == "blocks"
     backup = json.loads(
         run(
@@ -231,7 +232,7 @@ def test_errors_are_one_clear_line(policy_url: str) -> None:
     out = run(policy_url, "group", "status", "nope", ok=False)
     assert "404: group_id: no protection group nope" in out
     out = run(policy_url, "policy", "create", "x", "--rpo", "5", "--quiesce", "hook", ok=False)
-    assert "--pre-freeze-url or --pre-freeze-command" in out
+    assert "--pre-freeze-url or --pre-freeze-hook" in out
     out = run("http://127.0.0.1:9", "site", "list", ok=False)
     assert "cannot reach http://127.0.0.1:9" in out and "LIFEBOAT_POLICY_URL" in out
     out = run(

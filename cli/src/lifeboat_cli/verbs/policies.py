@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import Annotated, Any
 
 import typer
@@ -33,12 +32,12 @@ COLUMNS = [
 ]
 
 
-def _hook(url: str | None, command: str | None, name: str) -> dict[str, Any]:
-    if (url is None) == (command is None):
-        fail(f"--{name}-url or --{name}-command: give exactly one with --quiesce hook")
+def _hook(url: str | None, hook: str | None, name: str) -> dict[str, Any]:
+    if (url is None) == (hook is None):
+        fail(f"--{name}-url or --{name}-hook: give exactly one with --quiesce hook")
     if url is not None:
         return {"kind": "webhook", "url": url}
-    return {"kind": "command", "command": shlex.split(str(command))}
+    return {"kind": "command", "name": hook}
 
 
 @app.command("create")
@@ -56,9 +55,15 @@ def create(
     ] = "crash-consistent",
     retries: Annotated[int, typer.Option(help="Quiesce retries (with retry)")] = 0,
     pre_freeze_url: Annotated[str | None, typer.Option(help="Pre-freeze webhook")] = None,
-    pre_freeze_command: Annotated[str | None, typer.Option(help="Pre-freeze command")] = None,
+    pre_freeze_hook: Annotated[
+        str | None,
+        typer.Option(help="Pre-freeze command hook: its name in LIFEBOAT_REPLICATOR_HOOKS"),
+    ] = None,
     post_thaw_url: Annotated[str | None, typer.Option(help="Post-thaw webhook")] = None,
-    post_thaw_command: Annotated[str | None, typer.Option(help="Post-thaw command")] = None,
+    post_thaw_hook: Annotated[
+        str | None,
+        typer.Option(help="Post-thaw command hook: its name in LIFEBOAT_REPLICATOR_HOOKS"),
+    ] = None,
     bandwidth: Annotated[int | None, typer.Option(help="Bandwidth cap, bytes/s")] = None,
     bind_address: Annotated[str | None, typer.Option(help="Local IP for the data link")] = None,
     encryption: Annotated[bool, typer.Option(help="Require encryption on the link")] = True,
@@ -82,8 +87,8 @@ def create(
     }
     if quiesce == "hook":
         quiesce_spec["hook"] = {
-            "pre_freeze": _hook(pre_freeze_url, pre_freeze_command, "pre-freeze"),
-            "post_thaw": _hook(post_thaw_url, post_thaw_command, "post-thaw"),
+            "pre_freeze": _hook(pre_freeze_url, pre_freeze_hook, "pre-freeze"),
+            "post_thaw": _hook(post_thaw_url, post_thaw_hook, "post-thaw"),
         }
     body = {
         "name": name,

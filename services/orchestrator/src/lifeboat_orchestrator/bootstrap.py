@@ -46,6 +46,7 @@ async def execution_runner(runtime: ServiceRuntime, stop: asyncio.Event) -> None
             max_executions=settings.max_parallel_executions,
             chaos_kill_after_step=settings.chaos_kill_after_step,
             chaos_kill_at_step=settings.chaos_kill_at_step,
+            hooks=settings.hook_host(),
         ),
     )
     set_runner(runtime, runner)

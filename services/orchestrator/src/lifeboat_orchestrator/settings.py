@@ -3,9 +3,11 @@
 import socket
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
 
+from lifeboat_shared.hooks import CommandHook, HookHost, secret_values
+from lifeboat_shared.net.egress import EgressPolicy
 from lifeboat_shared.settings import ServiceSettings
 
 
@@ -44,6 +46,20 @@ class OrchestratorSettings(ServiceSettings):
         ge=0,
         description="Resilience testing only: SIGKILL the process after its Nth step commit "
         "(0: never)",
+    )
+
+    hooks: dict[str, CommandHook] = Field(
+        default_factory=dict,
+        max_length=256,
+        description="Tier command hooks installed on this host (JSON in "
+        "LIFEBOAT_ORCHESTRATOR_HOOKS): name -> {argv, timeout_seconds}; plans name them "
+        '({"kind": "command", "name": ...}), the API never carries a command line',
+    )
+    webhook_allow_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Networks tier webhooks may reach besides global addresses (JSON list of "
+        "CIDRs in LIFEBOAT_ORCHESTRATOR_WEBHOOK_ALLOW_NETWORKS or LIFEBOAT_WEBHOOK_ALLOW_NETWORKS)",
     )
 
     probe_enabled: bool = True
@@ -86,3 +102,10 @@ class OrchestratorSettings(ServiceSettings):
 
     def resolved_runner_id(self) -> str:
         return self.runner_id or f"{socket.gethostname()}:{self.http_port}"
+
+    def hook_host(self) -> HookHost:
+        return HookHost(
+            commands=self.hooks,
+            egress=EgressPolicy(allow=tuple(self.webhook_allow_networks)),
+            secrets=tuple(secret_values(self)),
+        )

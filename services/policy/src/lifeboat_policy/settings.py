@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
 
 from lifeboat_shared.settings import ServiceSettings
@@ -33,4 +33,11 @@ class PolicySettings(ServiceSettings):
         le=3600,
         description="How often protected VMs are checked for shutdown / volume detach (UC4); "
         "0 turns the watcher off",
+    )
+    webhook_allow_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Networks a policy's quiesce webhook may name as a literal address besides "
+        "global ones (JSON list of CIDRs; LIFEBOAT_WEBHOOK_ALLOW_NETWORKS serves every service); "
+        "the replicator checks again, after resolving, with its own setting",
     )

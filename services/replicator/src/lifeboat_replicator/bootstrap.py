@@ -11,11 +11,14 @@ from lifeboat_replicator.entrypoints.api import router
 from lifeboat_replicator.entrypoints.api_restore import router as restore_router
 from lifeboat_replicator.service_layer.cycle import CycleDeps
 from lifeboat_replicator.service_layer.handlers import HANDLERS
+from lifeboat_replicator.service_layer.hooks import HookHost
 from lifeboat_replicator.service_layer.runner import CycleRunner
 from lifeboat_replicator.service_layer.throttles import Throttles
 from lifeboat_replicator.settings import ReplicatorSettings
 from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.contracts import topics
+from lifeboat_shared.hooks import secret_values
+from lifeboat_shared.net.egress import EgressPolicy
 from lifeboat_shared.service import ServiceRuntime, ServiceSpec
 
 
@@ -42,6 +45,11 @@ async def cycle_runner(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
         rbd_sites={
             site: RbdSiteVolumes(rbd_access(access)) for site, access in settings.rbd_sites.items()
         },
+        hooks=HookHost(
+            commands=settings.hooks,
+            egress=EgressPolicy(allow=tuple(settings.webhook_allow_networks)),
+            secrets=tuple(secret_values(settings)),
+        ),
     )
     runner = CycleRunner(
         runtime,

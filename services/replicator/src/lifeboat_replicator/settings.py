@@ -7,9 +7,10 @@ import secrets
 import socket
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from lifeboat_shared.hooks import CommandHook
 from lifeboat_shared.settings import ServiceSettings
 
 
@@ -86,6 +87,19 @@ class ReplicatorSettings(ServiceSettings):
         description="Backup strategy (UC7): a site's admin cloud in clouds.yaml is its cloud "
         "name plus this suffix (Cinder's backup record export/import is admin-only); it is "
         "scoped to the group's project by name",
+    )
+    hooks: dict[str, CommandHook] = Field(
+        default_factory=dict,
+        max_length=256,
+        description="Quiesce command hooks installed on this host (JSON in "
+        "LIFEBOAT_REPLICATOR_HOOKS): name -> {argv, timeout_seconds}; policies name them "
+        '({"kind": "command", "name": ...}), the API never carries a command line',
+    )
+    webhook_allow_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Networks quiesce webhooks may reach besides global addresses (JSON list of "
+        "CIDRs in LIFEBOAT_REPLICATOR_WEBHOOK_ALLOW_NETWORKS or LIFEBOAT_WEBHOOK_ALLOW_NETWORKS)",
     )
     connector_host: str = Field(default_factory=socket.gethostname, min_length=1)
     receiver_listen: str = Field(default="127.0.0.1:7410", pattern=r"^[^:]+:[0-9]{1,5}$")

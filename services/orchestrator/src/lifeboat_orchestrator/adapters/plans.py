@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lifeboat_orchestrator.adapters.orm import plans as t
-from lifeboat_orchestrator.domain.plan import Capture, PlanSpec, PlanState
+from lifeboat_orchestrator.domain.plan import Capture, PlanSpec, PlanState, stored_spec
 from lifeboat_shared.persistence.types import aware
 
 
@@ -35,7 +35,7 @@ class PlanRepository:
         m = row._mapping
         return Plan(
             id=m["id"],
-            spec=PlanSpec.model_validate(m["spec"]),
+            spec=PlanSpec.model_validate(stored_spec(m["spec"])),
             capture=Capture.model_validate(m["capture"]),
             state=PlanState.model_validate(m["placement"]),
             created_at=aware(m["created_at"]),

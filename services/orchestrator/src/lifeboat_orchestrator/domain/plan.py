@@ -27,22 +27,67 @@ class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+NO_COMMAND_LINES = (
+    "the API takes no command line; the operator installs the hook on the orchestrator host "
+    '(LIFEBOAT_ORCHESTRATOR_HOOKS=\'{"<name>": {"argv": [...], "timeout_seconds": 60}}\') and '
+    'the plan names it: {"kind": "command", "name": "<name>"}'
+)
+
+
 class Hook(_Spec):
-    """A step of the tenant's around a tier: a webhook (POST, JSON body) or a command."""
+    """A step around a tier: a webhook (POST, JSON body) or a command hook the operator installed
+    on the orchestrator host, referenced by name."""
 
     kind: Literal["webhook", "command"]
     url: HttpUrl | None = None
-    command: list[str] | None = Field(default=None, min_length=1)
-    timeout_seconds: float = Field(default=60, gt=0, le=3600)
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$",
+        description="kind command: a hook installed on the orchestrator host "
+        "(LIFEBOAT_ORCHESTRATOR_HOOKS); an unknown name is refused with 422",
+    )
+    timeout_seconds: float = Field(
+        default=60, gt=0, le=3600, description="Webhooks; a command hook has its installed timeout"
+    )
     on_failure: Literal["fail", "continue"] = "fail"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_command_line(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "command" in data:
+            raise ValueError(f"command: {NO_COMMAND_LINES}")
+        return data
 
     @model_validator(mode="after")
     def _target(self) -> Hook:
-        if self.kind == "webhook" and self.url is None:
-            raise ValueError("a webhook hook needs url")
-        if self.kind == "command" and not self.command:
-            raise ValueError("a command hook needs command")
+        if self.kind == "webhook" and (self.url is None or self.name is not None):
+            raise ValueError("a webhook hook needs url (and no name)")
+        if self.kind == "command" and (not self.name or self.url is not None):
+            raise ValueError(
+                "a command hook needs name (a hook installed on the orchestrator) and no url"
+            )
         return self
+
+
+def stored_spec(data: dict[str, Any]) -> dict[str, Any]:
+    """A plan spec as stored, made loadable: a hook stored with a command line (before hooks
+    were named) becomes a command hook of a name no operator installs, so it fails when it
+    runs and never runs that command."""
+    tiers = []
+    for tier in data.get("tiers", []):
+        tier = dict(tier)
+        for key in ("pre_hooks", "post_hooks"):
+            tier[key] = [
+                {**{k: v for k, v in h.items() if k != "command"}, "name": LEGACY_HOOK}
+                if "command" in h and h.get("command") is not None
+                else {k: v for k, v in h.items() if k != "command"}
+                for h in tier.get(key, [])
+            ]
+        tiers.append(tier)
+    return {**data, "tiers": tiers}
+
+
+LEGACY_HOOK = "removed-command-line"
 
 
 class StatelessMember(_Spec):

@@ -15,6 +15,8 @@ from lifeboat_orchestrator.domain.plan import Capture, PlanSpec, PlanState
 from lifeboat_orchestrator.service_layer import plans as service
 from lifeboat_orchestrator.service_layer.links import links_now, plan_partition
 from lifeboat_orchestrator.service_layer.wiring import clouds_for, link_rules_for
+from lifeboat_orchestrator.settings import OrchestratorSettings
+from lifeboat_shared.net.egress import EgressPolicy, EgressRefused, check_literal
 from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 
 router = APIRouter(tags=["plans"])
@@ -78,6 +80,33 @@ def _invalid(exc: service.PlanInvalid) -> HTTPException:
     )
 
 
+def _check_hooks(spec: PlanSpec, runtime: RuntimeDep) -> None:
+    """422 naming the field: a command hook this orchestrator has not installed, a webhook to a
+    literal address the egress rules refuse (names are checked again when called)."""
+    settings = runtime.settings
+    assert isinstance(settings, OrchestratorSettings)
+    egress = EgressPolicy(allow=tuple(settings.webhook_allow_networks))
+    for i, tier in enumerate(spec.tiers):
+        for key, hooks in (("pre_hooks", tier.pre_hooks), ("post_hooks", tier.post_hooks)):
+            for j, hook in enumerate(hooks):
+                loc: list[str | int] = ["body", "tiers", i, key, j]
+                path = f"tiers.{i}.{key}.{j}"
+                if hook.kind == "command" and hook.name not in settings.hooks:
+                    msg = (
+                        f"{path}.name: no command hook named {hook.name!r} is installed on the "
+                        "orchestrator (LIFEBOAT_ORCHESTRATOR_HOOKS)"
+                    )
+                    detail = [{"loc": [*loc, "name"], "msg": msg, "type": "value_error"}]
+                    raise HTTPException(422, detail)
+                if hook.kind == "webhook":
+                    try:
+                        check_literal(str(hook.url), egress)
+                    except EgressRefused as exc:
+                        msg = f"{path}.url: {str(exc).removeprefix('url: ')}"
+                        detail = [{"loc": [*loc, "url"], "msg": msg, "type": "value_error"}]
+                        raise HTTPException(422, detail) from exc
+
+
 async def _views(runtime: RuntimeDep, plans: list[Plan]) -> list[PlanOut]:
     """The plans with the partition each replicates across now, if any."""
     async with runtime.db.read() as s:
@@ -99,6 +128,7 @@ async def _get(runtime: RuntimeDep, plan_id: str) -> Plan:
     summary="Create a recovery plan; captures its servers' configuration from the protected site",
 )
 async def create_plan(body: PlanSpec, runtime: RuntimeDep, _who: CurrentPrincipal) -> PlanDetail:
+    _check_hooks(body, runtime)
     try:
         plan = await service.create_plan(runtime.db, clouds_for(runtime), body)
     except service.PlanInvalid as exc:

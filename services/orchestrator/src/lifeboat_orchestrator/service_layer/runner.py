@@ -24,7 +24,7 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -45,6 +45,7 @@ from lifeboat_shared.cloud.errors import CloudError
 from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.contracts.base import Message
 from lifeboat_shared.contracts.messages import ExecutionCompleted, ExecutionStepProgressed
+from lifeboat_shared.hooks import HookHost
 from lifeboat_shared.persistence.outbox import add_to_outbox
 from lifeboat_shared.persistence.tables import outbox
 from lifeboat_shared.service.runtime import ServiceRuntime
@@ -98,6 +99,8 @@ class RunnerConfig:
     chaos_kill_after_step: bool = False
     """Test hook: SIGKILL this process right after each step commit (every step boundary)."""
     chaos_kill_at_step: int = 0
+    hooks: HookHost = field(default_factory=HookHost)
+    """Installed command hooks, webhook egress policy, secrets to mask (tier hooks)."""
     """Test hook: SIGKILL this process right after its Nth step commit (one chosen boundary)."""
 
 
@@ -257,6 +260,7 @@ class ExecutionRunner:
                         cps=cps,
                         sync_timeout=self.config.sync_timeout_seconds,
                         flavors=flavors,
+                        hooks=self.config.hooks,
                     )
                     in_flight[step.id] = asyncio.create_task(self._run_step(env))
                 if not in_flight:

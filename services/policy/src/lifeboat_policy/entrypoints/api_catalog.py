@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from lifeboat_policy.adapters.catalog import CatalogRepository
 from lifeboat_policy.domain.model import Policy, Site
@@ -18,6 +18,8 @@ from lifeboat_policy.entrypoints.schemas import (
 )
 from lifeboat_policy.service_layer import catalog
 from lifeboat_policy.service_layer.errors import NotFound, PolicyServiceError
+from lifeboat_policy.settings import PolicySettings
+from lifeboat_shared.net.egress import EgressPolicy, EgressRefused, check_literal
 from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 
 router = APIRouter()
@@ -115,6 +117,16 @@ async def get_site(site_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) ->
 async def create_policy(
     body: PolicyCreate, runtime: RuntimeDep, _who: CurrentPrincipal
 ) -> PolicyOut:
+    settings = runtime.settings
+    assert isinstance(settings, PolicySettings)
+    egress = EgressPolicy(allow=tuple(settings.webhook_allow_networks))
+    for field, url in body.webhook_urls().items():
+        try:
+            check_literal(url, egress)
+        except EgressRefused as exc:
+            msg = f"{field}: {str(exc).removeprefix('url: ')}"
+            loc = ["body", *field.split(".")]
+            raise HTTPException(422, [{"loc": loc, "msg": msg, "type": "value_error"}]) from exc
     try:
         policy = await catalog.create_policy(
             runtime, name=body.name, rpo_seconds=body.rpo_seconds, cron=body.cron, spec=body.spec()

@@ -69,6 +69,13 @@ class SiteOut(BaseModel):
 
 
 # policies ---------------------------------------------------------------------------------------
+NO_COMMAND_LINES = (
+    "the API takes no command line; the operator installs the hook on each replicator host "
+    '(LIFEBOAT_REPLICATOR_HOOKS=\'{"<name>": {"argv": [...], "timeout_seconds": 30}}\') '
+    'and the policy names it: {"kind": "command", "name": "<name>"}'
+)
+
+
 class ReplicateOn(_In):
     """UC4: take a CP when a protected VM shuts down or a volume is detached."""
 
@@ -127,11 +134,27 @@ class PolicyCreate(_In):
         if value.hook is not None:
             for name in ("pre_freeze", "post_thaw"):
                 action = getattr(value.hook, name)
-                if action.kind == "webhook" and (action.url is None or action.command):
-                    raise ValueError(f"hook.{name}: a webhook needs url (and no command)")
-                if action.kind == "command" and (not action.command or action.url):
-                    raise ValueError(f"hook.{name}: a command needs command (and no url)")
+                if action.command is not None:
+                    raise ValueError(f"hook.{name}.command: {NO_COMMAND_LINES}")
+                if action.kind == "webhook" and (action.url is None or action.name):
+                    raise ValueError(f"hook.{name}: a webhook needs url (and no name)")
+                if action.kind == "command" and (not action.name or action.url):
+                    raise ValueError(
+                        f"hook.{name}: a command hook needs name (a hook installed on the "
+                        "replicator host) and no url"
+                    )
         return value
+
+    def webhook_urls(self) -> dict[str, str]:
+        """Field path -> URL of each quiesce webhook, for the egress check at create time."""
+        hook = self.quiesce.hook
+        if hook is None:
+            return {}
+        return {
+            f"quiesce.hook.{name}.url": str(action.url)
+            for name, action in (("pre_freeze", hook.pre_freeze), ("post_thaw", hook.post_thaw))
+            if action.kind == "webhook" and action.url is not None
+        }
 
     def spec(self) -> dict[str, Any]:
         data = self.model_dump(

@@ -38,6 +38,7 @@ from lifeboat_replicator.domain.model import (
     VolumeProgress,
     protected_group_key,
 )
+from lifeboat_replicator.service_layer.hooks import HookHost
 from lifeboat_replicator.service_layer.quiesce import QuiesceAlert, take_snapshots
 from lifeboat_shared.cloud import CloudProject
 from lifeboat_shared.cloud.sites import SiteClouds
@@ -77,6 +78,7 @@ class CycleDeps:
     previous_cp: Callable[[str], Awaitable[ConsistencyPoint | None]]
     rbd_sites: dict[str, RbdSiteVolumes] = field(default_factory=dict)
     admin_cloud_suffix: str = "-admin"
+    hooks: HookHost = field(default_factory=HookHost)
 
     async def admin_project(self, site: SiteRef, project: str) -> CloudProject:
         """The site's admin cloud (``<cloud><admin_cloud_suffix>`` in clouds.yaml) scoped to the
@@ -129,6 +131,8 @@ async def snapshot_stage(
         servers=spec.servers,
         loose_volumes=[m.volume_id for m in members if m.volume_id not in by_server],
         all_volumes=[m.volume_id for m in members],
+        hooks=deps.hooks,
+        source_site=spec.source.site_id,
     )
     cycle.quiesce_failures = list(result.failures)
     cycle.consistency_reason = result.consistency_reason

@@ -1,55 +1,67 @@
-"""Tenant-provided quiesce hooks (UC5b): a webhook or a command, run before the freeze and after
-the thaw, each with a timeout. A failed or timed-out hook raises HookFailed with the reason."""
+"""Quiesce hooks (UC5b), run before the freeze and after the thaw: a webhook (POST of the phase,
+group and cycle as JSON, through the shared egress checks) or a command hook the operator
+installed on this host (``LIFEBOAT_REPLICATOR_HOOKS``), referenced by name. The policy service
+cannot see this host's hooks: an unknown name fails the hook here, with a reason saying so.
+
+A command hook gets only ``PATH``, ``LANG`` and ``LIFEBOAT_HOOK_PHASE`` (pre-freeze | post-thaw),
+``LIFEBOAT_HOOK_GROUP_ID``, ``LIFEBOAT_HOOK_CYCLE_ID``, ``LIFEBOAT_HOOK_SITE`` and
+``LIFEBOAT_HOOK`` (the same as JSON). A failed or timed-out hook raises HookFailed with a short,
+redacted reason.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-
-import httpx
 
 from lifeboat_shared.contracts.messages import HookAction
+from lifeboat_shared.hooks import HookFailed, HookHost, installed, run_command
+from lifeboat_shared.net.egress import EgressRefused, WebhookFailed, post_json
+
+__all__ = ["HookFailed", "HookHost", "run_hook"]
 
 
-class HookFailed(Exception):
-    pass
-
-
-async def run_hook(action: HookAction, *, phase: str, group_id: str, cycle_id: str) -> None:
-    payload = {"phase": phase, "group_id": group_id, "cycle_id": cycle_id}
+async def run_hook(
+    action: HookAction,
+    *,
+    phase: str,
+    group_id: str,
+    cycle_id: str,
+    site: str = "",
+    host: HookHost | None = None,
+) -> None:
+    host = host or HookHost()
+    payload = {"phase": phase, "group_id": group_id, "cycle_id": cycle_id, "site": site}
     if action.kind == "webhook":
         if action.url is None:
             raise HookFailed(f"{phase}: webhook hook has no url")
         try:
-            async with httpx.AsyncClient(timeout=action.timeout_seconds) as client:
-                response = await client.post(str(action.url), json=payload)
-        except httpx.HTTPError as exc:
-            raise HookFailed(f"{phase}: webhook {action.url} failed: {exc!r}") from exc
-        if response.status_code >= 300:
-            raise HookFailed(
-                f"{phase}: webhook {action.url} answered {response.status_code}: "
-                f"{response.text[:200]}"
+            await post_json(
+                str(action.url),
+                payload,
+                policy=host.egress,
+                timeout_seconds=action.timeout_seconds,
             )
+        except (EgressRefused, WebhookFailed) as exc:
+            raise HookFailed(f"{phase}: webhook to {action.url.host}: {exc}") from exc
         return
-    if not action.command:
-        raise HookFailed(f"{phase}: command hook has no command")
-    env = {**os.environ, "LIFEBOAT_HOOK": json.dumps(payload), "LIFEBOAT_HOOK_PHASE": phase}
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *action.command,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=env,
+    if action.command or action.name is None:
+        raise HookFailed(
+            f"{phase}: command lines from the API are not run; the operator installs a named "
+            "hook (LIFEBOAT_REPLICATOR_HOOKS) and the policy names it"
         )
-    except OSError as exc:
-        raise HookFailed(f"{phase}: cannot run {action.command[0]!r}: {exc}") from exc
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout=action.timeout_seconds)
-    except TimeoutError as exc:
-        proc.kill()
-        await proc.wait()
-        raise HookFailed(f"{phase}: command timed out after {action.timeout_seconds} s") from exc
-    if proc.returncode != 0:
-        tail = out.decode(errors="replace")[-300:].strip()
-        raise HookFailed(f"{phase}: command exited {proc.returncode}: {tail}")
+        hook = installed(host.commands, action.name, "LIFEBOAT_REPLICATOR_HOOKS")
+        await run_command(
+            action.name,
+            hook,
+            {
+                "LIFEBOAT_HOOK_PHASE": phase,
+                "LIFEBOAT_HOOK_GROUP_ID": group_id,
+                "LIFEBOAT_HOOK_CYCLE_ID": cycle_id,
+                "LIFEBOAT_HOOK_SITE": site,
+                "LIFEBOAT_HOOK": json.dumps(payload),
+            },
+            secrets=host.secrets,
+        )
+    except HookFailed as exc:
+        raise HookFailed(f"{phase}: {exc}") from exc

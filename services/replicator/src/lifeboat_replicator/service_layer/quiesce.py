@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from lifeboat_replicator.adapters.protected_site import ProtectedSite, QuiesceRefused
 from lifeboat_replicator.domain.model import Consistency, QuiesceFailure
-from lifeboat_replicator.service_layer.hooks import HookFailed, run_hook
+from lifeboat_replicator.service_layer.hooks import HookFailed, HookHost, run_hook
 from lifeboat_shared.contracts.messages import QuiesceSpec
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,8 @@ async def take_snapshots(
     servers: Sequence[str],
     loose_volumes: Sequence[str],
     all_volumes: Sequence[str],
+    hooks: HookHost | None = None,
+    source_site: str = "",
 ) -> SnapshotResult:
     if quiesce.method == "none" or (quiesce.method == "guest-agent" and not servers):
         snaps = await site.snapshot_group(
@@ -113,7 +115,7 @@ async def take_snapshots(
             if quiesce.method == "guest-agent":
                 snaps = await _guest_agent(site, key, group_id, servers, loose_volumes)
             else:
-                snaps = await _hooked(site, key, group_id, quiesce, all_volumes)
+                snaps = await _hooked(site, key, group_id, quiesce, all_volumes, hooks, source_site)
         except QuiesceIncomplete as exc:
             last.update({f.server_id or "": f for f in exc.failures})
             log.warning("group %s: quiesce attempt %d failed: %s", group_id, attempt + 1, exc)
@@ -172,12 +174,25 @@ async def _guest_agent(
 
 
 async def _hooked(
-    site: ProtectedSite, key: str, group_id: str, quiesce: QuiesceSpec, volumes: Sequence[str]
+    site: ProtectedSite,
+    key: str,
+    group_id: str,
+    quiesce: QuiesceSpec,
+    volumes: Sequence[str],
+    hooks: HookHost | None,
+    source_site: str,
 ) -> dict[str, str]:
     if quiesce.hook is None:
         raise QuiesceIncomplete([QuiesceFailure(None, "quiesce method 'hook' without a hook")])
     try:
-        await run_hook(quiesce.hook.pre_freeze, phase="pre-freeze", group_id=group_id, cycle_id=key)
+        await run_hook(
+            quiesce.hook.pre_freeze,
+            phase="pre-freeze",
+            group_id=group_id,
+            cycle_id=key,
+            site=source_site,
+            host=hooks,
+        )
     except HookFailed as exc:
         raise QuiesceIncomplete([QuiesceFailure(None, short_reason(str(exc)))]) from exc
     try:
@@ -185,7 +200,12 @@ async def _hooked(
     finally:
         try:
             await run_hook(
-                quiesce.hook.post_thaw, phase="post-thaw", group_id=group_id, cycle_id=key
+                quiesce.hook.post_thaw,
+                phase="post-thaw",
+                group_id=group_id,
+                cycle_id=key,
+                site=source_site,
+                host=hooks,
             )
         except HookFailed as exc:  # the snapshot is good; the tenant must hear about the thaw
             log.error("group %s: post-thaw hook failed: %s", group_id, short_reason(str(exc)))

@@ -33,12 +33,25 @@ class SiteRef(_Frozen):
 
 
 class HookAction(_Frozen):
-    """A tenant-provided pre-freeze or post-thaw step (UC5b): a webhook or a command."""
+    """A pre-freeze or post-thaw step (UC5b): a webhook, or a command hook the operator
+    installed on the replicator host (``LIFEBOAT_REPLICATOR_HOOKS``), referenced by name."""
 
     kind: Literal["webhook", "command"]
     url: HttpUrl | None = None
-    command: list[str] | None = Field(default=None, min_length=1)
-    timeout_seconds: float = Field(default=30, gt=0, le=3600)
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$",
+        description="kind command: the name of a hook installed on the replicator host",
+    )
+    command: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Deprecated, never run: the API refuses it and the replicator fails a hook "
+        "that still carries one (install a named hook instead)",
+    )
+    timeout_seconds: float = Field(
+        default=30, gt=0, le=3600, description="Webhooks; a command hook has its installed timeout"
+    )
 
 
 class QuiesceHook(_Frozen):

@@ -14,6 +14,7 @@ from lifeboat_orchestrator.domain.execution import Execution, Step
 from lifeboat_shared.cloud import CloudProject, LifeboatTag
 from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.contracts.base import Message
+from lifeboat_shared.hooks import HookHost
 
 
 class StepFailed(Exception):
@@ -37,6 +38,8 @@ class StepEnv:
     sync_timeout: float = 600.0
     flavors: dict[tuple[str, str], str] = field(default_factory=dict)
     """(site, flavor name) -> id, shared by the steps of one execution (one lookup, not N)."""
+    hooks: HookHost = field(default_factory=HookHost)
+    """Tier hooks: installed command hooks, webhook egress policy, secrets to mask."""
 
     @property
     def fresh(self) -> bool:

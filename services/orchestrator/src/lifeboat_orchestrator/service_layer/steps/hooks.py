@@ -1,18 +1,27 @@
-"""Tenant hooks before and after a tier (UC2): a webhook (POST with the execution's context as
-JSON, 2xx = success) or a command (exit 0 = success), each with a timeout and a failure rule."""
+"""Hooks before and after a tier (UC2): a webhook (POST with the execution's context as JSON, 2xx
+= success; through the shared egress checks: no private targets unless allowlisted, no
+redirects, the response body never read back) or a command hook the operator installed on this
+host (``LIFEBOAT_ORCHESTRATOR_HOOKS``), referenced by name (exit 0 = success), each with a
+timeout and a failure rule.
+
+A command hook runs without a shell and gets only ``PATH``, ``LANG`` and the documented
+``LIFEBOAT_HOOK_*`` variables: ``PLAN_ID``, ``PLAN``, ``EXECUTION_ID``, ``KIND``, ``TIER``,
+``PHASE`` (pre | post), ``SITE`` and ``CONTEXT`` (the webhook's JSON body). Its output reaches the
+execution only as a short, redacted excerpt when it fails.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import time
 from typing import Any
 
-import httpx
-
-from lifeboat_orchestrator.domain.plan import Hook
+from lifeboat_orchestrator.domain.plan import LEGACY_HOOK, Hook
 from lifeboat_orchestrator.service_layer.steps.context import StepEnv, StepFailed
+from lifeboat_shared.hooks import HookFailed, installed, run_command
+from lifeboat_shared.net.egress import EgressRefused, WebhookFailed, post_json
+
+SETTING = "LIFEBOAT_ORCHESTRATOR_HOOKS"
 
 
 def _context(env: StepEnv, when: str) -> dict[str, Any]:
@@ -37,32 +46,35 @@ def _context(env: StepEnv, when: str) -> dict[str, Any]:
     }
 
 
-async def _run(hook: Hook, context: dict[str, Any]) -> str:
+async def _run(env: StepEnv, hook: Hook, context: dict[str, Any]) -> str:
     if hook.kind == "webhook":
-        async with httpx.AsyncClient(timeout=hook.timeout_seconds) as client:
-            reply = await client.post(str(hook.url), json=context)
-        if reply.status_code >= 300:
-            raise RuntimeError(f"webhook answered {reply.status_code}: {reply.text[:200]}")
-        return f"webhook {reply.status_code}"
-    assert hook.command
-    env = {**os.environ, "LIFEBOAT_HOOK_CONTEXT": json.dumps(context)}
-    proc = await asyncio.create_subprocess_exec(
-        *hook.command,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), hook.timeout_seconds)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise RuntimeError(f"command timed out after {hook.timeout_seconds} s") from None
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"command exited {proc.returncode}: {out.decode(errors='replace')[-300:]}"
+        assert hook.url is not None
+        try:
+            status = await post_json(
+                str(hook.url),
+                context,
+                policy=env.hooks.egress,
+                timeout_seconds=hook.timeout_seconds,
+            )
+        except (EgressRefused, WebhookFailed) as exc:
+            raise HookFailed(f"webhook to {hook.url.host}: {exc}") from exc
+        return f"webhook {status}"
+    if hook.name is None or hook.name == LEGACY_HOOK:
+        raise HookFailed(
+            f"command lines from the API are not run; install a named hook ({SETTING})"
         )
-    return "command ok"
+    installed_hook = installed(env.hooks.commands, hook.name, SETTING)
+    variables = {
+        "LIFEBOAT_HOOK_PLAN_ID": env.plan.id,
+        "LIFEBOAT_HOOK_PLAN": env.plan.spec.name,
+        "LIFEBOAT_HOOK_EXECUTION_ID": env.execution.id,
+        "LIFEBOAT_HOOK_KIND": env.execution.kind,
+        "LIFEBOAT_HOOK_TIER": context["tier"],
+        "LIFEBOAT_HOOK_PHASE": context["when"],
+        "LIFEBOAT_HOOK_SITE": context["site"] or "",
+        "LIFEBOAT_HOOK_CONTEXT": json.dumps(context),
+    }
+    return await run_command(hook.name, installed_hook, variables, secrets=env.hooks.secrets)
 
 
 async def run_hooks(env: StepEnv) -> dict[str, Any]:
@@ -72,8 +84,8 @@ async def run_hooks(env: StepEnv) -> dict[str, Any]:
     outcomes: list[str] = []
     for hook in hooks:
         try:
-            outcomes.append(await _run(hook, _context(env, when)))
-        except (OSError, RuntimeError, httpx.HTTPError) as exc:
+            outcomes.append(await _run(env, hook, _context(env, when)))
+        except HookFailed as exc:
             if hook.on_failure == "fail":
                 raise StepFailed(f"{when}-hook of tier {tier.name} failed: {exc}") from exc
             outcomes.append(f"failed (continued): {exc}")

@@ -1,0 +1,1 @@
+"""Outbound network calls built from API input (webhooks): see ``egress``."""
