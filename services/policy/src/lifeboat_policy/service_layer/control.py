@@ -125,6 +125,7 @@ def _event(
     if suspended:
         return ReplicationSuspended(
             group_id=group.id,
+            project_id=group.project_id,
             scope=scope,
             source_site=group.source_site,
             target_site=group.target_site,
@@ -133,6 +134,7 @@ def _event(
         )
     return ReplicationResumed(
         group_id=group.id,
+        project_id=group.project_id,
         scope=scope,
         requested_by=by,
         full_resync=resync,

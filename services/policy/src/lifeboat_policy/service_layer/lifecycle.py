@@ -58,6 +58,7 @@ async def _suspend(
     ctx.emit(
         ReplicationSuspended(
             group_id=group.id,
+            project_id=group.project_id,
             scope="failover",
             source_site=group.source_site,
             target_site=group.target_site,
@@ -85,7 +86,15 @@ async def _resume(change: ProtectionChange, ctx: HandlerContext, *, by: str, now
     group.suspended, group.suspended_reason = False, None
     await groups.set_suspended(group.id, False, None)
     await refresh_units(ctx.session, [group.app_set_id or group.id], now, due_now="resume")
-    ctx.emit(ReplicationResumed(group_id=group.id, scope="failover", requested_by=by, at=now))
+    ctx.emit(
+        ReplicationResumed(
+            group_id=group.id,
+            project_id=group.project_id,
+            scope="failover",
+            requested_by=by,
+            at=now,
+        )
+    )
 
 
 async def _protect_reverse(
@@ -135,7 +144,15 @@ async def _protect_reverse(
         await units.add(TickUnit(group.id, "group", now, None, True))
     await refresh_units(ctx.session, [group.id], now, due_now="resume")
     if was_suspended:
-        ctx.emit(ReplicationResumed(group_id=group.id, scope="failover", requested_by=by, at=now))
+        ctx.emit(
+            ReplicationResumed(
+                group_id=group.id,
+                project_id=group.project_id,
+                scope="failover",
+                requested_by=by,
+                at=now,
+            )
+        )
 
 
 async def _retire(change: ProtectionChange, ctx: HandlerContext) -> None:
