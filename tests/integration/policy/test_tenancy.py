@@ -73,7 +73,9 @@ async def test_two_projects_see_and_touch_only_their_own(policy: Policy, sites: 
     await policy.post(
         "/v1/sites", {"site_id": "b", "cloud": "site-b", "role": "recovery", "data_endpoint": "h:1"}
     )
-    pol = await policy.post("/v1/policies", {"name": f"p-{uuid.uuid4().hex[:6]}", "rpo_seconds": 60})
+    pol = await policy.post(
+        "/v1/policies", {"name": f"p-{uuid.uuid4().hex[:6]}", "rpo_seconds": 60}
+    )
 
     # A's group: project from the token (none in the body)
     r = await c.post(
