@@ -168,7 +168,9 @@ async def replicate_now(
         if earlier is not None:
             if earlier[0] != group_id:
                 raise Conflict(
-                    "Idempotency-Key", f"key {request_id!r} was used for group {earlier[0]}"
+                    # not naming that group: it may be another project's (tenant isolation)
+                    "Idempotency-Key",
+                    f"key {request_id!r} was used for another group",
                 )
             return request_id, earlier[1], False
         if trigger in ("detach", "shutdown"):
