@@ -156,6 +156,7 @@ def volume(res: Any) -> models.Volume:
         group_id=_s(d.get("group_id")),
         availability_zone=_s(d.get("availability_zone")),
         created_at=_s(d.get("created_at")),
+        project_id=_s(d.get("os-vol-tenant-attr:tenant_id")),
     )
 
 

@@ -55,6 +55,7 @@ def _catalog(conn: openstack.connection.Connection) -> models.AuthInfo:
         user_id=access.user_id,
         region=conn.config.get_region_name(),
         endpoints=tuple(endpoints),
+        project_name=access.project_name,
     )
 
 

@@ -28,6 +28,7 @@ class AuthInfo(_Model):
     user_id: str | None
     region: str | None
     endpoints: tuple[CatalogEndpoint, ...]
+    project_name: str | None = None
 
     def has_service(self, service_type: str) -> bool:
         """True when the catalog lists `service_type` (with aliases like volumev3 -> volume)."""
@@ -104,6 +105,7 @@ class Volume(_Model):
     group_id: str | None = None
     availability_zone: str | None = None
     created_at: str | None = None
+    project_id: str | None = None  # shown to admins only (os-vol-tenant-attr:tenant_id)
 
 
 class Snapshot(_Model):

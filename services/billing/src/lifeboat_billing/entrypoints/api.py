@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from lifeboat_billing.adapters.repository import LedgerRepository
 from lifeboat_billing.domain.model import totals_by_metric
 from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
+from lifeboat_shared.service.tenancy import FORBIDDEN_PROJECT, listed_project
 
 router = APIRouter(tags=["usage"])
 
@@ -33,16 +34,29 @@ class UsageReport(BaseModel):
     entries: list[UsageOut]
 
 
-@router.get("/usage", summary="Usage ledger and totals per metric")
+@router.get(
+    "/usage",
+    summary="The caller's project's usage ledger and totals per metric (an admin: every "
+    "project's, or project_id's)",
+    responses=FORBIDDEN_PROJECT,
+)
 async def usage(
     runtime: RuntimeDep,
-    _who: CurrentPrincipal,
-    project_id: Annotated[str | None, Query(max_length=64)] = None,
+    who: CurrentPrincipal,
+    project_id: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Admins: only this project (default: all). Others get their token's "
+            "project; naming another one is refused (403)",
+        ),
+    ] = None,
 ) -> UsageReport:
+    project = listed_project(who, project_id)
     async with runtime.db.read() as session:
-        entries = await LedgerRepository(session).list(project_id)
+        entries = await LedgerRepository(session).list(project)
     return UsageReport(
-        project_id=project_id,
+        project_id=project,
         totals=totals_by_metric(entries),
         entries=[
             UsageOut(

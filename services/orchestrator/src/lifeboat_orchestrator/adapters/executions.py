@@ -83,11 +83,18 @@ class ExecutionRepository:
         return execution
 
     async def all(
-        self, *, plan_id: str | None = None, state: str | None = None, limit: int = 200
+        self,
+        *,
+        plan_id: str | None = None,
+        state: str | None = None,
+        limit: int = 200,
+        plan_ids: list[str] | None = None,
     ) -> list[Execution]:
         q = sa.select(t).order_by(t.c.created_at.desc()).limit(limit)
         if plan_id:
             q = q.where(t.c.plan_id == plan_id)
+        if plan_ids is not None:  # tenant isolation: only these plans' executions
+            q = q.where(t.c.plan_id.in_(plan_ids))
         if state:
             q = q.where(t.c.state == state)
         return [self._execution(r) for r in await self.session.execute(q)]

@@ -55,8 +55,12 @@ class PlanRepository:
         row = (await self.session.execute(sa.select(t).where(t.c.name == name))).first()
         return self._plan(row) if row else None
 
-    async def all(self) -> list[Plan]:
-        return [self._plan(r) for r in await self.session.execute(sa.select(t).order_by(t.c.name))]
+    async def all(self, project_id: str | None = None) -> list[Plan]:
+        """Every plan, or (tenant isolation) only ``project_id``'s."""
+        plans = [self._plan(r) for r in await self.session.execute(sa.select(t).order_by(t.c.name))]
+        if project_id is None:
+            return plans
+        return [p for p in plans if p.spec.project_id == project_id]
 
     def _values(self, plan: Plan) -> dict[str, Any]:
         return {

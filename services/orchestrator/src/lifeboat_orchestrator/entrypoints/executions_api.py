@@ -12,9 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from lifeboat_orchestrator.adapters.executions import ExecutionRepository
 from lifeboat_orchestrator.adapters.plans import PlanRepository
 from lifeboat_orchestrator.domain.execution import Execution
+from lifeboat_orchestrator.entrypoints.plans_api import visible_plan
 from lifeboat_orchestrator.service_layer.executions import ExecutionRejected, start_execution
 from lifeboat_orchestrator.service_layer.wiring import kick
 from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
+from lifeboat_shared.service.tenancy import FORBIDDEN_PROJECT, can_see, listed_project
 
 router = APIRouter(tags=["executions"])
 
@@ -186,10 +188,7 @@ async def start(
     who: CurrentPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> ExecutionDetail:
-    async with runtime.db.read() as s:
-        plan = await PlanRepository(s).get(plan_id) or await PlanRepository(s).by_name(plan_id)
-    if plan is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"plan {plan_id} not found")
+    plan = await visible_plan(runtime, who, plan_id)
     execution_id = (
         str(uuid.uuid5(uuid.NAMESPACE_URL, f"lifeboat:{plan.id}:{idempotency_key}"))
         if idempotency_key
@@ -238,26 +237,37 @@ async def start(
     return _detail(fresh)
 
 
-@router.get("/executions", summary="Executions, newest first")
+@router.get(
+    "/executions",
+    summary="The caller's project's executions (its plans'; an admin: all, or project_id's), "
+    "newest first",
+    responses=FORBIDDEN_PROJECT,
+)
 async def list_executions(
     runtime: RuntimeDep,
-    _who: CurrentPrincipal,
+    who: CurrentPrincipal,
     plan_id: Annotated[str | None, Query(max_length=128)] = None,
     state: Annotated[str | None, Query(pattern="^(running|succeeded|failed|cancelled)$")] = None,
+    project_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> list[ExecutionOut]:
+    project = listed_project(who, project_id)
     async with runtime.db.read() as s:
+        plan_ids = None
+        if project is not None:
+            plan_ids = [p.id for p in await PlanRepository(s).all(project)]
         repo = ExecutionRepository(s)
-        rows = await repo.all(plan_id=plan_id, state=state)
+        rows = await repo.all(plan_id=plan_id, state=state, plan_ids=plan_ids)
         counts = await repo.progress([e.id for e in rows])
     return [_out(e, counts.get(e.id)) for e in rows]
 
 
 @router.get("/executions/{execution_id}", summary="One execution with every step")
 async def show_execution(
-    execution_id: str, runtime: RuntimeDep, _who: CurrentPrincipal
+    execution_id: str, runtime: RuntimeDep, who: CurrentPrincipal
 ) -> ExecutionDetail:
     async with runtime.db.read() as s:
         execution = await ExecutionRepository(s).get(execution_id)
-    if execution is None:
+        plan = await PlanRepository(s).get(execution.plan_id) if execution else None
+    if execution is None or not can_see(who, plan.spec.project_id if plan else None):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"execution {execution_id} not found")
     return _detail(execution)

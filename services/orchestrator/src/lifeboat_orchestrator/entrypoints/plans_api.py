@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from lifeboat_orchestrator.adapters.executions import ExecutionRepository
@@ -17,7 +17,13 @@ from lifeboat_orchestrator.service_layer.links import links_now, plan_partition
 from lifeboat_orchestrator.service_layer.wiring import clouds_for, link_rules_for
 from lifeboat_orchestrator.settings import OrchestratorSettings
 from lifeboat_shared.net.egress import EgressPolicy, EgressRefused, check_literal
-from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
+from lifeboat_shared.service import CurrentPrincipal, Principal, RuntimeDep
+from lifeboat_shared.service.tenancy import (
+    FORBIDDEN_PROJECT,
+    can_see,
+    listed_project,
+    owning_project,
+)
 
 router = APIRouter(tags=["plans"])
 
@@ -114,10 +120,12 @@ async def _views(runtime: RuntimeDep, plans: list[Plan]) -> list[PlanOut]:
     return [_out(p, plan_partition(p, links)) for p in plans]
 
 
-async def _get(runtime: RuntimeDep, plan_id: str) -> Plan:
+async def visible_plan(runtime: RuntimeDep, who: Principal, plan_id: str) -> Plan:
+    """The plan (by id or name) if the caller's project owns it or the caller is an admin; else
+    404, the same answer as for a missing plan (tenant isolation)."""
     async with runtime.db.read() as s:
         plan = await PlanRepository(s).get(plan_id) or await PlanRepository(s).by_name(plan_id)
-    if plan is None:
+    if plan is None or not can_see(who, plan.spec.project_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"plan {plan_id} not found")
     return plan
 
@@ -126,8 +134,10 @@ async def _get(runtime: RuntimeDep, plan_id: str) -> Plan:
     "/plans",
     status_code=status.HTTP_201_CREATED,
     summary="Create a recovery plan; captures its servers' configuration from the protected site",
+    responses=FORBIDDEN_PROJECT,
 )
-async def create_plan(body: PlanSpec, runtime: RuntimeDep, _who: CurrentPrincipal) -> PlanDetail:
+async def create_plan(body: PlanSpec, runtime: RuntimeDep, who: CurrentPrincipal) -> PlanDetail:
+    owning_project(who, body.project_id)  # a tenant's plan is its token's project's
     _check_hooks(body, runtime)
     try:
         plan = await service.create_plan(runtime.db, clouds_for(runtime), body)
@@ -136,10 +146,20 @@ async def create_plan(body: PlanSpec, runtime: RuntimeDep, _who: CurrentPrincipa
     return PlanDetail(**_out(plan).model_dump(), capture=plan.capture)
 
 
-@router.get("/plans", summary="Recovery plans with their state, readiness and any partition")
-async def list_plans(runtime: RuntimeDep, _who: CurrentPrincipal) -> list[PlanOut]:
+@router.get(
+    "/plans",
+    summary="The caller's project's recovery plans (an admin: all, or project_id's) with their "
+    "state, readiness and any partition",
+    responses=FORBIDDEN_PROJECT,
+)
+async def list_plans(
+    runtime: RuntimeDep,
+    who: CurrentPrincipal,
+    project_id: Annotated[str | None, Query(max_length=128)] = None,
+) -> list[PlanOut]:
+    project = listed_project(who, project_id)
     async with runtime.db.read() as s:
-        plans = list(await PlanRepository(s).all())
+        plans = list(await PlanRepository(s).all(project))
     return await _views(runtime, plans)
 
 
@@ -147,15 +167,15 @@ async def list_plans(runtime: RuntimeDep, _who: CurrentPrincipal) -> list[PlanOu
     "/plans/{plan_id}",
     summary="One plan (by id or name), with the captured servers and any partition (UC6)",
 )
-async def show_plan(plan_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> PlanDetail:
-    plan = await _get(runtime, plan_id)
+async def show_plan(plan_id: str, runtime: RuntimeDep, who: CurrentPrincipal) -> PlanDetail:
+    plan = await visible_plan(runtime, who, plan_id)
     (view,) = await _views(runtime, [plan])
     return PlanDetail(**view.model_dump(), capture=plan.capture)
 
 
 @router.post("/plans/{plan_id}/refresh", summary="Capture the servers' configuration again")
-async def refresh_plan(plan_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> PlanDetail:
-    plan = await _get(runtime, plan_id)
+async def refresh_plan(plan_id: str, runtime: RuntimeDep, who: CurrentPrincipal) -> PlanDetail:
+    plan = await visible_plan(runtime, who, plan_id)
     try:
         plan = await service.refresh_plan(runtime.db, clouds_for(runtime), plan.id)
     except service.PlanInvalid as exc:
@@ -171,8 +191,8 @@ async def refresh_plan(plan_id: str, runtime: RuntimeDep, _who: CurrentPrincipal
     "point there (and its age), which sites qualify (a CP of every group) and which pass every "
     "check. Saved as the plan's readiness.",
 )
-async def check_readiness(plan_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> PlanOut:
-    plan = await _get(runtime, plan_id)
+async def check_readiness(plan_id: str, runtime: RuntimeDep, who: CurrentPrincipal) -> PlanOut:
+    plan = await visible_plan(runtime, who, plan_id)
     try:
         plan = await service.readiness(
             runtime.db, clouds_for(runtime), plan.id, link_rules=link_rules_for(runtime)
@@ -184,8 +204,8 @@ async def check_readiness(plan_id: str, runtime: RuntimeDep, _who: CurrentPrinci
 
 
 @router.delete("/plans/{plan_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a plan")
-async def delete_plan(plan_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> None:
-    plan = await _get(runtime, plan_id)
+async def delete_plan(plan_id: str, runtime: RuntimeDep, who: CurrentPrincipal) -> None:
+    plan = await visible_plan(runtime, who, plan_id)
     async with runtime.db.transaction() as s:
         if await ExecutionRepository(s).running_for_plan(plan.id):
             raise HTTPException(status.HTTP_409_CONFLICT, detail="plan: an execution is running")

@@ -141,5 +141,27 @@ def capture_from(inventory: Inventory, spec: PlanSpec) -> Capture:
     return Capture(servers=captured, networks=used_networks, security_groups=used_sgs)
 
 
+def check_owner(inventory: Inventory, project_name: str | None, spec: PlanSpec) -> None:
+    """Tenant isolation: a plan captures only servers of its own project. The inventory is the
+    project the site's account is scoped to; each server must belong to the plan's project,
+    named by id or (the account's own project) by name."""
+    names = {inventory.project_id, *([project_name] if project_name else [])}
+    foreign = []
+    for server in inventory.servers:
+        if server.id not in spec.servers:
+            continue
+        owner = server.project_id or inventory.project_id
+        if spec.project_id not in (names if owner == inventory.project_id else {owner}):
+            foreign.append(server.id)
+    if foreign:
+        raise CaptureError(
+            f"tiers: servers not in project {spec.project_id} at {spec.source_site}: "
+            + ", ".join(foreign)
+        )
+
+
 async def capture(project: CloudProject, spec: PlanSpec) -> Capture:
-    return capture_from(await project.inventory(), spec)
+    inventory = await project.inventory()
+    captured = capture_from(inventory, spec)
+    check_owner(inventory, (await project.check_auth()).project_name, spec)
+    return captured

@@ -50,6 +50,13 @@ class EvacuationSpec(BaseModel):
     max_parallel: int = Field(default=10, ge=1, le=10000, description="Plans failing over at once")
     kind: Literal["failover", "planned-migration"] = "failover"
     approval: Literal["each-wave", "none"] = "each-wave"
+    project_id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Only this project's plans: a tenant's evacuation is always its token's "
+        "project's (another one is refused, 403); an admin's covers every project unless it "
+        "names one",
+    )
 
 
 class EvacuationInvalid(ValueError):
@@ -60,7 +67,7 @@ class EvacuationInvalid(ValueError):
 
 async def create_evacuation(session: AsyncSession, spec: EvacuationSpec) -> dict[str, Any]:
     plans_repo = PlanRepository(session)
-    every = await plans_repo.all()
+    every = await plans_repo.all(spec.project_id)
     if spec.plans:
         chosen = [p for p in every if p.id in spec.plans or p.spec.name in spec.plans]
         unknown = set(spec.plans) - {p.id for p in chosen} - {p.spec.name for p in chosen}

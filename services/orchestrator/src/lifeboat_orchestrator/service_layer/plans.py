@@ -39,8 +39,23 @@ async def _sites(db: Database, spec: PlanSpec) -> dict[str, KnownSite]:
     return sites
 
 
+async def _check_groups(db: Database, spec: PlanSpec) -> None:
+    """Tenant isolation: a plan references only groups of its own project. The orchestrator
+    knows a group's project from its replication spec (learnt from its ticks and CPs); a group
+    it knows in another project is answered like a missing one."""
+    async with db.read() as s:
+        catalog = CatalogRepository(s)
+        for group_id in spec.groups:
+            known = await catalog.spec(group_id)
+            if known is not None and known.project_id != spec.project_id:
+                raise PlanInvalid(
+                    f"no protection group {group_id} in project {spec.project_id}", "groups"
+                )
+
+
 async def create_plan(db: Database, clouds: SiteClouds, spec: PlanSpec) -> Plan:
     sites = await _sites(db, spec)
+    await _check_groups(db, spec)
     async with db.read() as s:
         if await PlanRepository(s).by_name(spec.name) is not None:
             raise PlanInvalid(f"a plan named {spec.name} exists", "name")

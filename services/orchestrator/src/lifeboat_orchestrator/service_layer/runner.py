@@ -385,6 +385,7 @@ class ExecutionRunner:
                     if (step.state.done if other.id == step.id else other.state.done)
                 )
                 total = len(execution.steps)
+                owner = await PlanRepository(s).get(execution.plan_id)
                 await add_to_outbox(
                     s,
                     [
@@ -392,6 +393,7 @@ class ExecutionRunner:
                             ExecutionStepProgressed(
                                 execution_id=execution.id,
                                 plan_id=execution.plan_id,
+                                project_id=owner.spec.project_id if owner else None,
                                 execution_kind=execution.kind,
                                 step=step.id[:255],
                                 status=status,
@@ -440,6 +442,7 @@ class ExecutionRunner:
                         ExecutionCompleted(
                             execution_id=execution.id,
                             plan_id=execution.plan_id,
+                            project_id=plan.spec.project_id if plan is not None else None,
                             execution_kind=execution.kind,
                             source_site=execution.source_site,
                             target_site=execution.target_site,

@@ -30,7 +30,13 @@ from lifeboat_policy.entrypoints.schemas import (
 )
 from lifeboat_policy.service_layer import catalog, control, views
 from lifeboat_policy.service_layer.errors import NotFound, PolicyServiceError
-from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
+from lifeboat_shared.service import CurrentPrincipal, Principal, RuntimeDep
+from lifeboat_shared.service.tenancy import (
+    FORBIDDEN_PROJECT,
+    can_see,
+    listed_project,
+    owning_project,
+)
 
 router = APIRouter()
 
@@ -72,14 +78,15 @@ def group_out(g: ProtectionGroup) -> GroupOut:
     status_code=status.HTTP_201_CREATED,
     tags=["protection-groups"],
     summary="Create a protection group; its first tick is due within min(RPO/2, 5 min)",
-    responses=CONFLICT,
+    responses={**CONFLICT, **FORBIDDEN_PROJECT},
 )
-async def create_group(body: GroupCreate, runtime: RuntimeDep, _who: CurrentPrincipal) -> GroupOut:
+async def create_group(body: GroupCreate, runtime: RuntimeDep, who: CurrentPrincipal) -> GroupOut:
     members = _members(body.members)
+    project_id = owning_project(who, body.project_id)
     try:
         group = await catalog.create_group(
             runtime,
-            project_id=body.project_id,
+            project_id=project_id,
             name=body.name,
             source_site=body.source_site,
             target_site=body.target_site,
@@ -108,8 +115,9 @@ def _members(body: MembersIn) -> Members:
     responses={**NOT_FOUND, **CONFLICT},
 )
 async def set_members(
-    group_id: str, body: MembersUpdate, runtime: RuntimeDep, _who: CurrentPrincipal
+    group_id: str, body: MembersUpdate, runtime: RuntimeDep, who: CurrentPrincipal
 ) -> GroupOut:
+    await _visible(runtime, who, group_id)
     try:
         group = await catalog.update_members(
             runtime, group_id, members=_members(body.members), seed_volumes=body.seed_volumes
@@ -119,14 +127,31 @@ async def set_members(
     return group_out(group)
 
 
-@router.get("/protection-groups", tags=["protection-groups"], summary="List protection groups")
+async def _visible(runtime: RuntimeDep, who: Principal, group_id: str) -> ProtectionGroup:
+    """The group, if the caller's project owns it (or the caller is an admin); else 404, the
+    same answer as for a missing group, so another project's ids do not leak."""
+    async with runtime.db.read() as session:
+        group = await GroupRepository(session).get(group_id)
+    if group is None or not can_see(who, group.project_id):
+        raise_http(NotFound("group_id", f"no protection group {group_id}"))
+    return group
+
+
+@router.get(
+    "/protection-groups",
+    tags=["protection-groups"],
+    summary="List the caller's project's protection groups (an admin: every project's, or "
+    "project_id's)",
+    responses=FORBIDDEN_PROJECT,
+)
 async def list_groups(
     runtime: RuntimeDep,
-    _who: CurrentPrincipal,
+    who: CurrentPrincipal,
     project_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> list[GroupOut]:
+    project = listed_project(who, project_id)
     async with runtime.db.read() as session:
-        return [group_out(g) for g in await GroupRepository(session).query(project_id)]
+        return [group_out(g) for g in await GroupRepository(session).query(project)]
 
 
 @router.get(
@@ -135,12 +160,8 @@ async def list_groups(
     summary="Show a protection group",
     responses=NOT_FOUND,
 )
-async def get_group(group_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> GroupOut:
-    async with runtime.db.read() as session:
-        group = await GroupRepository(session).get(group_id)
-    if group is None:
-        raise_http(NotFound("group_id", f"no protection group {group_id}"))
-    return group_out(group)
+async def get_group(group_id: str, runtime: RuntimeDep, who: CurrentPrincipal) -> GroupOut:
+    return group_out(await _visible(runtime, who, group_id))
 
 
 @router.delete(
@@ -150,7 +171,8 @@ async def get_group(group_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) 
     summary="Delete a protection group (stops its ticks)",
     responses={**NOT_FOUND, **CONFLICT},
 )
-async def delete_group(group_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> None:
+async def delete_group(group_id: str, runtime: RuntimeDep, who: CurrentPrincipal) -> None:
+    await _visible(runtime, who, group_id)
     try:
         await catalog.delete_group(runtime, group_id)
     except PolicyServiceError as exc:
@@ -163,7 +185,8 @@ async def delete_group(group_id: str, runtime: RuntimeDep, _who: CurrentPrincipa
     summary="Achieved RPO, newest CP, suspension, next due tick, last failure",
     responses=NOT_FOUND,
 )
-async def group_status(group_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> GroupStatus:
+async def group_status(group_id: str, runtime: RuntimeDep, who: CurrentPrincipal) -> GroupStatus:
+    await _visible(runtime, who, group_id)
     try:
         view = await views.group_status(runtime.db, group_id)
     except PolicyServiceError as exc:
@@ -215,6 +238,7 @@ async def replicate_now(
     body: ReplicateNowIn | None = None,
 ) -> ReplicateNowAccepted:
     body = body or ReplicateNowIn()
+    await _visible(runtime, who, group_id)
     try:
         request_id, unit_id, fresh = await control.replicate_now(
             runtime,
@@ -240,6 +264,7 @@ async def replicate_now(
 async def suspend_group(
     group_id: str, runtime: RuntimeDep, who: CurrentPrincipal, _body: SuspendIn | None = None
 ) -> GroupOut:
+    await _visible(runtime, who, group_id)
     try:
         group, _ = await control.set_group_suspended(
             runtime, group_id, suspended=True, by=who.user_id
@@ -259,6 +284,7 @@ async def resume_group(
     group_id: str, runtime: RuntimeDep, who: CurrentPrincipal, body: ResumeIn | None = None
 ) -> GroupOut:
     body = body or ResumeIn()
+    await _visible(runtime, who, group_id)
     try:
         group, _ = await control.set_group_suspended(
             runtime,

@@ -234,7 +234,12 @@ def _check_seeds(value: dict[str, str]) -> dict[str, str]:
 
 class GroupCreate(_In):
     name: Name = Field(description="Unique within the project")
-    project_id: Id = Field(description="OpenStack project that owns the protected resources")
+    project_id: Id | None = Field(
+        default=None,
+        description="OpenStack project that owns the group and its servers and volumes: the "
+        "token's project (default); another project is refused (403) unless the token is an "
+        "admin's, which must name it when the token has no project",
+    )
     source_site: Id = Field(description="Registered site the group runs on")
     target_site: Id = Field(description="Registered DR site it replicates to (UC3a)")
     extra_target_sites: list[Id] = Field(
@@ -381,7 +386,11 @@ class LinkChange(BaseModel):
 # application sets -------------------------------------------------------------------------------
 class AppSetCreate(_In):
     name: Name
-    project_id: Id
+    project_id: Id | None = Field(
+        default=None,
+        description="The set's project (all its groups belong to it): the token's (default); "
+        "another one only with an admin token (else 403)",
+    )
     group_ids: list[Id] = Field(min_length=1, max_length=1000)
 
     @field_validator("group_ids")

@@ -26,6 +26,7 @@ from lifeboat_policy.domain.model import (
     leg_id,
 )
 from lifeboat_policy.service_layer.errors import Conflict, Invalid, NotFound
+from lifeboat_policy.service_layer.ownership import check_members_project
 from lifeboat_policy.service_layer.units import refresh_units
 from lifeboat_shared.contracts.messages import SiteRef, SiteRegistered
 from lifeboat_shared.persistence.outbox import add_to_outbox
@@ -116,6 +117,9 @@ async def create_group(
     extra_target_sites: Sequence[str] = (),
 ) -> ProtectionGroup:
     now = datetime.now(UTC)
+    await check_members_project(
+        runtime, project_id=project_id, source_site=source_site, members=members
+    )
     async with runtime.db.transaction() as session:
         catalog = CatalogRepository(session)
         groups = GroupRepository(session)
@@ -170,6 +174,13 @@ async def update_members(
     """An operator's verb: the group protects these servers, volumes and templates from now on
     (e.g. servers re-created by hand); the next tick carries them. Failback re-points the
     groups at the servers it made by itself (``lifecycle``)."""
+    async with runtime.db.read() as session:
+        current = await GroupRepository(session).get(group_id)
+    if current is None:
+        raise NotFound("group_id", f"no protection group {group_id}")
+    await check_members_project(
+        runtime, project_id=current.project_id, source_site=current.source_site, members=members
+    )
     async with runtime.db.transaction() as session:
         groups = GroupRepository(session)
         group = await groups.get(group_id, for_update=True)
@@ -218,13 +229,16 @@ async def create_app_set(
     async with runtime.db.transaction() as session:
         catalog = CatalogRepository(session)
         groups_repo = GroupRepository(session)
-        groups = await groups_repo.many(group_ids, for_update=True)
+        # Another project's group is answered like a missing one: its id does not leak.
+        groups = [
+            g
+            for g in await groups_repo.many(group_ids, for_update=True)
+            if g.project_id == project_id
+        ]
         missing = sorted(set(group_ids) - {g.id for g in groups})
         if missing:
             raise Invalid("group_ids", f"no protection group {', '.join(missing)}")
         for group in groups:
-            if group.project_id != project_id:
-                raise Conflict("group_ids", f"group {group.id} belongs to another project")
             if group.app_set_id is not None:
                 raise Conflict(
                     "group_ids", f"group {group.id} is already in set {group.app_set_id}"

@@ -154,6 +154,7 @@ def _event(
     if suspended:
         return ReplicationSuspended(
             group_id=group.id,
+            project_id=group.project_id,
             scope=scope,
             source_site=group.source_site,
             target_site=group.target_site,
@@ -162,6 +163,7 @@ def _event(
         )
     return ReplicationResumed(
         group_id=group.id,
+        project_id=group.project_id,
         scope=scope,
         requested_by=by,
         full_resync=resync,
@@ -195,7 +197,9 @@ async def replicate_now(
         if earlier is not None:
             if earlier[0] != group_id:
                 raise Conflict(
-                    "Idempotency-Key", f"key {request_id!r} was used for group {earlier[0]}"
+                    # not naming that group: it may be another project's (tenant isolation)
+                    "Idempotency-Key",
+                    f"key {request_id!r} was used for another group",
                 )
             return request_id, earlier[1], False
         if trigger in ("detach", "shutdown"):

@@ -58,6 +58,7 @@ async def _suspend(
     await refresh_units(ctx.session, [group.app_set_id or group.id, *group.legs], now)
     suspended = ReplicationSuspended(
         group_id=group.id,
+        project_id=group.project_id,
         scope="failover",
         source_site=group.source_site,
         target_site=group.target_site,
@@ -88,7 +89,9 @@ async def _resume(change: ProtectionChange, ctx: HandlerContext, *, by: str, now
     await refresh_units(
         ctx.session, [group.app_set_id or group.id, *group.legs], now, due_now="resume"
     )
-    resumed = ReplicationResumed(group_id=group.id, scope="failover", requested_by=by, at=now)
+    resumed = ReplicationResumed(
+        group_id=group.id, project_id=group.project_id, scope="failover", requested_by=by, at=now
+    )
     for event in with_legs(group, resumed):
         ctx.emit(event)
 
@@ -140,7 +143,15 @@ async def _protect_reverse(
         await units.add(TickUnit(group.id, "group", now, None, True))
     await refresh_units(ctx.session, [group.id], now, due_now="resume")
     if was_suspended:
-        ctx.emit(ReplicationResumed(group_id=group.id, scope="failover", requested_by=by, at=now))
+        ctx.emit(
+            ReplicationResumed(
+                group_id=group.id,
+                project_id=group.project_id,
+                scope="failover",
+                requested_by=by,
+                at=now,
+            )
+        )
 
 
 async def _retire(change: ProtectionChange, ctx: HandlerContext) -> None:

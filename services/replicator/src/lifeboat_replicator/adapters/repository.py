@@ -217,11 +217,13 @@ class CycleRepository:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def list(
-        self, group_id: str | None = None, limit: int = 100
+        self, group_id: str | None = None, limit: int = 100, *, project_id: str | None = None
     ) -> Sequence[ReplicationCycle]:
         query = sa.select(t).order_by(t.c.requested_at.desc(), t.c.id).limit(limit)
         if group_id:
             query = query.where(t.c.group_id == group_id)
+        if project_id is not None:
+            query = query.where(t.c.project_id == project_id)
         return [_cycle(r) for r in await self.session.execute(query)]
 
 
@@ -254,11 +256,18 @@ class ConsistencyPointRepository:
         return _cp(row) if row else None
 
     async def list(
-        self, group_id: str | None = None, *, include_pruned: bool = False, limit: int = 1000
+        self,
+        group_id: str | None = None,
+        *,
+        include_pruned: bool = False,
+        limit: int = 1000,
+        project_id: str | None = None,
     ) -> Sequence[ConsistencyPoint]:
         query = sa.select(cps).order_by(cps.c.taken_at.desc(), cps.c.id).limit(limit)
         if group_id:
             query = query.where(cps.c.group_id == group_id)
+        if project_id is not None:
+            query = query.where(cps.c.project_id == project_id)
         if not include_pruned:
             query = query.where(cps.c.pruned.is_(False))
         return [_cp(r) for r in await self.session.execute(query)]

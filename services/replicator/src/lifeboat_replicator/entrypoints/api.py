@@ -17,10 +17,19 @@ from lifeboat_replicator.domain.model import (
     VolumeProgress,
 )
 from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
+from lifeboat_shared.service.tenancy import FORBIDDEN_PROJECT, can_see, listed_project
 
 router = APIRouter(tags=["replication"])
 
 GroupQuery = Annotated[str | None, Query(max_length=64, description="Only this group")]
+ProjectQuery = Annotated[
+    str | None,
+    Query(
+        max_length=128,
+        description="Admins: only this project (default: all). Others see only their token's "
+        "project; naming another one is refused (403)",
+    ),
+]
 
 
 class VolumeOut(BaseModel):
@@ -151,15 +160,21 @@ class ConsistencyPointOut(BaseModel):
         )
 
 
-@router.get("/replication-cycles", summary="List replication cycles, newest first")
+@router.get(
+    "/replication-cycles",
+    summary="List the caller's project's replication cycles, newest first",
+    responses=FORBIDDEN_PROJECT,
+)
 async def list_cycles(
     runtime: RuntimeDep,
-    _who: CurrentPrincipal,
+    who: CurrentPrincipal,
     group_id: GroupQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    project_id: ProjectQuery = None,
 ) -> list[CycleOut]:
+    project = listed_project(who, project_id)
     async with runtime.db.read() as session:
-        cycles = await CycleRepository(session).list(group_id, limit)
+        cycles = await CycleRepository(session).list(group_id, limit, project_id=project)
     return [CycleOut.of(c) for c in cycles]
 
 
@@ -168,28 +183,31 @@ async def list_cycles(
     summary="Show one replication cycle with its per-volume progress",
     responses={404: {"description": "No such cycle"}},
 )
-async def get_cycle(cycle_id: str, runtime: RuntimeDep, _who: CurrentPrincipal) -> CycleOut:
+async def get_cycle(cycle_id: str, runtime: RuntimeDep, who: CurrentPrincipal) -> CycleOut:
     async with runtime.db.read() as session:
         cycle = await CycleRepository(session).get(cycle_id)
-    if cycle is None:
+    if cycle is None or not can_see(who, cycle.project_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"cycle_id: no replication cycle {cycle_id}")
     return CycleOut.of(cycle)
 
 
 @router.get(
     "/consistency-points",
-    summary="List verified consistency points at DR sites, newest first",
+    summary="List the caller's project's verified consistency points at DR sites, newest first",
+    responses=FORBIDDEN_PROJECT,
 )
 async def list_consistency_points(
     runtime: RuntimeDep,
-    _who: CurrentPrincipal,
+    who: CurrentPrincipal,
     group_id: GroupQuery = None,
     include_pruned: Annotated[bool, Query(description="Also those retention removed")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    project_id: ProjectQuery = None,
 ) -> list[ConsistencyPointOut]:
+    project = listed_project(who, project_id)
     async with runtime.db.read() as session:
         points = await ConsistencyPointRepository(session).list(
-            group_id, include_pruned=include_pruned, limit=limit
+            group_id, include_pruned=include_pruned, limit=limit, project_id=project
         )
     return [ConsistencyPointOut.of(p) for p in points]
 
@@ -200,10 +218,10 @@ async def list_consistency_points(
     responses={404: {"description": "No such consistency point"}},
 )
 async def get_consistency_point(
-    cp_id: str, runtime: RuntimeDep, _who: CurrentPrincipal
+    cp_id: str, runtime: RuntimeDep, who: CurrentPrincipal
 ) -> ConsistencyPointOut:
     async with runtime.db.read() as session:
         cp = await ConsistencyPointRepository(session).get(cp_id)
-    if cp is None:
+    if cp is None or not can_see(who, cp.project_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"cp_id: no consistency point {cp_id}")
     return ConsistencyPointOut.of(cp)

@@ -23,6 +23,7 @@ from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.contracts.messages import ReplicationSpec
 from lifeboat_shared.contracts.messages._fields import Id
 from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
+from lifeboat_shared.service.tenancy import listed_project
 
 router = APIRouter(tags=["restores"])
 
@@ -86,12 +87,12 @@ def _refused(exc: RestoreRefused) -> HTTPException:
         422: {"description": "Bad input (the field is named)"},
     },
 )
-async def create_restore(
-    body: RestoreIn, runtime: RuntimeDep, _who: CurrentPrincipal
-) -> RestoreOut:
-    """Synchronous: answers once every new volume is available at the DR site."""
+async def create_restore(body: RestoreIn, runtime: RuntimeDep, who: CurrentPrincipal) -> RestoreOut:
+    """Synchronous: answers once every new volume is available at the DR site. Only the
+    caller's project's CPs are considered: another project's group or CP is a 404."""
+    project = listed_project(who, None)
     async with runtime.db.read() as session:
-        points = await ConsistencyPointRepository(session).list(body.group_id)
+        points = await ConsistencyPointRepository(session).list(body.group_id, project_id=project)
         try:
             cp = choose_point(
                 points, group_id=body.group_id, cp_id=body.consistency_point_id, at=body.at

@@ -148,7 +148,10 @@ def quiesce_failed(
 def cp_pruned(runtime: ServiceRuntime, cp: ConsistencyPoint) -> Envelope:
     return runtime.envelope(
         ConsistencyPointPruned(
-            group_id=cp.group_id, consistency_point_id=cp.id, at=datetime.now(UTC)
+            group_id=cp.group_id,
+            consistency_point_id=cp.id,
+            project_id=cp.project_id,
+            at=datetime.now(UTC),
         ),
         event_id=f"cp-pruned-{cp.id}",
     )

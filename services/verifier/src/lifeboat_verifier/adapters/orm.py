@@ -14,4 +14,6 @@ test_runs = sa.Table(
     sa.Column("server_ids", sa.JSON, nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("ready_at", sa.DateTime(timezone=True), nullable=False),
+    # the plan's project (tenant isolation); None for runs from producers older than 0002
+    sa.Column("project_id", sa.String(128), nullable=True, index=True),
 )

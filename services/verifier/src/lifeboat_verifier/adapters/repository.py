@@ -32,13 +32,18 @@ class TestRunRepository:
                 server_ids=run.server_ids,
                 status=run.status.value,
                 ready_at=run.ready_at,
+                project_id=run.project_id,
             )
         )
 
-    async def list(self, plan_id: str | None = None) -> Sequence[TestRun]:
+    async def list(
+        self, plan_id: str | None = None, *, project_id: str | None = None
+    ) -> Sequence[TestRun]:
         query = sa.select(t).order_by(t.c.ready_at.desc())
         if plan_id:
             query = query.where(t.c.plan_id == plan_id)
+        if project_id is not None:
+            query = query.where(t.c.project_id == project_id)
         return [
             TestRun(
                 test_id=r.test_id,
@@ -48,6 +53,7 @@ class TestRunRepository:
                 server_ids=list(r.server_ids),
                 status=RunStatus(r.status),
                 ready_at=aware(r.ready_at),
+                project_id=r.project_id,
             )
             for r in await self.session.execute(query)
         ]

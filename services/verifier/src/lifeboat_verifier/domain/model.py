@@ -28,3 +28,4 @@ class TestRun:
     ready_at: datetime
     server_ids: list[str] = field(default_factory=list)
     status: RunStatus = RunStatus.AWAITING_CHECKS
+    project_id: str | None = None

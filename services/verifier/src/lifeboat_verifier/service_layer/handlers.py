@@ -23,6 +23,7 @@ async def on_bubble_ready(message: Message, ctx: HandlerContext) -> None:
             network_id=message.network_id,
             server_ids=list(message.server_ids),
             ready_at=message.ready_at,
+            project_id=message.project_id,
         )
     )
 

@@ -40,6 +40,9 @@ class StartExecution(Command):
     consistency_point_id: Id | None = Field(default=None, description="Default: the newest")
     test_id: Id | None = Field(default=None, description="test-cleanup: the test to tear down")
     requested_by: str = Field(min_length=1, max_length=255)
+    project_id: Id | None = Field(
+        default=None, description="Owning project (tenant isolation); None from older producers"
+    )
 
     def partition_key(self) -> str:
         return self.plan_id
@@ -57,6 +60,9 @@ class ExecutionStepProgressed(Event):
     done: int = Field(ge=0)
     total: int = Field(ge=0)
     at: Timestamp
+    project_id: Id | None = Field(
+        default=None, description="Owning project (tenant isolation); None from older producers"
+    )
 
     def partition_key(self) -> str:
         return self.plan_id
@@ -136,6 +142,9 @@ class ExecutionCompleted(Event):
             "orchestrator: the policy service then suspends ``groups`` after a failover"
         ),
     )
+    project_id: Id | None = Field(
+        default=None, description="Owning project (tenant isolation); None from older producers"
+    )
 
     def partition_key(self) -> str:
         return self.plan_id
@@ -169,6 +178,9 @@ class BubbleReady(Event):
     )
     ready_at: Timestamp
     expires_at: Timestamp | None = None
+    project_id: Id | None = Field(
+        default=None, description="Owning project (tenant isolation); None from older producers"
+    )
 
     def partition_key(self) -> str:
         return self.site_id
@@ -184,6 +196,9 @@ class BubbleRemoved(Event):
     reason: Literal["requested", "expired"]
     resources_deleted: int = Field(ge=0)
     at: Timestamp
+    project_id: Id | None = Field(
+        default=None, description="Owning project (tenant isolation); None from older producers"
+    )
 
     def partition_key(self) -> str:
         return self.site_id
@@ -201,6 +216,9 @@ class SplitBrainDetected(Event):
     resolution: Literal["keep-primary", "keep-dr", "keep-both"]
     kept_snapshots: list[Id] = Field(default_factory=list)
     at: Timestamp
+    project_id: Id | None = Field(
+        default=None, description="Owning project (tenant isolation); None from older producers"
+    )
 
     def partition_key(self) -> str:
         return self.plan_id

@@ -59,6 +59,9 @@ class ReplicationSuspended(Event):
     target_site: Id
     requested_by: str = Field(min_length=1, max_length=255)
     at: Timestamp
+    project_id: Id | None = Field(
+        default=None, description="Owning project (tenant isolation); None from older producers"
+    )
 
     def partition_key(self) -> str:
         return self.group_id
@@ -75,6 +78,9 @@ class ReplicationResumed(Event):
         default=False, description="Only on the operator's word: resend everything"
     )
     at: Timestamp
+    project_id: Id | None = Field(
+        default=None, description="Owning project (tenant isolation); None from older producers"
+    )
 
     def partition_key(self) -> str:
         return self.group_id

@@ -170,6 +170,9 @@ class ConsistencyPointPruned(Event):
     group_id: Id
     consistency_point_id: Id
     at: Timestamp
+    project_id: Id | None = Field(
+        default=None, description="Owning project (tenant isolation); None from older producers"
+    )
 
     def partition_key(self) -> str:
         return self.group_id

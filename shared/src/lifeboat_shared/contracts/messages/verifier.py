@@ -18,6 +18,9 @@ class BubbleTestCompleted(Event):
     checks_passed: int = Field(ge=0)
     checks_failed: int = Field(ge=0)
     completed_at: Timestamp
+    project_id: Id | None = Field(
+        default=None, description="Owning project (tenant isolation); None from older producers"
+    )
 
     def partition_key(self) -> str:
         return self.site_id

@@ -50,6 +50,7 @@ async def bubble_ready(env: StepEnv) -> dict[str, Any]:
         BubbleReady(
             test_id=env.execution.id,
             plan_id=env.plan.id,
+            project_id=env.plan.spec.project_id,
             site_id=env.execution.target_site,
             network_id=first_net,
             server_ids=[e.server_id for e in endpoints],

@@ -180,6 +180,7 @@ async def resolve(env: StepEnv) -> dict[str, Any]:
     await env.emit(
         SplitBrainDetected(
             plan_id=env.plan.id,
+            project_id=env.plan.spec.project_id,
             primary_site=env.execution.source_site,
             dr_site=env.execution.target_site,
             resolution=policy,
