@@ -18,7 +18,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lifeboat_shared.bus.interface import EventBus
 from lifeboat_shared.service.auth import TokenValidator, make_token_validator
-from lifeboat_shared.service.authz import Authorizer, authorize, route_templates
+from lifeboat_shared.service.authz import (
+    AUTH_RESPONSES,
+    Authorizer,
+    authorize,
+    route_templates,
+)
 from lifeboat_shared.service.runtime import ServiceRuntime
 from lifeboat_shared.service.spec import ServiceSpec
 from lifeboat_shared.telemetry.logging import configure_logging
@@ -75,7 +80,7 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(authorize)])
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(authorize)], responses=AUTH_RESPONSES)
     for router in spec.routers:
         v1.include_router(router)
     app.include_router(v1)

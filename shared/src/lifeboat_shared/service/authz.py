@@ -22,6 +22,12 @@ from lifeboat_shared.service.authz_rules import BASE_RULES, OPERATIONS, Operatio
 
 log = logging.getLogger(__name__)
 
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No token, or an invalid, expired or revoked one"},
+    403: {"description": "The token's roles do not satisfy this operation's rule (named)"},
+    503: {"description": "The identity service (Keystone) cannot validate tokens right now"},
+}
+
 _NO_FILE = "/nonexistent/lifeboat-policy-defaults-only.yaml"
 
 
