@@ -103,8 +103,9 @@ async def test_keystone_validator_subset(tmp_path: Path) -> None:
                     tokens[ident] = (await login(client, site, user, project))[0]
                 admin_token = tokens["admin"]
                 assert admin_token is not None
-                tokens["revoked"] = (await login(client, site, "demo", "demo"))[0]
-                await revoke(client, site, tokens["revoked"], admin_token)
+                revoked = (await login(client, site, "demo", "demo"))[0]
+                await revoke(client, site, revoked, admin_token)
+                tokens["revoked"] = revoked
                 (await admin_api.put("/config", json={"token_ttl_s": 1})).raise_for_status()
                 try:
                     tokens["expired"], expires = await login(client, site, "demo", "demo")

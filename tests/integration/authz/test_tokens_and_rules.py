@@ -40,7 +40,7 @@ async def test_tokens_file(tmp_path: Path) -> None:
     v = TokensFileValidator.load(f)
     alice = await v.validate("alice-token")
     assert alice is not None
-    assert (alice.user_id, alice.project_id, alice.roles) == ("alice", "p1", {"member"})
+    assert (alice.user_id, alice.project_id, alice.roles) == ("alice", "p1", frozenset({"member"}))
     assert await v.validate("old-token") is None  # expired
     assert await v.validate("nope") is None
     op = await v.validate("op-token")

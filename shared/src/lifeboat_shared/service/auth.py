@@ -89,7 +89,7 @@ async def require_principal(
     if token is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            detail="missing token: send 'Authorization: Bearer <token>' (or X-Auth-Token)",
+            detail="missing bearer token: send 'Authorization: Bearer <token>' (or X-Auth-Token)",
             headers={"WWW-Authenticate": "Bearer"},
         )
     validator: TokenValidator = request.app.state.token_validator
