@@ -10,7 +10,7 @@ import pytest
 
 from lifeboat_shared.service.auth import OPERATOR, Principal, StaticTokenValidator
 from lifeboat_shared.service.authz import Authorizer
-from lifeboat_shared.service.authz_rules import OPERATIONS, operation_for
+from lifeboat_shared.service.authz_rules import OPERATIONS, markdown_table, operation_for
 from lifeboat_shared.service.keystone_auth import principal_from_token
 from lifeboat_shared.service.tokens_file import TokensFileError, TokensFileValidator
 
@@ -105,3 +105,8 @@ def test_rules_defaults_overrides_and_fail_safe(tmp_path: Path) -> None:
     # rule names are unique across the table
     names = [o.rule for ops in OPERATIONS.values() for o in ops]
     assert len(names) == len(set(names))
+
+
+def test_readme_table_is_the_rules_table() -> None:
+    readme = Path(__file__).parents[3] / "shared" / "README.md"
+    assert markdown_table() in readme.read_text()

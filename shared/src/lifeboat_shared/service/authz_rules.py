@@ -149,3 +149,30 @@ def operation_for(service: str, method: str, path: str) -> Operation:
 
 def listed(service: str, method: str, path: str) -> bool:
     return any(op.method == method and op.path == path for op in OPERATIONS.get(service, ()))
+
+
+def markdown_table() -> str:
+    """The roles x operations table of shared/README.md (a test keeps the two identical)."""
+    rank = {"reader": 0, "member": 1, "admin": 2}
+    lines = [
+        "| service | operation | rule (default) | reader | member | admin |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def row(service: str, what: str, rule: str, role: Role) -> str:
+        marks = " | ".join("yes" if rank[r] >= rank[role] else "-" for r in rank)
+        return f"| {service} | {what} | `{rule}` (`rule:{role}`) | {marks} |"
+
+    for service, ops in OPERATIONS.items():
+        for op in ops:
+            if op.variants:
+                for value, role in op.variants.items():
+                    what = f"`{op.method} {op.path}` {op.by_body_field}={value}"
+                    lines.append(row(service, what, f"{op.rule}:{value}", role))
+            else:
+                lines.append(row(service, f"`{op.method} {op.path}`", op.rule, op.role))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
