@@ -110,3 +110,32 @@ def test_rules_defaults_overrides_and_fail_safe(tmp_path: Path) -> None:
 def test_readme_table_is_the_rules_table() -> None:
     readme = Path(__file__).parents[3] / "shared" / "README.md"
     assert markdown_table() in readme.read_text()
+
+
+def test_the_defaults_issue_14_asks_for() -> None:
+    """Independent of the table's own rows: what each role must (not) be able to do."""
+    want = {
+        ("policy", "POST", "/v1/sites"): "admin",
+        ("policy", "POST", "/v1/site-links/{source}/{target}/suspend"): "admin",
+        ("orchestrator", "POST", "/v1/evacuations/{evacuation_id}/approve"): "admin",
+        ("orchestrator", "GET", "/v1/evacuations"): "admin",
+        ("orchestrator", "POST", "/v1/sites/{site_id}/declare-down"): "admin",
+        ("orchestrator", "POST", "/v1/alerts/alertmanager"): "admin",
+        ("policy", "POST", "/v1/protection-groups"): "member",
+        ("policy", "POST", "/v1/protection-groups/{group_id}/replicate-now"): "member",
+        ("orchestrator", "POST", "/v1/plans"): "member",
+        ("replicator", "POST", "/v1/restores"): "member",
+        ("billing", "GET", "/v1/usage"): "reader",
+        ("policy", "GET", "/v1/protection-groups/{group_id}/status"): "reader",
+    }
+    for (service, method, path), role in want.items():
+        assert operation_for(service, method, path).role == role, (service, method, path)
+    kinds = operation_for("orchestrator", "POST", "/v1/plans/{plan_id}/executions").variants
+    assert kinds["test-failover"] == kinds["test-cleanup"] == "member"
+    assert {kinds[k] for k in ("failover", "failback", "reprotect", "reconcile")} == {"admin"}
+    assert kinds["planned-migration"] == "admin"
+    # every write is at least member; no write is open to readers
+    for ops in OPERATIONS.values():
+        for op in ops:
+            if op.method != "GET":
+                assert op.role != "reader", op
