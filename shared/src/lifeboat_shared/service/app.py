@@ -51,6 +51,9 @@ def create_app(
         finally:
             if manage_runtime:
                 await runtime.stop()
+            closing = getattr(_app.state.token_validator, "aclose", None)
+            if closing is not None:
+                await closing()
 
     app = FastAPI(
         title=f"Lifeboat {spec.name}",

@@ -135,3 +135,10 @@ async def authorize(
 
 
 Authorized = Annotated[Principal, Depends(authorize)]
+
+
+def allowed(request: Request, rule: str, principal: Principal) -> bool:
+    """Check another rule inside a route, e.g. ``lifeboat:all-projects`` before a cross-project
+    view or acting for another project (the operator can override it like any rule)."""
+    authorizer: Authorizer = request.app.state.authorizer
+    return authorizer.allowed(rule, principal)

@@ -152,6 +152,11 @@ class KeystoneTokenValidator:
                 f"Keystone at {self.auth_url} unreachable ({type(exc).__name__})"
             ) from None
 
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
     async def validate(self, token: str) -> Principal | None:
         key = hashlib.sha256(token.encode()).hexdigest()
         cached = self._cached(key)
