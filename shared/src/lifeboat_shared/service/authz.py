@@ -28,6 +28,7 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"description": "The identity service (Keystone) cannot validate tokens right now"},
 }
 
+_DECISIONS_MAX = 10_000
 _NO_FILE = "/nonexistent/lifeboat-policy-defaults-only.yaml"
 
 
@@ -67,12 +68,26 @@ class Authorizer:
         conf.set_override("policy_dirs", [], group="oslo_policy")
         self._enforcer.register_defaults(rule_defaults(service))
         self._enforcer.load_rules()
+        # Rules are read once, at start-up: enforce() would otherwise look for the file (and
+        # policy.d directories) on every request.
+        self._enforcer.use_conf = False
+        self._decisions: dict[tuple[str, str, str | None, frozenset[str], str], bool] = {}
 
     def allowed(
         self, rule: str, principal: Principal, target: dict[str, Any] | None = None
     ) -> bool:
-        target = target or {"project_id": principal.project_id}
-        return bool(self._enforcer.enforce(rule, target, credentials(principal)))
+        if target is not None:
+            return bool(self._enforcer.enforce(rule, target, credentials(principal)))
+        # The target is the principal's own project, so the answer depends only on these:
+        key = (rule, principal.user_id, principal.project_id, principal.roles, principal.scope)
+        hit = self._decisions.get(key)
+        if hit is None:
+            own = {"project_id": principal.project_id}
+            hit = bool(self._enforcer.enforce(rule, own, credentials(principal)))
+            if len(self._decisions) >= _DECISIONS_MAX:
+                self._decisions.clear()
+            self._decisions[key] = hit
+        return hit
 
     def rule_name(self, op: Operation, body: Any) -> str:
         if op.by_body_field and isinstance(body, dict):
@@ -86,6 +101,8 @@ class Authorizer:
         if rule not in self._enforcer.registered_rules:
             self._enforcer.register_default(policy.RuleDefault(rule, f"rule:{role}"))
             self._enforcer.load_rules(force_reload=True)
+            self._enforcer.use_conf = False
+            self._decisions.clear()
 
 
 def route_templates(app: FastAPI) -> dict[int, str]:
