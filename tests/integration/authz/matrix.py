@@ -42,6 +42,9 @@ def expected_for(role_needed: str, identity: str) -> str:
     """identity: none | garbage | expired | revoked | reader | member | admin | other-member."""
     if identity in ("none", "garbage", "expired", "revoked"):
         return "401"
+    # Hook for tenant scoping: "other-member" holds the member role in another project, so the
+    # role rules let it through; with dummy ids every such request then answers 404. Tests that
+    # create a real resource in project A assert the 404 for project B (tenancy's tests).
     held = "member" if identity == "other-member" else identity
     return "pass" if RANK[held] >= RANK[role_needed] else "403"
 
