@@ -41,6 +41,40 @@ class LifeboatSettings(BaseSettings):
     )
     topic_partitions: int = Field(default=6, ge=1, le=1000)
     api_token: SecretStr = SecretStr(DEV_TOKEN)
+    # --- identities and roles (see shared/README.md, Security) ---
+    auth: Literal["static", "keystone"] = Field(
+        default="static",
+        description="Who validates bearer tokens: 'static' (tokens_file, else api_token as the "
+        "admin operator) or 'keystone' (the deployment's Keystone, keystone_* settings)",
+    )
+    tokens_file: Path | None = Field(
+        default=None,
+        description="static auth: a JSON or YAML file mapping SHA-256 digests of tokens to "
+        "principals (user, project_id, roles, expires_at); without it api_token is the one "
+        "admin operator token",
+    )
+    policy_file: Path | None = Field(
+        default=None,
+        description="oslo.policy rule overrides (JSON or YAML, rule name -> check string); "
+        "rules not named keep their defaults",
+    )
+    keystone_auth_url: str | None = Field(
+        default=None, description="keystone auth: the identity endpoint, e.g. https://k:5000/v3"
+    )
+    keystone_username: str | None = Field(default=None, description="the service's own user")
+    keystone_password: SecretStr | None = None
+    keystone_project_name: str = "service"
+    keystone_user_domain_name: str = "Default"
+    keystone_project_domain_name: str = "Default"
+    keystone_cache_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=3600,
+        description="A validated token is trusted this long at most (and never past its expiry)",
+    )
+    keystone_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="One call to Keystone; then the API answers 503"
+    )
     auto_migrate: bool | None = Field(
         default=None, description="Apply migrations at start-up; default: only in embedded mode"
     )
@@ -92,6 +126,13 @@ class LifeboatSettings(BaseSettings):
             raise ValueError(
                 "api_token: the development token is refused outside the embedded mode; "
                 "set LIFEBOAT_API_TOKEN"
+            )
+        if self.auth == "keystone" and not (
+            self.keystone_auth_url and self.keystone_username and self.keystone_password
+        ):
+            raise ValueError(
+                "keystone_auth_url, keystone_username, keystone_password: required when "
+                "auth=keystone (LIFEBOAT_KEYSTONE_AUTH_URL, ...)"
             )
         if self.bus == "kafka" and not self.kafka_bootstrap:
             raise ValueError("kafka_bootstrap: required when bus=kafka (LIFEBOAT_KAFKA_BOOTSTRAP)")

@@ -2,7 +2,8 @@
 
 ``/healthz`` (process alive), ``/readyz`` (database and bus reachable, background tasks alive),
 ``/metrics`` (Prometheus), OpenAPI at ``/v1/openapi.json`` and docs at ``/v1/docs``. Every ``/v1``
-route requires a bearer token checked by the configured TokenValidator.
+route requires a token checked by the configured TokenValidator (auth.py) and the operation's
+oslo.policy rule (authz.py, authz_rules.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lifeboat_shared.bus.interface import EventBus
-from lifeboat_shared.service.auth import StaticTokenValidator, TokenValidator, require_principal
+from lifeboat_shared.service.auth import TokenValidator, make_token_validator
+from lifeboat_shared.service.authz import (
+    AUTH_RESPONSES,
+    Authorizer,
+    authorize,
+    route_templates,
+)
 from lifeboat_shared.service.runtime import ServiceRuntime
 from lifeboat_shared.service.spec import ServiceSpec
 from lifeboat_shared.telemetry.logging import configure_logging
@@ -44,6 +51,9 @@ def create_app(
         finally:
             if manage_runtime:
                 await runtime.stop()
+            closing = getattr(_app.state.token_validator, "aclose", None)
+            if closing is not None:
+                await closing()
 
     app = FastAPI(
         title=f"Lifeboat {spec.name}",
@@ -55,9 +65,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.token_validator = token_validator or StaticTokenValidator(
-        settings.api_token.get_secret_value()
-    )
+    app.state.token_validator = token_validator or make_token_validator(settings)
+    app.state.authorizer = Authorizer(spec.name, settings.policy_file)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -74,10 +83,11 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_principal)])
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(authorize)], responses=AUTH_RESPONSES)
     for router in spec.routers:
         v1.include_router(router)
     app.include_router(v1)
+    app.state.route_templates = route_templates(app)
     _instrument(app, spec, configure_logs)
     return app
 
