@@ -35,6 +35,7 @@ from lifeboat_shared.bus.handlers import HandlerContext, Handlers
 from lifeboat_shared.contracts.base import Message
 from lifeboat_shared.contracts.messages import BubbleReady, UsageRecorded
 from lifeboat_shared.service.app import create_app
+from lifeboat_shared.service.authz import Authorizer
 from lifeboat_shared.service.runtime import ServiceRuntime
 from lifeboat_shared.service.spec import ServiceSpec
 from lifeboat_verifier.bootstrap import build as build_verifier
@@ -61,8 +62,11 @@ async def serving(
     spec: ServiceSpec,
 ) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
     # A schema of its own per test on the shared PostgreSQL (the spec's name is the schema).
+    service = spec.name
     spec = dataclasses.replace(spec, name=f"{spec.name}_{uuid.uuid4().hex[:8]}")
     app = create_app(spec, configure_logs=False)
+    # The role rules are the service's own, whatever the schema is called.
+    app.state.authorizer = Authorizer(service)
     async with LifespanManager(app, startup_timeout=60):
         install_tenants(app)
         transport = httpx.ASGITransport(app=app)

@@ -207,12 +207,20 @@ class CycleRepository:
         )
 
     async def set_status_for_group(
-        self, group_id: str, from_status: Sequence[CycleStatus], to: CycleStatus
+        self,
+        group_id: str,
+        from_status: Sequence[CycleStatus],
+        to: CycleStatus,
+        *,
+        error: str | None = None,
     ) -> int:
+        values: dict[str, Any] = {"status": to.value, "not_before": None}
+        if error is not None:
+            values["error"] = error
         result = await self.session.execute(
             sa.update(t)
             .where(t.c.group_id == group_id, t.c.status.in_([s.value for s in from_status]))
-            .values(status=to.value, not_before=None)
+            .values(**values)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -184,6 +184,11 @@ async def transfer_stage(cycle: ReplicationCycle, deps: CycleDeps, checkpoint: C
     async def one(vol: VolumeProgress) -> None:
         async with gate:
             assert vol.source_snapshot_id is not None
+            base = bases.get(vol.volume_id)
+            if vol.replica_volume_id is None and base is not None and base.replica_volume_id:
+                # The chain goes on where the previous CP left it (a seeded replica too: seeds
+                # are not tagged, so a lookup by tag would make a new, empty replica).
+                vol.replica_volume_id = base.replica_volume_id
             seed = spec.seed_volumes.get(vol.volume_id)
             if vol.replica_volume_id is None and seed is not None:
                 vol.replica_volume_id = await target.check_seed_volume(seed, vol.size_gib)
@@ -196,7 +201,6 @@ async def transfer_stage(cycle: ReplicationCycle, deps: CycleDeps, checkpoint: C
                     name=f"lifeboat-replica-{vol.volume_id}",
                     bootable=vol.bootable,
                 )
-            base = bases.get(vol.volume_id)
             base_snap = base.source_snapshot_id if base else None
             extents = None
             if base is not None or (previous is None and seed is None and not cycle.full_resync):

@@ -102,9 +102,18 @@ async def on_resumed(message: Message, ctx: HandlerContext) -> None:
     await state.set_suspended(message.group_id, False)
     if message.full_resync:
         await state.request_resync(message.group_id)
-    await CycleRepository(ctx.session).set_status_for_group(
-        message.group_id, [CycleStatus.PAUSED], CycleStatus.PENDING
-    )
+    cycles = CycleRepository(ctx.session)
+    if message.scope == "failover":
+        # Resumed after a failover and failback: a cycle paused before the failover copies
+        # servers and volumes that are no longer the live data; the next tick starts afresh.
+        await cycles.set_status_for_group(
+            message.group_id,
+            [CycleStatus.PAUSED],
+            CycleStatus.FAILED,
+            error="superseded: the group failed over and back; replicating its new members",
+        )
+        return
+    await cycles.set_status_for_group(message.group_id, [CycleStatus.PAUSED], CycleStatus.PENDING)
 
 
 HANDLERS: Handlers = {
