@@ -7,6 +7,7 @@ project's group and servers, the admin sees both; execution events carry the pro
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -54,6 +55,20 @@ async def deliver(runtime: ServiceRuntime, message: Message) -> None:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[tuple[Any, ServiceRuntime, httpx.AsyncClient]]:
+    # Failover and evacuations are the admin's by default; this deployment lets members run
+    # them for their own project (an operator's oslo.policy override), so tenancy shows.
+    rules = tmp_path / "policy.json"
+    rules.write_text(
+        json.dumps(
+            {
+                "orchestrator:execution:create:failover": "rule:member",
+                "orchestrator:evacuation:create": "rule:member",
+                "orchestrator:evacuation:list": "rule:member",
+                "orchestrator:evacuation:get": "rule:member",
+                "orchestrator:evacuation:approve": "rule:member",
+            }
+        )
+    )
     with running_sites(["site-a", "site-b"], tmp_path / "sites") as sites:
         settings = OrchestratorSettings(
             data_dir=tmp_path,
@@ -64,6 +79,7 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[Any, ServiceRuntime, http
             runner_interval_seconds=0.1,
             step_backoff_seconds=0,
             max_step_attempts=1,
+            policy_file=rules,
         )
         app = create_app(build(settings), configure_logs=False)
         async with LifespanManager(app, startup_timeout=60):
@@ -175,14 +191,18 @@ async def test_plans_executions_evacuations_stay_in_their_project(
         "/v1/evacuations", json={"source_site": "site-a", "project_id": TENANT_A}, headers=AS_B
     )
     assert r.status_code == 403, r.text
+    # B's evacuation weighs only B's plan (no CP anywhere: refused naming it, not plan-a)
     r = await c.post("/v1/evacuations", json={"source_site": "site-a"}, headers=AS_B)
+    assert r.status_code == 409 and "plan-b" in r.text and "plan-a" not in r.text, r.text
+    # A's takes only A's plan; B cannot see nor approve it; the admin sees it
+    r = await c.post("/v1/evacuations", json={"source_site": "site-a"}, headers=AS_A)
     assert r.status_code == 201, r.text
     evac = r.json()
     planned = [p["plan_id"] for w in evac["waves"] for p in w["plans"]]
-    assert planned == [plan_b_id]
-    assert (await c.get("/v1/evacuations", headers=AS_A)).json() == []
-    assert (await c.get(f"/v1/evacuations/{evac['id']}", headers=AS_A)).status_code == 404
-    assert (await c.post(f"/v1/evacuations/{evac['id']}/approve", headers=AS_A)).status_code == 404
+    assert planned == [plan_a["id"]] and plan_b_id not in planned
+    assert (await c.get("/v1/evacuations", headers=AS_B)).json() == []
+    assert (await c.get(f"/v1/evacuations/{evac['id']}", headers=AS_B)).status_code == 404
+    assert (await c.post(f"/v1/evacuations/{evac['id']}/approve", headers=AS_B)).status_code == 404
     assert [e["id"] for e in (await c.get("/v1/evacuations", headers=ADMIN)).json()] == [evac["id"]]
 
     # execution events carry the plan's project

@@ -24,6 +24,7 @@ from lifeboat_shared.service.authz import (
     authorize,
     route_templates,
 )
+from lifeboat_shared.service.authz_rules import rules_service
 from lifeboat_shared.service.runtime import ServiceRuntime
 from lifeboat_shared.service.spec import ServiceSpec
 from lifeboat_shared.telemetry.logging import configure_logging
@@ -66,7 +67,7 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.token_validator = token_validator or make_token_validator(settings)
-    app.state.authorizer = Authorizer(spec.name, settings.policy_file)
+    app.state.authorizer = Authorizer(rules_service(spec.name), settings.policy_file)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:

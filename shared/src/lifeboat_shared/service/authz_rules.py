@@ -176,3 +176,12 @@ def markdown_table() -> str:
 
 if __name__ == "__main__":
     print(markdown_table())
+
+
+def rules_service(name: str) -> str:
+    """The service whose rules apply to an app named ``name``: itself, or the service a
+    ``<service>_<suffix>`` name derives from (tests give each app its own database schema so)."""
+    if name in OPERATIONS:
+        return name
+    base = name.split("_", 1)[0]
+    return base if base in OPERATIONS else name
