@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from lifeboat_shared.secret_checks import weak_link_key
 from lifeboat_shared.settings import ServiceSettings
 
 
@@ -97,6 +98,8 @@ class ReplicatorSettings(ServiceSettings):
                 "link_psk_file: required outside the embedded mode "
                 "(LIFEBOAT_REPLICATOR_LINK_PSK_FILE)"
             )
+        if self.mode == "production" and self.link_psk_file is not None:
+            _refuse_weak_link_key(self.link_psk_file)
         return self
 
     def resolved_state_dir(self) -> Path:
@@ -123,3 +126,19 @@ class ReplicatorSettings(ServiceSettings):
             "platform": "x86_64",
             "os_type": "linux",
         }
+
+
+def _refuse_weak_link_key(path: Path) -> None:
+    """Production refuses a placeholder link key (all one byte, e.g. 64 zeros); the value is
+    never printed. An unreadable or malformed file is reported when the link is built."""
+    try:
+        text = path.read_bytes().strip()
+        key = bytes.fromhex(text.decode("ascii")) if len(text) == 64 else text
+    except (OSError, ValueError):
+        return
+    if weak_link_key(key):
+        raise ValueError(
+            "link_psk_file: the link key is a placeholder (one repeated byte), refused in "
+            "production mode; generate one with `openssl rand -hex 32` "
+            "(LIFEBOAT_REPLICATOR_LINK_PSK_FILE)"
+        )
