@@ -56,3 +56,25 @@ app.kubernetes.io/part-of: lifeboat
       name: {{ include "lifeboat.secretName" . }}
       key: {{ .Values.secret.databaseUrlKey }}
 {{- end -}}
+
+{{/* The link PSK as a file (replicator and migrate Job only): env, mount and volume. */}}
+{{- define "lifeboat.linkPskEnv" -}}
+- name: LIFEBOAT_REPLICATOR_LINK_PSK_FILE
+  value: /etc/lifeboat/link/link.psk
+{{- end -}}
+
+{{- define "lifeboat.linkPskMount" -}}
+- name: link-psk
+  mountPath: /etc/lifeboat/link
+  readOnly: true
+{{- end -}}
+
+{{- define "lifeboat.linkPskVolume" -}}
+- name: link-psk
+  secret:
+    secretName: {{ include "lifeboat.secretName" . }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.secret.linkPskKey }}
+        path: link.psk
+{{- end -}}
