@@ -26,7 +26,10 @@ __all__ = ["DEV_TOKEN", "LifeboatSettings", "ServiceSettings"]
 
 
 class LifeboatSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LIFEBOAT_", extra="ignore", validate_default=True)
+    # hide_input_in_errors: a settings error never echoes the inputs (secrets among them)
+    model_config = SettingsConfigDict(
+        env_prefix="LIFEBOAT_", extra="ignore", validate_default=True, hide_input_in_errors=True
+    )
 
     mode: Literal["embedded", "production"] = "embedded"
     data_dir: Path = Path(".lifeboat")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -101,6 +102,14 @@ class ReplicatorSettings(ServiceSettings):
         if self.mode == "production" and self.link_psk_file is not None:
             _refuse_weak_link_key(self.link_psk_file)
         return self
+
+    def secret_values(self) -> list[str]:
+        """The common secrets plus the link key as written in its file (for log redaction)."""
+        key = ""
+        if self.link_psk_file is not None:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                key = self.link_psk_file.read_text("ascii").strip()
+        return [*super().secret_values(), *([key] if len(key) >= 16 else [])]
 
     def resolved_state_dir(self) -> Path:
         return self.state_dir or (self.data_dir / "replicator")
