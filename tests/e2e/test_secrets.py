@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -173,6 +176,29 @@ def test_production_refuses_placeholders_naming_the_setting(tmp_path: Path) -> N
     good = tmp_path / "good.psk"
     good.write_text(PSK_HEX)
     ReplicatorSettings(mode="production", api_token=CANARY, link_psk_file=good, data_dir=tmp_path)
+
+
+def test_serve_refuses_placeholders_in_one_line_per_setting(tmp_path: Path) -> None:
+    """The operator's view: `lifeboat-policy serve` exits 2 naming each setting, no values."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFEBOAT_")} | {
+        "LIFEBOAT_MODE": "production",
+        "LIFEBOAT_DATA_DIR": str(tmp_path),
+        "LIFEBOAT_API_TOKEN": "lifeboat-compose-change-me",
+        "LIFEBOAT_DATABASE_URL": "postgresql+asyncpg://lifeboat:lifeboat@postgres:5432/lifeboat",
+    }
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "lifeboat-policy"), "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert "api_token:" in lines[0] and "database_url:" in lines[0], lines
+    assert "lifeboat-compose-change-me" not in run.stderr + run.stdout
+    assert ":lifeboat@" not in run.stderr + run.stdout
 
 
 async def test_canary_secret_appears_nowhere(
