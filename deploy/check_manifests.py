@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+import uuid
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -336,9 +337,11 @@ def check_chart_templates(values: dict[str, Any], problems: Problems) -> None:
 # ----------------------------------------------------------------------------- optional helm
 
 
+# Canary values: in the rendered chart they may appear in the Secret and nowhere else.
+HELM_CANARY = "chartcanary" + uuid.uuid4().hex
 HELM_TEST_VALUES = {
-    "secret": {"apiToken": "check-manifests-token", "linkPsk": "ab" * 32},
-    "database": {"url": "postgresql+asyncpg://lifeboat:pw@postgres:5432/lifeboat"},
+    "secret": {"apiToken": HELM_CANARY, "linkPsk": uuid.uuid4().hex + uuid.uuid4().hex},
+    "database": {"url": f"postgresql+asyncpg://lifeboat:{HELM_CANARY}@postgres:5432/lifeboat"},
 }
 
 
@@ -379,6 +382,16 @@ def check_with_helm(helm: str, problems: Problems) -> None:
             problems.append(f"helm template: {name} readiness probe is not /readyz")
         if container["ports"][0]["containerPort"] != port:
             problems.append(f"helm template: {name} listens on the wrong port")
+    psk = str(HELM_TEST_VALUES["secret"]["linkPsk"])
+    for doc in rendered:
+        text = yaml.safe_dump(doc)
+        if doc["kind"] != "Secret" and (HELM_CANARY in text or psk in text):
+            problems.append(f"helm template: a secret value in {doc['kind']} {doc['metadata']}")
+    pod = deployments.get("check-lifeboat-replicator", {}).get("spec", {}).get("template", {})
+    containers = pod.get("spec", {}).get("containers", [])
+    mounts = [m["mountPath"] for c in containers for m in c.get("volumeMounts", [])]
+    if "/etc/lifeboat/link" not in mounts:
+        problems.append("helm template: the replicator does not mount the link key")
     kinds = sorted({d["kind"] for d in rendered})
     for kind in ("ConfigMap", "Job", "Secret", "Service"):
         if kind not in kinds:
