@@ -340,8 +340,15 @@ def check_chart_templates(values: dict[str, Any], problems: Problems) -> None:
 # Canary values: in the rendered chart they may appear in the Secret and nowhere else.
 HELM_CANARY = "chartcanary" + uuid.uuid4().hex
 HELM_TEST_VALUES = {
-    "secret": {"apiToken": HELM_CANARY, "linkPsk": uuid.uuid4().hex + uuid.uuid4().hex},
+    "secret": {
+        "apiToken": HELM_CANARY,
+        "linkPsk": uuid.uuid4().hex + uuid.uuid4().hex,
+        "kafkaSaslPassword": HELM_CANARY,
+    },
     "database": {"url": f"postgresql+asyncpg://lifeboat:{HELM_CANARY}@postgres:5432/lifeboat"},
+    "kafka": {
+        "security": {"protocol": "SASL_SSL", "saslUsername": "lifeboat", "caSecret": "kafka-ca"}
+    },
 }
 
 
