@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+import uuid
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -51,6 +52,12 @@ SERVICES = {
 }
 
 Problems = list[str]
+# What the operator must provide to docker-compose.yml (sample values for the static check).
+COMPOSE_SECRETS = {
+    "LIFEBOAT_API_TOKEN": "check-manifests-token",
+    "POSTGRES_PASSWORD": "check-manifests-password",
+    "LIFEBOAT_LINK_PSK_FILE": "./link.psk",
+}
 
 
 # ----------------------------------------------------------------------------- docker compose
@@ -111,7 +118,19 @@ def check_compose(problems: Problems) -> None:
     if not isinstance(doc, dict):
         problems.append(f"{COMPOSE.name}: top level is not a mapping")
         return
-    doc = interpolate_tree(doc, {}, COMPOSE.name, problems)
+    # The secrets have no fallback in the file: without them compose must refuse to start.
+    unset: Problems = []
+    interpolate_tree(doc, {}, COMPOSE.name, unset)
+    missing = {re.sub(r".*\$\{(\w+)\}.*", r"\1", p) for p in unset}
+    if missing != set(COMPOSE_SECRETS):
+        problems.append(
+            f"{COMPOSE.name}: the variables required without a fallback must be exactly "
+            f"{sorted(COMPOSE_SECRETS)}, got {sorted(missing)} (a secret with a default value?)"
+        )
+    names = "|".join(COMPOSE_SECRETS)
+    for fallback in re.findall(rf"\$\{{(?:{names}):?[-+][^}}]*\}}", COMPOSE.read_text("utf-8")):
+        problems.append(f"{COMPOSE.name}: {fallback}: a secret must not have a fallback value")
+    doc = interpolate_tree(doc, COMPOSE_SECRETS, COMPOSE.name, problems)
     validator = Draft202012Validator(
         compose_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER
     )
@@ -154,6 +173,11 @@ def check_compose_service(
     for key in ("LIFEBOAT_API_TOKEN", "LIFEBOAT_DATABASE_URL", "LIFEBOAT_KAFKA_BOOTSTRAP"):
         if not env.get(key):
             problems.append(f"{where}.environment: {key} is not set")
+    if name == "replicator" and (
+        "link_psk" not in (svc.get("secrets") or [])
+        or env.get("LIFEBOAT_REPLICATOR_LINK_PSK_FILE") != "/run/secrets/link_psk"
+    ):
+        problems.append(f"{where}: the link key must come from the link_psk secret")
     if not any(str(p).endswith(f":{port}") for p in svc.get("ports") or []):
         problems.append(f"{where}.ports: container port {port} is not published")
     test = " ".join(str(t) for t in (svc.get("healthcheck") or {}).get("test") or [])
@@ -313,9 +337,18 @@ def check_chart_templates(values: dict[str, Any], problems: Problems) -> None:
 # ----------------------------------------------------------------------------- optional helm
 
 
+# Canary values: in the rendered chart they may appear in the Secret and nowhere else.
+HELM_CANARY = "chartcanary" + uuid.uuid4().hex
 HELM_TEST_VALUES = {
-    "secret": {"apiToken": "check-manifests-token"},
-    "database": {"url": "postgresql+asyncpg://lifeboat:pw@postgres:5432/lifeboat"},
+    "secret": {
+        "apiToken": HELM_CANARY,
+        "linkPsk": uuid.uuid4().hex + uuid.uuid4().hex,
+        "kafkaSaslPassword": HELM_CANARY,
+    },
+    "database": {"url": f"postgresql+asyncpg://lifeboat:{HELM_CANARY}@postgres:5432/lifeboat"},
+    "kafka": {
+        "security": {"protocol": "SASL_SSL", "saslUsername": "lifeboat", "caSecret": "kafka-ca"}
+    },
 }
 
 
@@ -356,6 +389,16 @@ def check_with_helm(helm: str, problems: Problems) -> None:
             problems.append(f"helm template: {name} readiness probe is not /readyz")
         if container["ports"][0]["containerPort"] != port:
             problems.append(f"helm template: {name} listens on the wrong port")
+    psk = str(HELM_TEST_VALUES["secret"]["linkPsk"])
+    for doc in rendered:
+        text = yaml.safe_dump(doc)
+        if doc["kind"] != "Secret" and (HELM_CANARY in text or psk in text):
+            problems.append(f"helm template: a secret value in {doc['kind']} {doc['metadata']}")
+    pod = deployments.get("check-lifeboat-replicator", {}).get("spec", {}).get("template", {})
+    containers = pod.get("spec", {}).get("containers", [])
+    mounts = [m["mountPath"] for c in containers for m in c.get("volumeMounts", [])]
+    if "/etc/lifeboat/link" not in mounts:
+        problems.append("helm template: the replicator does not mount the link key")
     kinds = sorted({d["kind"] for d in rendered})
     for kind in ("ConfigMap", "Job", "Secret", "Service"):
         if kind not in kinds:

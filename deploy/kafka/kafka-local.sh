@@ -4,6 +4,12 @@
 #   kafka-local.sh start DIR          format storage in DIR, start on a free 127.0.0.1 port,
 #                                     wait until ready; prints the bootstrap address and writes
 #                                     DIR/bootstrap, DIR/pid and DIR/kafka.log
+#   kafka-local.sh start DIR sasl_ssl same, but the client listener is SASL_SSL with SCRAM-SHA-512
+#                                     over TLS: a CA and broker certificate are generated in DIR,
+#                                     user "lifeboat" is created at format (password from
+#                                     $KAFKA_LOCAL_SASL_PASSWORD, else random); the client settings
+#                                     (LIFEBOAT_KAFKA_* lines: protocol, mechanism, user, password,
+#                                     CA file) go to DIR/client.env (0600), the CA to DIR/ca.crt
 #   kafka-local.sh stop DIR           stop the broker started in DIR
 #   kafka-local.sh restart DIR        stop the broker started in DIR and start it again on the same
 #                                     port with the same data and server.properties (a broker
@@ -31,23 +37,69 @@ fetch() {
   touch "$CACHE/.complete"
 }
 
+# TLS material for the sasl_ssl mode: a self-signed CA and a broker certificate for 127.0.0.1,
+# in a PKCS#12 keystore (the password is random and stays in DIR/server.properties).
+make_tls() {
+  local dir="$1" storepass="$2"
+  ( cd "$dir" && umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=kafka-local test CA" \
+      -keyout ca.key -out ca.crt 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout broker.key -out broker.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > broker.ext
+    openssl x509 -req -in broker.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
+      -extfile broker.ext -out broker.crt 2>/dev/null
+    openssl pkcs12 -export -in broker.crt -inkey broker.key -certfile ca.crt -name broker \
+      -out broker.p12 -passout "pass:$storepass"
+    rm -f broker.csr broker.ext ca.srl ca.key broker.key
+    chmod 644 ca.crt )
+}
+
 start() {
-  local dir="$1"
+  local dir="$1" security="${2:-plaintext}"
+  [[ "$security" == plaintext || "$security" == sasl_ssl ]] \
+    || { echo "kafka-local: unknown security mode $security (plaintext|sasl_ssl)" >&2; exit 2; }
   fetch
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd)"
   local port cport
   port="$(free_port)"; cport="$(free_port)"
   while [[ "$cport" == "$port" ]]; do cport="$(free_port)"; done
-  cat > "$dir/server.properties" <<PROPS
+  local listener=PLAINTEXT extra="" scram=()
+  if [[ "$security" == sasl_ssl ]]; then
+    listener=SASL_SSL
+    local storepass user=lifeboat password
+    storepass="$(openssl rand -hex 16)"
+    password="${KAFKA_LOCAL_SASL_PASSWORD:-$(openssl rand -hex 16)}"
+    make_tls "$dir" "$storepass"
+    extra="sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$user\" password=\"$password\";
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$dir/broker.p12
+ssl.keystore.password=$storepass
+ssl.truststore.type=PEM
+ssl.truststore.location=$dir/ca.crt
+ssl.endpoint.identification.algorithm=https"
+    scram=(--add-scram "SCRAM-SHA-512=[name=$user,password=$password]")
+    ( umask 077; cat > "$dir/client.env" <<ENV
+LIFEBOAT_KAFKA_SECURITY_PROTOCOL=SASL_SSL
+LIFEBOAT_KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+LIFEBOAT_KAFKA_SASL_USERNAME=$user
+LIFEBOAT_KAFKA_SASL_PASSWORD=$password
+LIFEBOAT_KAFKA_SSL_CAFILE=$dir/ca.crt
+ENV
+    )
+  fi
+  ( umask 077; cat > "$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listener://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=$listener://127.0.0.1:$port
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=$listener
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,$listener:$listener
+$extra
 log.dirs=$dir/data
 num.partitions=1
 auto.create.topics.enable=false
@@ -66,6 +118,7 @@ group.consumer.min.session.timeout.ms=3000
 group.classic.min.session.timeout.ms=3000
 message.max.bytes=2097152
 PROPS
+  )
   cat > "$dir/log4j2.yaml" <<'LOG'
 Configuration:
   Appenders:
@@ -86,7 +139,7 @@ Configuration:
 LOG
   local cluster_id
   cluster_id="$(jvm "$dir" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
-  jvm "$dir" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
+  jvm "$dir" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1 \
     || { echo "kafka-local: storage format failed, see $dir/format.log" >&2; cat "$dir/format.log" >&2; exit 1; }
   echo "127.0.0.1:$port" > "$dir/bootstrap"
   launch "$dir"
@@ -147,8 +200,8 @@ stop() {
 
 case "${1:-}" in
   fetch) fetch ;;
-  start) start "${2:?usage: kafka-local.sh start DIR}" ;;
+  start) start "${2:?usage: kafka-local.sh start DIR [plaintext|sasl_ssl]}" "${3:-plaintext}" ;;
   stop) stop "${2:?usage: kafka-local.sh stop DIR}" ;;
   restart) restart "${2:?usage: kafka-local.sh restart DIR}" ;;
-  *) echo "usage: kafka-local.sh fetch|start DIR|stop DIR|restart DIR" >&2; exit 2 ;;
+  *) echo "usage: kafka-local.sh fetch|start DIR [plaintext|sasl_ssl]|stop DIR|restart DIR" >&2; exit 2 ;;
 esac

@@ -3,6 +3,9 @@
 #   pg-local.sh install        install Debian's postgresql package if initdb is missing (root)
 #   pg-local.sh start DIR      initdb in DIR, start on a free 127.0.0.1 port, create database
 #                              "lifeboat"; prints the SQLAlchemy URL and writes DIR/url, DIR/pg.log
+#                              With $PG_LOCAL_PASSWORD set, TCP connections need that password
+#                              (scram-sha-256; the Unix socket in DIR stays trust) and the URL
+#                              carries it (a test of real password authentication)
 #   pg-local.sh stop DIR       stop it
 #   pg-local.sh restart DIR    restart it (pg_ctl restart, same port and data: a fault for tests);
 #                              prints the SQLAlchemy URL once it accepts connections again
@@ -45,14 +48,22 @@ start() {
     local p="$dir"; while [[ "$p" != "/" ]]; do chmod o+x "$p" 2>/dev/null || true; p="$(dirname "$p")"; done
   fi
   local port; port="$(free_port)"
-  as_pg "$bin/initdb" -D "$dir/data" -U lifeboat -A trust -E UTF8 --no-instructions >"$dir/initdb.log" 2>&1 \
+  local auth=(-A trust) userinfo=lifeboat
+  if [[ -n "${PG_LOCAL_PASSWORD:-}" ]]; then
+    ( umask 077; printf '%s\n' "$PG_LOCAL_PASSWORD" > "$dir/pwfile" )
+    [[ $EUID -eq 0 ]] && chown postgres "$dir/pwfile"
+    auth=(--auth-local=trust --auth-host=scram-sha-256 --pwfile="$dir/pwfile")
+    userinfo="lifeboat:$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$PG_LOCAL_PASSWORD")"
+  fi
+  as_pg "$bin/initdb" -D "$dir/data" -U lifeboat "${auth[@]}" -E UTF8 --no-instructions >"$dir/initdb.log" 2>&1 \
     || { echo "pg-local: initdb failed:" >&2; cat "$dir/initdb.log" >&2; exit 1; }
   as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -t 60 \
     -o "-p $port -h 127.0.0.1 -k $dir -c max_connections=300 -c shared_buffers=128MB" start >/dev/null \
     || { echo "pg-local: postgres failed to start:" >&2; tail -30 "$dir/pg.log" >&2; exit 1; }
-  as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U lifeboat lifeboat
-  local url="postgresql+asyncpg://lifeboat@127.0.0.1:$port/lifeboat"
-  echo "$url" > "$dir/url"
+  rm -f "$dir/pwfile"
+  as_pg "$bin/createdb" -h "$dir" -p "$port" -U lifeboat lifeboat
+  local url="postgresql+asyncpg://$userinfo@127.0.0.1:$port/lifeboat"
+  ( umask 077; echo "$url" > "$dir/url" )
   echo "$url"
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -147,7 +148,7 @@ async def test_rpo_tick_travels_from_policy_to_replicator_over_kafka_and_postgre
         "topic_partitions": 3,
     }
     psk = tmp_path / "link.psk"
-    psk.write_text("ab" * 32)
+    psk.write_text(secrets.token_hex(32))  # production refuses a one-byte placeholder key
     policy_app = create_app(build_policy(PolicySettings(**common)), configure_logs=False)
     replicator_app = create_app(
         build_replicator(ReplicatorSettings(**common, link_psk_file=psk)), configure_logs=False

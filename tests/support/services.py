@@ -24,9 +24,15 @@ ENV_DATABASE = os.environ.pop("LIFEBOAT_DATABASE_URL", None)
 
 
 @contextmanager
-def _script_service(script: Path, workdir: Path, what: str) -> Iterator[str]:
+def _script_service(
+    script: Path, workdir: Path, what: str, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[str]:
     result = subprocess.run(
-        ["bash", str(script), "start", str(workdir)], capture_output=True, text=True, timeout=300
+        ["bash", str(script), "start", str(workdir), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
     )
     if result.returncode != 0:
         raise RuntimeError(f"could not start {what}:\n{result.stdout}\n{result.stderr}")
@@ -51,4 +57,21 @@ def postgres(workdir: Path) -> Iterator[str]:
         yield ENV_DATABASE
         return
     with _script_service(PG_SCRIPT, workdir, "PostgreSQL") as url:
+        yield url
+
+
+@contextmanager
+def kafka_sasl_ssl(workdir: Path, password: str) -> Iterator[str]:
+    """A broker of the test's own whose only client listener is SASL_SSL (SCRAM-SHA-512, user
+    "lifeboat" with ``password``); workdir/ca.crt is its CA, workdir/client.env the settings."""
+    env = {"KAFKA_LOCAL_SASL_PASSWORD": password}
+    with _script_service(KAFKA_SCRIPT, workdir, "Kafka (SASL_SSL)", "sasl_ssl", env=env) as b:
+        yield b
+
+
+@contextmanager
+def postgres_with_password(workdir: Path, password: str) -> Iterator[str]:
+    """A PostgreSQL of the test's own that demands ``password`` (scram-sha-256) over TCP."""
+    env = {"PG_LOCAL_PASSWORD": password}
+    with _script_service(PG_SCRIPT, workdir, "PostgreSQL (password)", env=env) as url:
         yield url

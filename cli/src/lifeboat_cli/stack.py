@@ -80,7 +80,9 @@ class Stack:
         self.settings = LifeboatSettings(data_dir=data_dir)
         self.bus: EventBus = make_bus(self.settings, client_id="lifeboat-up")
         data_dir.mkdir(parents=True, exist_ok=True)
-        configure_logging("lifeboat", file=data_dir / "lifeboat.log")
+        configure_logging(
+            "lifeboat", file=data_dir / "lifeboat.log", redact=self.settings.secret_values()
+        )
         self.services: list[RunningService] = []
         for i, (name, build) in enumerate(SERVICES):
             port = port_base + i + 1 if port_base else 0

@@ -20,12 +20,16 @@ from pydantic_settings import (
 )
 
 from lifeboat_shared.persistence.database import PoolConfig
+from lifeboat_shared.secret_checks import DEV_TOKEN, placeholder_problems, secret_values
 
-DEV_TOKEN = "lifeboat-dev-token"
+__all__ = ["DEV_TOKEN", "LifeboatSettings", "ServiceSettings"]
 
 
 class LifeboatSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LIFEBOAT_", extra="ignore", validate_default=True)
+    # hide_input_in_errors: a settings error never echoes the inputs (secrets among them)
+    model_config = SettingsConfigDict(
+        env_prefix="LIFEBOAT_", extra="ignore", validate_default=True, hide_input_in_errors=True
+    )
 
     mode: Literal["embedded", "production"] = "embedded"
     data_dir: Path = Path(".lifeboat")
@@ -36,6 +40,18 @@ class LifeboatSettings(BaseSettings):
     )
     bus: Literal["embedded", "kafka"] = "embedded"
     kafka_bootstrap: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="How clients talk to the brokers; SASL_SSL = SCRAM/PLAIN login over TLS",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = Field(default=None, max_length=256)
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); "
+        "default: the system's trust store",
+    )
     bus_database_url: str | None = Field(
         default=None, description="Where the embedded bus keeps its log; default data_dir/bus.db"
     )
@@ -136,7 +152,39 @@ class LifeboatSettings(BaseSettings):
             )
         if self.bus == "kafka" and not self.kafka_bootstrap:
             raise ValueError("kafka_bootstrap: required when bus=kafka (LIFEBOAT_KAFKA_BOOTSTRAP)")
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                "kafka_sasl_username, kafka_sasl_password: required with "
+                f"kafka_security_protocol={self.kafka_security_protocol} "
+                "(LIFEBOAT_KAFKA_SASL_USERNAME, LIFEBOAT_KAFKA_SASL_PASSWORD)"
+            )
+        if self.kafka_ssl_cafile is not None and not self.kafka_ssl_cafile.is_file():
+            raise ValueError("kafka_ssl_cafile: no such file (LIFEBOAT_KAFKA_SSL_CAFILE)")
+        if self.mode == "production":
+            problems = placeholder_problems(
+                api_token=self.api_token,
+                database_urls=[
+                    ("database_url", self.database_url),
+                    ("bus_database_url", self.bus_database_url),
+                ],
+                kafka_password=self.kafka_sasl_password,
+            )
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold (for redaction); subclasses add their own."""
+        from lifeboat_shared.secret_checks import url_password
+
+        return secret_values(
+            self.api_token,
+            self.kafka_sasl_password,
+            url_password(self.database_url),
+            url_password(self.bus_database_url),
+        )
 
     def service_database_url(self, service: str) -> str:
         if self.database_url:

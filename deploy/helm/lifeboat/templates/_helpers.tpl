@@ -55,4 +55,53 @@ app.kubernetes.io/part-of: lifeboat
     secretKeyRef:
       name: {{ include "lifeboat.secretName" . }}
       key: {{ .Values.secret.databaseUrlKey }}
+{{- if hasPrefix "SASL_" .Values.kafka.security.protocol }}
+- name: LIFEBOAT_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "lifeboat.secretName" . }}
+      key: {{ .Values.secret.kafkaSaslPasswordKey }}
+{{- end }}
+{{- end -}}
+
+{{/* The link PSK as a file (replicator and migrate Job only): env, mount and volume. */}}
+{{- define "lifeboat.linkPskEnv" -}}
+- name: LIFEBOAT_REPLICATOR_LINK_PSK_FILE
+  value: /etc/lifeboat/link/link.psk
+{{- end -}}
+
+{{- define "lifeboat.linkPskMount" -}}
+- name: link-psk
+  mountPath: /etc/lifeboat/link
+  readOnly: true
+{{- end -}}
+
+{{- define "lifeboat.linkPskVolume" -}}
+- name: link-psk
+  secret:
+    secretName: {{ include "lifeboat.secretName" . }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.secret.linkPskKey }}
+        path: link.psk
+{{- end -}}
+
+{{/* The Kafka CA (kafka.security.caSecret, key ca.crt), for every container: mount and volume. */}}
+{{- define "lifeboat.kafkaCaMount" -}}
+{{- if .Values.kafka.security.caSecret }}
+- name: kafka-ca
+  mountPath: /etc/lifeboat/kafka-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "lifeboat.kafkaCaVolume" -}}
+{{- if .Values.kafka.security.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .Values.kafka.security.caSecret }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
 {{- end -}}

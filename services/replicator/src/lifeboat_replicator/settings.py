@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, model_validato
 from pydantic_settings import SettingsConfigDict
 
 from lifeboat_shared.hooks import CommandHook
+from lifeboat_shared.secret_checks import weak_link_key
 from lifeboat_shared.settings import ServiceSettings
 
 
@@ -111,7 +113,17 @@ class ReplicatorSettings(ServiceSettings):
                 "link_psk_file: required outside the embedded mode "
                 "(LIFEBOAT_REPLICATOR_LINK_PSK_FILE)"
             )
+        if self.mode == "production" and self.link_psk_file is not None:
+            _refuse_weak_link_key(self.link_psk_file)
         return self
+
+    def secret_values(self) -> list[str]:
+        """The common secrets plus the link key as written in its file (for log redaction)."""
+        key = ""
+        if self.link_psk_file is not None:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                key = self.link_psk_file.read_text("ascii").strip()
+        return [*super().secret_values(), *([key] if len(key) >= 16 else [])]
 
     def resolved_state_dir(self) -> Path:
         return self.state_dir or (self.data_dir / "replicator")
@@ -137,3 +149,19 @@ class ReplicatorSettings(ServiceSettings):
             "platform": "x86_64",
             "os_type": "linux",
         }
+
+
+def _refuse_weak_link_key(path: Path) -> None:
+    """Production refuses a placeholder link key (all one byte, e.g. 64 zeros); the value is
+    never printed. An unreadable or malformed file is reported when the link is built."""
+    try:
+        text = path.read_bytes().strip()
+        key = bytes.fromhex(text.decode("ascii")) if len(text) == 64 else text
+    except (OSError, ValueError):
+        return
+    if weak_link_key(key):
+        raise ValueError(
+            "link_psk_file: the link key is a placeholder (one repeated byte), refused in "
+            "production mode; generate one with `openssl rand -hex 32` "
+            "(LIFEBOAT_REPLICATOR_LINK_PSK_FILE)"
+        )

@@ -3,6 +3,8 @@
 Producer: acks=all, enable_idempotence=True (no duplicates or reordering from producer retries).
 Consumer: group member, enable_auto_commit=False (offsets only after the handler's transaction),
 isolation_level=read_committed, earliest offset for a new group.
+Security: every client (producer, consumers, admin) gets the same ``KafkaSecurity``: PLAINTEXT by
+default, or TLS (SSL) and SASL login (SASL_SSL with SCRAM-SHA-512 is the tested setting).
 """
 
 from __future__ import annotations
@@ -11,15 +13,45 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from lifeboat_shared.bus.records import ConsumedRecord, Record
 from lifeboat_shared.bus.records import TopicPartition as TP
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How the clients authenticate to and encrypt traffic with the brokers."""
+
+    protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    cafile: Path | None = None
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaAdminClient."""
+        kwargs: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.protocol in ("SSL", "SASL_SSL"):
+            kwargs["ssl_context"] = create_ssl_context(
+                cafile=str(self.cafile) if self.cafile else None
+            )
+        if self.protocol.startswith("SASL_"):
+            kwargs.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.username,
+                sasl_plain_password=self.password,
+            )
+        return kwargs
 
 
 class KafkaBus:
@@ -37,8 +69,10 @@ class KafkaBus:
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 1_000,
         fetch_max_wait_ms: int = 10,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = security or KafkaSecurity()
         self.partitions = partitions
         self.replication_factor = replication_factor
         self.client_id = client_id
@@ -60,6 +94,7 @@ class KafkaBus:
             linger_ms=self._linger_ms,
             max_request_size=self._max_request_bytes,
             request_timeout_ms=30_000,
+            **self.security.client_kwargs(),
         )
         await self._producer.start()
 
@@ -69,7 +104,11 @@ class KafkaBus:
             self._producer = None
 
     async def ensure_topics(self, topics: Sequence[str]) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            **self.security.client_kwargs(),
+        )
         await admin.start()
         try:
             existing = set(await admin.list_topics())
@@ -138,6 +177,7 @@ class KafkaConsumer:
             heartbeat_interval_ms=self._bus._heartbeat_interval_ms,
             max_poll_interval_ms=300_000,
             fetch_max_wait_ms=self._bus._fetch_max_wait_ms,
+            **self._bus.security.client_kwargs(),
         )
         await self._consumer.start()
 

@@ -97,7 +97,10 @@ def _instrument(app: FastAPI, spec: ServiceSpec, configure_logs: bool) -> None:
     settings = spec.settings
     if configure_logs:
         configure_logging(
-            f"lifeboat-{spec.name}", level=settings.log_level, json_logs=settings.json_logs
+            f"lifeboat-{spec.name}",
+            level=settings.log_level,
+            json_logs=settings.json_logs,
+            redact=settings.secret_values(),
         )
     configure_tracing(f"lifeboat-{spec.name}", settings.otlp_endpoint)
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor

@@ -159,6 +159,9 @@ class ServiceRuntime:
         for task in self._tasks:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 checks[task.get_name()] = f"crashed: {task.exception()}"
+        # /readyz needs no token: a driver's error text must not carry a secret out
+        for secret in self.settings.secret_values():
+            checks = {k: v.replace(secret, "***") for k, v in checks.items()}
         return checks
 
     def background_tasks(self) -> Sequence[asyncio.Task[None]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from pythonjsonlogger.json import JsonFormatter
@@ -18,10 +19,32 @@ class _TraceIds(logging.Filter):
         return True
 
 
+class _Redacting(logging.Formatter):
+    """Defence in depth: the settings' secret values, should one ever reach a log line (a
+    third-party message, an exception text), are replaced by ``***`` in the formatted output."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._secrets = [s for s in secrets if s]
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self._inner.format(record)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
 def configure_logging(
-    service: str, *, level: str = "INFO", json_logs: bool = True, file: Path | None = None
+    service: str,
+    *,
+    level: str = "INFO",
+    json_logs: bool = True,
+    file: Path | None = None,
+    redact: Sequence[str] = (),
 ) -> None:
-    """Log to stderr, or to ``file`` (``lifeboat up`` keeps the terminal for its own output)."""
+    """Log to stderr, or to ``file`` (``lifeboat up`` keeps the terminal for its own output);
+    the values in ``redact`` (the settings' secrets) never appear in the output."""
     root = logging.getLogger()
     root.setLevel(level.upper())
     for old in list(root.handlers):
@@ -32,16 +55,16 @@ def configure_logging(
     )
     handler._lifeboat = True  # type: ignore[attr-defined]
     handler.addFilter(_TraceIds())
+    formatter: logging.Formatter
     if json_logs:
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s %(trace_id)s %(span_id)s",
-                rename_fields={"levelname": "level", "asctime": "time"},
-                static_fields={"service": service},
-            )
+        formatter = JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(trace_id)s %(span_id)s",
+            rename_fields={"levelname": "level", "asctime": "time"},
+            static_fields={"service": service},
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(_Redacting(formatter, redact) if redact else formatter)
     root.addHandler(handler)
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
