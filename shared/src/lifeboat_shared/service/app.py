@@ -2,7 +2,9 @@
 
 ``/healthz`` (process alive), ``/readyz`` (database and bus reachable, background tasks alive),
 ``/metrics`` (Prometheus), OpenAPI at ``/v1/openapi.json`` and docs at ``/v1/docs``. Every ``/v1``
-route requires a bearer token checked by the configured TokenValidator.
+route requires a bearer token checked by the configured TokenValidator. Request limits (body and
+header size, strict JSON, rate limits per principal and per address) are in ``limits.py`` and
+``ratelimit.py``; the HTTP server's (header size, timeouts, connections) in ``server.py``.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from lifeboat_shared.bus.interface import EventBus
 from lifeboat_shared.service.auth import StaticTokenValidator, TokenValidator, require_principal
+from lifeboat_shared.service.limits import RequestLimits, validation_error_handler
+from lifeboat_shared.service.ratelimit import RateLimiter, limit_principal
 from lifeboat_shared.service.runtime import ServiceRuntime
 from lifeboat_shared.service.spec import ServiceSpec
 from lifeboat_shared.telemetry.logging import configure_logging
@@ -74,12 +80,47 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_principal)])
+    app.state.principal_rate_limiter = RateLimiter(
+        settings.rate_limit_per_second, settings.rate_limit_burst
+    )
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=settings.max_body_bytes,
+        max_header_count=settings.max_header_count,
+        max_header_bytes=settings.max_header_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
+        unauthenticated=RateLimiter(
+            settings.unauthenticated_rate_per_second, settings.unauthenticated_burst
+        ),
+    )
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+
+    v1 = APIRouter(
+        prefix="/v1",
+        dependencies=[Depends(require_principal), Depends(limit_principal)],
+        responses=LIMIT_RESPONSES,
+    )
     for router in spec.routers:
         v1.include_router(router)
     app.include_router(v1)
     _instrument(app, spec, configure_logs)
     return app
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+LIMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Missing, invalid or expired bearer token"},
+    413: {"model": ErrorOut, "description": "Request body over max_body_bytes"},
+    429: {
+        "model": ErrorOut,
+        "description": "Rate limit of the principal (or, for rejected tokens, of the client "
+        "address) reached; Retry-After gives the seconds to wait",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
+}
 
 
 def _instrument(app: FastAPI, spec: ServiceSpec, configure_logs: bool) -> None:
