@@ -69,14 +69,25 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": spec.name}
 
-    @app.get("/readyz", tags=["health"], summary="Readiness: database and bus reachable")
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness: database and bus reachable",
+        responses={503: {"description": "Not ready: the checks say what is not"}},
+    )
     async def readyz() -> JSONResponse:
         checks = await runtime.readiness()
         ok = runtime.started and all(v == "ok" for v in checks.values())
         body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "checks": checks}
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -103,6 +114,7 @@ def create_app(
     for router in spec.routers:
         v1.include_router(router)
     app.include_router(v1)
+    _document_not_found(app)
     _instrument(app, spec, configure_logs)
     return app
 
@@ -120,6 +132,30 @@ LIMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "address) reached; Retry-After gives the seconds to wait",
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     },
+}
+
+
+def _document_not_found(app: FastAPI) -> None:
+    """A ``/v1`` route with an id in its path can answer 404 (no such id): say so in OpenAPI."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        cached = app.openapi_schema is not None
+        schema = generate()
+        if not cached:
+            for path, operations in schema.get("paths", {}).items():
+                if not (path.startswith("/v1") and "{" in path):
+                    continue
+                for operation in operations.values():
+                    operation["responses"].setdefault("404", NOT_FOUND)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+NOT_FOUND = {
+    "description": "No such id (detail names it)",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
 }
 
 
