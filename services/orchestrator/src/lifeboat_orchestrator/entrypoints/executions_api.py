@@ -235,7 +235,9 @@ async def list_executions(
     runtime: RuntimeDep,
     _who: CurrentPrincipal,
     plan_id: Annotated[str | None, Query(max_length=128)] = None,
-    state: Annotated[str | None, Query(pattern="^(running|succeeded|failed|cancelled)$")] = None,
+    state: Annotated[
+        str | None, Query(max_length=16, pattern="^(running|succeeded|failed|cancelled)$")
+    ] = None,
 ) -> list[ExecutionOut]:
     async with runtime.db.read() as s:
         repo = ExecutionRepository(s)

@@ -42,6 +42,7 @@ class SiteUpdate(_In):
     role: Literal["protected", "recovery", "both"]
     data_endpoint: str | None = Field(
         default=None,
+        max_length=261,
         pattern=r"^[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}$",
         description="host:port of the site's replication receiver",
     )
