@@ -3,7 +3,8 @@
 A 64 MB body is refused fast (413) with or without Content-Length while another service's
 /healthz keeps answering in < 100 ms; non-standard JSON gets 422 with a bounded message; too
 many headers 431, an oversized head 400; a slow head is cut; the per-principal and per-address
-rate limits answer 429 with Retry-After.
+rate limits answer 429 with Retry-After; a body that does not come is 408; past
+max_connections, 503.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ MB = 1024 * 1024
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    fast = {"header_timeout_seconds": 1.0}
+    fast = {"header_timeout_seconds": 1.0, "body_timeout_seconds": 1.0}
     billing = {**fast, "rate_limit_per_second": 1.0, "rate_limit_burst": 5}
     verifier = {**fast, "unauthenticated_rate_per_second": 1.0, "unauthenticated_burst": 3}
     stack = Stack(
@@ -33,7 +34,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         port_base=0,
         overrides={
             "policy": fast,
-            "replicator": fast,
+            "replicator": {**fast, "max_connections": 4},
             "orchestrator": fast,
             "verifier": verifier,
             "billing": billing,
@@ -182,3 +183,32 @@ async def test_rate_limits(stack: Stack) -> None:
         r = await client.get(f"{verifier}/v1/test-runs", headers=auth)
         assert r.status_code == 429
         assert int(r.headers["Retry-After"]) >= 1
+
+
+async def test_slow_bodies_and_too_many_connections(stack: Stack) -> None:
+    policy, replicator = _url(stack, "policy"), _url(stack, "replicator")
+    host, port = policy.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"POST /v1/policies HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    start = time.monotonic()
+    answer = await asyncio.wait_for(reader.read(4096), 5)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+    assert 0.5 < time.monotonic() - start < 3
+    writer.close()
+    # max_connections = 4 on the replicator: 4 idle connections, then a request is refused.
+    host, port = replicator.removeprefix("http://").split(":")
+    idle = [await asyncio.open_connection(host, int(port)) for _ in range(4)]
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            r = await client.get(f"{replicator}/healthz")
+            assert r.status_code == 503
+    finally:
+        for _r, w in idle:
+            w.close()
+    async with httpx.AsyncClient(timeout=5) as client:
+        for _ in range(50):  # the server sees the idle connections go
+            if (await client.get(f"{replicator}/healthz")).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("connections freed, but still 503")
