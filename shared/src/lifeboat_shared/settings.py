@@ -92,9 +92,9 @@ class LifeboatSettings(BaseSettings):
         default=256, ge=1, description="Open connections (and requests) per service; over: 503"
     )
     rate_limit_per_second: float = Field(
-        default=50.0, gt=0, description="Requests per second per principal on /v1 (token bucket)"
+        default=100.0, gt=0, description="Requests per second per principal on /v1 (token bucket)"
     )
-    rate_limit_burst: int = Field(default=200, ge=1, description="Bucket size per principal")
+    rate_limit_burst: int = Field(default=400, ge=1, description="Bucket size per principal")
     unauthenticated_rate_per_second: float = Field(
         default=20.0,
         gt=0,

@@ -1,5 +1,6 @@
 """Every input of every service's API is bounded: each string a maxLength, each array a maxItems,
-each map a maxProperties (read from the OpenAPI documents, so a new unbounded field fails here).
+each map a maxProperties (read from the OpenAPI documents, so a new unbounded field fails here);
+every /v1 operation documents 401, 413, 422 and 429, and 404 when its path holds an id.
 Dates, IP addresses and enumerations are bounded by their format; path parameters by the request
 line (``max_header_bytes``, tested in test_limits.py)."""
 
@@ -64,6 +65,10 @@ def test_every_input_field_is_bounded(name: str, tmp_path: Path) -> None:
     for path, operations in doc["paths"].items():
         for method, op in operations.items():
             where = f"{method.upper()} {path}"
+            if path.startswith("/v1"):
+                want = {"401", "413", "422", "429"} | ({"404"} if "{" in path else set())
+                if missing := want - set(op["responses"]):
+                    problems.append(f"{where}: {sorted(missing)} not documented")
             for param in op.get("parameters", []):
                 if param["in"] == "path":
                     continue

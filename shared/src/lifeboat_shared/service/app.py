@@ -114,7 +114,7 @@ def create_app(
     for router in spec.routers:
         v1.include_router(router)
     app.include_router(v1)
-    _document_not_found(app)
+    _document_errors(app)
     _instrument(app, spec, configure_logs)
     return app
 
@@ -135,24 +135,36 @@ LIMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _document_not_found(app: FastAPI) -> None:
-    """A ``/v1`` route with an id in its path can answer 404 (no such id): say so in OpenAPI."""
+def _document_errors(app: FastAPI) -> None:
+    """In OpenAPI: a ``/v1`` route with an id in its path can answer 404 (no such id); every
+    ``/v1`` route 422 (a body that is not strict JSON is refused before any route runs)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         cached = app.openapi_schema is not None
         schema = generate()
-        if not cached:
-            for path, operations in schema.get("paths", {}).items():
-                if not (path.startswith("/v1") and "{" in path):
-                    continue
-                for operation in operations.values():
+        if cached:
+            return schema
+        has_validation = "HTTPValidationError" in schema.get("components", {}).get("schemas", {})
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith("/v1"):
+                continue
+            for operation in operations.values():
+                if "{" in path:
                     operation["responses"].setdefault("404", NOT_FOUND)
+                if has_validation:
+                    operation["responses"].setdefault("422", INVALID)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+INVALID = {
+    "description": "Validation Error",
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+    },
+}
 NOT_FOUND = {
     "description": "No such id (detail names it)",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
