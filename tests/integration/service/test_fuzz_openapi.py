@@ -2,8 +2,9 @@
 
 The embedded default (five services in one process, cloudsim for the clouds) runs on this test's
 event loop; the fuzzer runs in a worker thread against it over real HTTP, with the admin token,
-a few generated requests per operation (positive data: what the schema allows). Every answer
-must be a non-5xx status the operation documents, in the documented content type and schema.
+a few generated requests per operation: 4 with what the schema allows (positive), 2 with what
+it does not (negative: wrong types, out-of-range values, missing fields). Every answer must be a
+non-5xx status the operation documents, in the documented content type and schema.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hsettings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -37,6 +40,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
+MODES = ((GenerationMode.POSITIVE, EXAMPLES), (GenerationMode.NEGATIVE, 2))
 UNLIMITED = {"rate_limit_per_second": 100_000.0, "rate_limit_burst": 100_000}
 
 
@@ -49,29 +53,37 @@ def fuzz(urls: dict[str, str], token: str) -> tuple[list[str], int]:
         schema = schemathesis.openapi.from_url(f"{url}/v1/openapi.json", timeout=30)
         for result in schema.get_all_operations():
             operation = result.ok()
+            for mode, examples in (
+                (GenerationMode.POSITIVE, EXAMPLES),
+                (GenerationMode.NEGATIVE, 2),
+            ):
 
-            @hsettings(
-                max_examples=EXAMPLES,
-                deadline=None,
-                database=None,
-                derandomize=True,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
-            @given(case=operation.as_strategy())
-            def run(case: schemathesis.Case) -> None:
-                nonlocal calls
-                calls += 1
-                response = case.call(base_url=url, headers=headers, timeout=30)  # noqa: B023
-                case.validate_response(response, checks=CHECKS, headers=headers)
+                @hsettings(
+                    max_examples=examples,
+                    deadline=None,
+                    database=None,
+                    derandomize=True,
+                    phases=[Phase.explicit, Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                )
+                @given(case=operation.as_strategy(generation_mode=mode))
+                def run(case: schemathesis.Case) -> None:
+                    nonlocal calls
+                    calls += 1
+                    response = case.call(base_url=url, headers=headers, timeout=30)  # noqa: B023
+                    case.validate_response(response, checks=CHECKS, headers=headers)
 
-            try:
-                run()
-            except BaseException as exc:  # schemathesis raises an ExceptionGroup of failures
-                if isinstance(exc, KeyboardInterrupt | SystemExit):
-                    raise
-                first = str(exc).strip().splitlines()[:12]
-                failures.append(f"{name} {operation.label}: " + " | ".join(first))
+                try:
+                    run()
+                except Unsatisfiable:
+                    assert mode is GenerationMode.NEGATIVE  # nothing to get wrong: no inputs
+                except BaseException as exc:  # schemathesis raises an ExceptionGroup of failures
+                    if isinstance(exc, KeyboardInterrupt | SystemExit):
+                        raise
+                    first = str(exc).strip().splitlines()[:12]
+                    failures.append(
+                        f"{name} {operation.label} ({mode.value}): " + " | ".join(first)
+                    )
     return failures, calls
 
 
