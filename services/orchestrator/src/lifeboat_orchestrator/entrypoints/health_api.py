@@ -3,7 +3,7 @@
 The webhook only turns alerts into ``SiteHealthObserved`` events (through the outbox); it never
 declares anything itself, so an alert storm reaches the same hysteresis as every other source.
 Alertmanager does not retry 4xx answers, so an alert we cannot use (no site label, an invalid
-site id, or a site this orchestrator does not know: neither registered nor ever probed) is
+site id, or a site this orchestrator does not know: neither registered, probed nor declared) is
 counted (in the answer and in ``lifeboat_orchestrator_alerts_ignored{reason}``) and skipped
 rather than failing the whole notification.
 """
@@ -22,9 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository
 from lifeboat_orchestrator.adapters.health_repository import SiteHealthRepository
+from lifeboat_orchestrator.adapters.repository import SiteRepository
 from lifeboat_shared.contracts.messages.health import SiteHealthObserved
 from lifeboat_shared.persistence.outbox import add_to_outbox
-from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
+from lifeboat_shared.service import CurrentPrincipal, RuntimeDep, ServiceRuntime
 
 router = APIRouter(tags=["site health"])
 SITE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
@@ -82,6 +83,15 @@ class WebhookAccepted(BaseModel):
     event_ids: list[str]
 
 
+async def known_sites(runtime: ServiceRuntime) -> set[str]:
+    """Sites this orchestrator knows: registered (policy's SiteRegistered), probed or declared."""
+    async with runtime.db.read() as session:
+        known = set(await CatalogRepository(session).sites())
+        known |= set(await SiteHealthRepository(session).site_ids())
+        known |= {s.id for s in await SiteRepository(session).list()}
+    return known
+
+
 def observation(alert: AlertmanagerAlert, now: datetime) -> SiteHealthObserved | str:
     """The event for one alert, or why it is skipped ("no-site" / "invalid-site")."""
     site = next((alert.labels[k] for k in SITE_LABELS if alert.labels.get(k)), None)
@@ -127,9 +137,7 @@ async def alertmanager_webhook(
         else:
             events.append(result)
     if events:
-        async with runtime.db.read() as session:
-            known = set(await CatalogRepository(session).sites())
-            known |= set(await SiteHealthRepository(session).site_ids())
+        known = await known_sites(runtime)
         unknown = [e for e in events if e.site_id not in known]
         skipped["unknown-site"] = len(unknown)
         events = [e for e in events if e.site_id in known]
