@@ -133,6 +133,8 @@ async def test_strict_json_and_headers(stack: Stack) -> None:
             b'{"name": "p", "rpo_seconds": NaN}',
             b'{"name": "p", "rpo_seconds": Infinity}',
             b'{"name": "p", "rpo_seconds": -Infinity}',
+            b'{"name": "p", "rpo_seconds": 1e999}',
+            b'{"name": "p", "rpo_seconds": ' + b"9" * 5000 + b"}",
             b'{"name": "\\ud800"}',
             b'{"name": "\xff\xfe"}',
             b'{"name": ',

@@ -8,7 +8,8 @@
   (chunked) is read up to the limit and refused with 413 the moment it passes it; a body that
   does not arrive within ``body_timeout_seconds``: 408. A refused request's connection is closed;
 - a JSON body (``application/json``, ``*+json`` or no content type) that is not strict JSON:
-  ``NaN``, ``Infinity``, ``-Infinity``, lone UTF-16 surrogates (``"\\ud800"``), invalid UTF-8,
+  ``NaN``, ``Infinity``, ``-Infinity``, numbers beyond a double (``1e999``) or integers of over
+  1000 digits, lone UTF-16 surrogates (``"\\ud800"``), invalid UTF-8,
   or not JSON at all: 422 naming what is wrong, never echoing the input;
 - a client address whose rejected-token (401) bucket is empty: 429 with ``Retry-After``.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from typing import Any
 
@@ -33,6 +35,7 @@ from lifeboat_shared.service.ratelimit import TOO_MANY, RateLimiter
 
 MAX_ERRORS = 20
 MAX_MESSAGE = 300
+MAX_INT_DIGITS = 1000
 
 
 def _clip(text: str, limit: int = MAX_MESSAGE) -> str:
@@ -74,6 +77,19 @@ def _refuse_constant(name: str) -> Any:
     raise NonStandardJson(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise NonStandardJson(f"number {_clip(text, 40)} is out of range (not a finite double)")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise NonStandardJson(f"an integer of more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
 def check_json(body: bytes) -> str | None:
     """What is wrong with ``body`` as strict JSON, or None when it is fine."""
     try:
@@ -81,13 +97,20 @@ def check_json(body: bytes) -> str | None:
     except UnicodeDecodeError as exc:
         return f"invalid UTF-8 at byte {exc.start}"
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+        )
     except NonStandardJson as exc:
         return str(exc)
     except json.JSONDecodeError as exc:
         return f"invalid JSON at line {exc.lineno} column {exc.colno}: {_clip(exc.msg, 100)}"
     except RecursionError:
         return "JSON nested too deeply"
+    except ValueError as exc:
+        return f"invalid JSON: {_clip(str(exc), 100)}"
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
