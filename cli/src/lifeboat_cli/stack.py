@@ -22,6 +22,7 @@ from lifeboat_replicator.settings import ReplicatorSettings
 from lifeboat_shared.bus.factory import make_bus
 from lifeboat_shared.bus.interface import EventBus
 from lifeboat_shared.service.app import create_app
+from lifeboat_shared.service.server import uvicorn_config
 from lifeboat_shared.service.spec import ServiceSpec
 from lifeboat_shared.settings import LifeboatSettings
 from lifeboat_shared.telemetry.logging import configure_logging
@@ -88,7 +89,7 @@ class Stack:
             port = port_base + i + 1 if port_base else 0
             spec = build(data_dir=data_dir, http_port=port, **(overrides or {}).get(name, {}))
             app = create_app(spec, bus=self.bus, configure_logs=False)
-            config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
+            config = uvicorn_config(app, spec.settings, host=host, port=port, lifespan="on")
             self.services.append(
                 RunningService(name, f"http://{host}:{port}", app, _Server(config))
             )

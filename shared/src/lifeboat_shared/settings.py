@@ -120,6 +120,37 @@ class LifeboatSettings(BaseSettings):
         description="Resilience testing only: the outbox relay publishes every event twice "
         "(same record, same event id), so every consumer receives each event twice",
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="A request body over this is refused with 413 before it is parsed",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=1024, description="Request line plus headers; over it: 400"
+    )
+    max_header_count: int = Field(default=64, ge=8, description="Headers per request; over: 431")
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A connection must send a request's headers within this"
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A request body must arrive within this; else 408"
+    )
+    keep_alive_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="An idle keep-alive connection is closed after this"
+    )
+    max_connections: int = Field(
+        default=256, ge=1, description="Open connections (and requests) per service; over: 503"
+    )
+    rate_limit_per_second: float = Field(
+        default=100.0, gt=0, description="Requests per second per principal on /v1 (token bucket)"
+    )
+    rate_limit_burst: int = Field(default=400, ge=1, description="Bucket size per principal")
+    unauthenticated_rate_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        description="Rejected-token (401) requests per second per client address",
+    )
+    unauthenticated_burst: int = Field(default=200, ge=1, description="Bucket per address")
     otlp_endpoint: str | None = None
     log_level: str = "INFO"
     json_logs: bool = True

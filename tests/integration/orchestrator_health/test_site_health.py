@@ -203,6 +203,13 @@ async def test_bad_webhook_payloads_are_refused_naming_the_field(health_env: Hea
     invalid_site = webhook(alert("no spaces allowed", "firing"))
     got = await env.client.post("/v1/alerts/alertmanager", json=invalid_site)
     assert got.status_code == 200 and got.json()["ignored_invalid_site"] == 1
+    unknown = webhook(alert("never-registered", "firing"), alert("never-seen", "resolved"))
+    got = await env.client.post("/v1/alerts/alertmanager", json=unknown)
+    assert got.status_code == 200, got.text
+    assert (got.json()["accepted"], got.json()["ignored_unknown_site"]) == (0, 2)
+    got = await env.client.post("/v1/sites/never-registered/declare-down", json={"reason": "x"})
+    assert got.status_code == 404 and got.json()["detail"].startswith("site_id:")
+    assert (await env.client.post("/v1/sites/never-registered/declare-up")).status_code == 404
     got = await env.client.get("/v1/sites/never-seen/health")
     assert got.status_code == 404 and "site_id" in got.json()["detail"]
     unauthenticated = await env.client.post(

@@ -22,6 +22,10 @@ TICK_LATENESS = Histogram(
     "Emission time minus due time of RPO ticks",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+TICK_FAILURES = Counter(
+    "lifeboat_policy_tick_failures",
+    "RPO ticks not emitted: not buildable or over the bus limit (the unit is isolated)",
+)
 BREACHES = Counter("lifeboat_policy_rpo_breaches", "RPO breach episodes opened")
 
 Snapshot = Sequence[tuple[str, str, int, datetime | None]]

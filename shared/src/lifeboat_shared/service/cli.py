@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from lifeboat_shared.persistence.database import Database
 from lifeboat_shared.persistence.migrations import upgrade_to_head
 from lifeboat_shared.service.app import create_app
+from lifeboat_shared.service.server import uvicorn_config
 from lifeboat_shared.service.spec import ServiceSpec
 
 
@@ -33,11 +34,11 @@ def service_cli(build_spec: Callable[[], ServiceSpec]) -> typer.Typer:
     def serve() -> None:
         """Run the service (HTTP API, consumer, outbox relay) until SIGTERM or Ctrl-C."""
         spec = build()
-        config = uvicorn.Config(
+        config = uvicorn_config(
             create_app(spec),
+            spec.settings,
             host=spec.settings.http_host,
             port=spec.settings.http_port,
-            log_config=None,
             timeout_graceful_shutdown=20,
         )
         uvicorn.Server(config).run()

@@ -13,13 +13,14 @@ capture: the CP records their size and where their copy is.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from lifeboat_shared.contracts.messages._fields import Id
 
 Name = str
+Short = Annotated[str, Field(max_length=255)]
 IpMode = Literal["keep", "new", "dhcp"]
 
 
@@ -42,6 +43,7 @@ class Hook(_Spec):
     url: HttpUrl | None = None
     name: str | None = Field(
         default=None,
+        max_length=64,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$",
         description="kind command: a hook installed on the orchestrator host "
         "(LIFEBOAT_ORCHESTRATOR_HOOKS); an unknown name is refused with 422",
@@ -99,7 +101,7 @@ class StatelessMember(_Spec):
     image: str = Field(min_length=1, max_length=255, description="Image name or id at the DR site")
     network: str = Field(min_length=1, max_length=255, description="Protected network (mapped)")
     user_data: str | None = Field(default=None, max_length=65535)
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[Short, Short] = Field(default_factory=dict, max_length=64)
 
 
 class StandaloneVolume(_Spec):
@@ -119,16 +121,22 @@ class StandaloneVolume(_Spec):
 
 class Tier(_Spec):
     name: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.\-]+$")
-    servers: list[Id] = Field(default_factory=list, description="Protected server ids")
-    stateless: list[StatelessMember] = Field(default_factory=list)
+    servers: list[Id] = Field(
+        default_factory=list, max_length=1000, description="Protected server ids"
+    )
+    stateless: list[StatelessMember] = Field(default_factory=list, max_length=100)
     volumes: list[StandaloneVolume] = Field(
-        default_factory=list, description="UC7: standalone volumes restored at failover"
+        default_factory=list,
+        max_length=1000,
+        description="UC7: standalone volumes restored at failover",
     )
-    depends_on: list[str] | None = Field(
-        default=None, description="Tier names that must be up first (default: the previous tier)"
+    depends_on: list[Annotated[str, Field(max_length=60)]] | None = Field(
+        default=None,
+        max_length=100,
+        description="Tier names that must be up first (default: the previous tier)",
     )
-    pre_hooks: list[Hook] = Field(default_factory=list)
-    post_hooks: list[Hook] = Field(default_factory=list)
+    pre_hooks: list[Hook] = Field(default_factory=list, max_length=20)
+    post_hooks: list[Hook] = Field(default_factory=list, max_length=20)
 
 
 class NetworkMapping(_Spec):
@@ -169,19 +177,22 @@ class PlanSpec(_Spec):
     project_id: Id = Field(description="Project of the protected servers (same name at DR)")
     groups: list[Id] = Field(
         default_factory=list,
+        max_length=1000,
         description="Protection groups / application sets; at least one when a tier names "
         "protected servers; may be empty for a plan of stateless members only (UC8)",
     )
     source_site: Id
     target_sites: list[Id] = Field(
-        min_length=1, description="Recovery sites; the first is the default (UC3a: several)"
+        min_length=1,
+        max_length=16,
+        description="Recovery sites; the first is the default (UC3a: several)",
     )
-    tiers: list[Tier] = Field(min_length=1)
-    network_mappings: list[NetworkMapping] = Field(default_factory=list)
-    flavor_mappings: dict[str, str] = Field(default_factory=dict)
+    tiers: list[Tier] = Field(min_length=1, max_length=100)
+    network_mappings: list[NetworkMapping] = Field(default_factory=list, max_length=1000)
+    flavor_mappings: dict[Short, Short] = Field(default_factory=dict, max_length=1000)
     floating_ips: bool = Field(default=False, description="Give recovered servers floating IPs")
     external_network: str | None = Field(default=None, max_length=255)
-    dns: list[DnsRecord] = Field(default_factory=list)
+    dns: list[DnsRecord] = Field(default_factory=list, max_length=1000)
     dns_site: Id | None = Field(
         default=None,
         description="Site whose Designate serves the zones (default: the site failed over to)",
@@ -288,7 +299,7 @@ class CapturedServer(_Spec):
     name: str
     flavor: str
     key_name: str | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[Short, Short] = Field(default_factory=dict, max_length=64)
     ports: list[CapturedPort] = Field(default_factory=list)
     volumes: list[CapturedVolume] = Field(default_factory=list)
 

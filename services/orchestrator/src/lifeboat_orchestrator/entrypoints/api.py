@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, HTTPException, status
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat_orchestrator.adapters.repository import SiteRepository
 from lifeboat_orchestrator.entrypoints import evacuations_api, executions_api, plans_api
+from lifeboat_orchestrator.entrypoints.health_api import known_sites
 from lifeboat_shared.contracts.messages import SiteDeclaredDown, SiteDeclaredUp
 from lifeboat_shared.persistence.outbox import add_to_outbox
-from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
+from lifeboat_shared.service import CurrentPrincipal, RuntimeDep, ServiceRuntime
 
 router = APIRouter(tags=["sites"])
 router.include_router(plans_api.router)
@@ -57,6 +58,14 @@ async def list_sites(runtime: RuntimeDep, _who: CurrentPrincipal) -> list[SiteOu
     ]
 
 
+async def _known(runtime: ServiceRuntime, site_id: str) -> None:
+    if site_id not in await known_sites(runtime):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"site_id: no site {site_id!r} is registered, probed or declared",
+        )
+
+
 @router.post(
     "/sites/{site_id}/declare-down",
     status_code=status.HTTP_202_ACCEPTED,
@@ -65,6 +74,7 @@ async def list_sites(runtime: RuntimeDep, _who: CurrentPrincipal) -> list[SiteOu
 async def declare_down(
     site_id: SiteId, body: Declaration, runtime: RuntimeDep, _who: CurrentPrincipal
 ) -> EventAccepted:
+    await _known(runtime, site_id)
     message = SiteDeclaredDown(
         site_id=site_id, reason=body.reason, declared_by="operator", declared_at=datetime.now(UTC)
     )
@@ -80,6 +90,7 @@ async def declare_down(
     summary="Operator declares a site up again (emits SiteDeclaredUp)",
 )
 async def declare_up(site_id: SiteId, runtime: RuntimeDep, _who: CurrentPrincipal) -> EventAccepted:
+    await _known(runtime, site_id)
     message = SiteDeclaredUp(site_id=site_id, declared_by="operator", declared_at=datetime.now(UTC))
     envelope = runtime.envelope(message)
     async with runtime.db.transaction() as session:

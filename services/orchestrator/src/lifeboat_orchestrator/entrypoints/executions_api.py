@@ -247,7 +247,9 @@ async def list_executions(
     runtime: RuntimeDep,
     who: CurrentPrincipal,
     plan_id: Annotated[str | None, Query(max_length=128)] = None,
-    state: Annotated[str | None, Query(pattern="^(running|succeeded|failed|cancelled)$")] = None,
+    state: Annotated[
+        str | None, Query(max_length=16, pattern="^(running|succeeded|failed|cancelled)$")
+    ] = None,
     project_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> list[ExecutionOut]:
     project = listed_project(who, project_id)

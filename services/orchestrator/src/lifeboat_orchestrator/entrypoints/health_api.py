@@ -2,8 +2,10 @@
 
 The webhook only turns alerts into ``SiteHealthObserved`` events (through the outbox); it never
 declares anything itself, so an alert storm reaches the same hysteresis as every other source.
-Alertmanager does not retry 4xx answers, so an alert we cannot use (no site label) is counted
-and skipped rather than failing the whole notification.
+Alertmanager does not retry 4xx answers, so an alert we cannot use (no site label, an invalid
+site id, or a site this orchestrator does not know: neither registered, probed nor declared) is
+counted (in the answer and in ``lifeboat_orchestrator_alerts_ignored{reason}``) and skipped
+rather than failing the whole notification.
 """
 
 from __future__ import annotations
@@ -15,18 +17,29 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi import Path as PathParam
+from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field
 
+from lifeboat_orchestrator.adapters.catalog import CatalogRepository
 from lifeboat_orchestrator.adapters.health_repository import SiteHealthRepository
+from lifeboat_orchestrator.adapters.repository import SiteRepository
 from lifeboat_shared.contracts.messages.health import SiteHealthObserved
 from lifeboat_shared.persistence.outbox import add_to_outbox
-from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
+from lifeboat_shared.service import CurrentPrincipal, RuntimeDep, ServiceRuntime
 
 router = APIRouter(tags=["site health"])
 SITE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 SEVERITY = re.compile(r"^[a-z0-9_\-]{1,32}$")
 SITE_LABELS = ("lifeboat_site", "site")
 SiteId = Annotated[str, PathParam(pattern=SITE_ID.pattern)]
+Label = Annotated[str, Field(max_length=4096)]
+Labels = Annotated[dict[Label, Label], Field(max_length=64)]
+Url = Annotated[str, Field(max_length=4096)]
+ALERTS_IGNORED = Counter(
+    "lifeboat_orchestrator_alerts_ignored",
+    "Alertmanager alerts skipped: no site label, an invalid site id, or an unknown site",
+    ["reason"],
+)
 
 
 class AlertmanagerAlert(BaseModel):
@@ -35,11 +48,11 @@ class AlertmanagerAlert(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str]
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: Labels
+    annotations: Labels = Field(default_factory=dict)
     starts_at: datetime = Field(alias="startsAt")
     ends_at: datetime | None = Field(default=None, alias="endsAt")
-    generator_url: str | None = Field(default=None, alias="generatorURL")
+    generator_url: Url | None = Field(default=None, alias="generatorURL")
     fingerprint: str | None = Field(default=None, max_length=255)
 
 
@@ -50,21 +63,33 @@ class AlertmanagerWebhook(BaseModel):
 
     version: Literal["4"]
     status: Literal["firing", "resolved"]
-    receiver: str
-    group_key: str | None = Field(default=None, alias="groupKey")
+    receiver: Label
+    group_key: Label | None = Field(default=None, alias="groupKey")
     truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts")
-    group_labels: dict[str, str] = Field(default_factory=dict, alias="groupLabels")
-    common_labels: dict[str, str] = Field(default_factory=dict, alias="commonLabels")
-    common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
-    external_url: str | None = Field(default=None, alias="externalURL")
-    alerts: list[AlertmanagerAlert] = Field(max_length=10_000)
+    group_labels: Labels = Field(default_factory=dict, alias="groupLabels")
+    common_labels: Labels = Field(default_factory=dict, alias="commonLabels")
+    common_annotations: Labels = Field(default_factory=dict, alias="commonAnnotations")
+    external_url: Url | None = Field(default=None, alias="externalURL")
+    alerts: list[AlertmanagerAlert] = Field(max_length=1000)
 
 
 class WebhookAccepted(BaseModel):
     accepted: int
     ignored_without_site: int
     ignored_invalid_site: int
+    ignored_unknown_site: int = Field(
+        default=0, description="Alerts naming a site neither registered nor ever probed"
+    )
     event_ids: list[str]
+
+
+async def known_sites(runtime: ServiceRuntime) -> set[str]:
+    """Sites this orchestrator knows: registered (policy's SiteRegistered), probed or declared."""
+    async with runtime.db.read() as session:
+        known = set(await CatalogRepository(session).sites())
+        known |= set(await SiteHealthRepository(session).site_ids())
+        known |= {s.id for s in await SiteRepository(session).list()}
+    return known
 
 
 def observation(alert: AlertmanagerAlert, now: datetime) -> SiteHealthObserved | str:
@@ -104,13 +129,21 @@ async def alertmanager_webhook(
 ) -> WebhookAccepted:
     now = datetime.now(UTC)
     events: list[SiteHealthObserved] = []
-    skipped = {"no-site": 0, "invalid-site": 0}
+    skipped = {"no-site": 0, "invalid-site": 0, "unknown-site": 0}
     for alert in body.alerts:
         result = observation(alert, now)
         if isinstance(result, str):
             skipped[result] += 1
         else:
             events.append(result)
+    if events:
+        known = await known_sites(runtime)
+        unknown = [e for e in events if e.site_id not in known]
+        skipped["unknown-site"] = len(unknown)
+        events = [e for e in events if e.site_id in known]
+    for reason, count in skipped.items():
+        if count:
+            ALERTS_IGNORED.labels(reason).inc(count)
     envelopes = [runtime.envelope(e) for e in events]
     if envelopes:
         async with runtime.db.transaction() as session:
@@ -119,6 +152,7 @@ async def alertmanager_webhook(
         accepted=len(envelopes),
         ignored_without_site=skipped["no-site"],
         ignored_invalid_site=skipped["invalid-site"],
+        ignored_unknown_site=skipped["unknown-site"],
         event_ids=[e.id for e in envelopes],
     )
 

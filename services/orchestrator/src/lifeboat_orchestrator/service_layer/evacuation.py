@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,11 +36,14 @@ class EvacuationSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source_site: str = Field(min_length=1, max_length=128)
-    plans: list[str] | None = Field(
-        default=None, description="Plan ids or names (default: every plan running there)"
-    )
-    target_sites: list[str] | None = Field(
+    plans: list[Annotated[str, Field(min_length=1, max_length=255)]] | None = Field(
         default=None,
+        max_length=1000,
+        description="Plan ids or names (default: every plan running there)",
+    )
+    target_sites: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        default=None,
+        max_length=16,
         description="Spread plans over these (each plan to one of its own recovery sites, the "
         "least loaded by VMs); default: over each plan's own recovery sites. Only sites holding "
         "a verified consistency point of every group of the plan are chosen; a plan with none "

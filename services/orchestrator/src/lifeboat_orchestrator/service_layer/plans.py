@@ -36,6 +36,8 @@ async def _sites(db: Database, spec: PlanSpec) -> dict[str, KnownSite]:
     for target in spec.target_sites:
         if target not in sites:
             raise PlanInvalid(f"site {target} is not registered", "target_sites")
+    if spec.dns_site is not None and spec.dns_site not in sites:
+        raise PlanInvalid(f"site {spec.dns_site} is not registered", "dns_site")
     return sites
 
 

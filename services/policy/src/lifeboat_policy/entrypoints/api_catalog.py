@@ -72,7 +72,7 @@ async def create_site(body: SiteCreate, runtime: RuntimeDep, _who: CurrentPrinci
     "/sites/{site_id}",
     tags=["sites"],
     summary="Create or update a site (emits SiteRegistered); 201 when created",
-    responses=CONFLICT,
+    responses={**CONFLICT, 201: {"model": SiteOut, "description": "Site created"}},
 )
 async def put_site(
     site_id: SiteIdPath,

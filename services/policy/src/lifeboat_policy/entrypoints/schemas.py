@@ -4,7 +4,7 @@ is refused with a 422 whose ``loc`` names it before any use case runs."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from croniter import croniter
 from pydantic import (
@@ -14,6 +14,7 @@ from pydantic import (
     IPvAnyAddress,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from lifeboat_shared.contracts.messages import QuiesceSpec, RetentionSpec
@@ -41,6 +42,7 @@ class SiteUpdate(_In):
     role: Literal["protected", "recovery", "both"]
     data_endpoint: str | None = Field(
         default=None,
+        max_length=261,
         pattern=r"^[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}$",
         description="host:port of the site's replication receiver",
     )
@@ -125,6 +127,9 @@ class PolicyCreate(_In):
     @field_validator("quiesce")
     @classmethod
     def _hook(cls, value: QuiesceSpec) -> QuiesceSpec:
+        size = len(value.model_dump_json())
+        if size > QUIESCE_BUDGET:
+            raise ValueError(f"{size} bytes, over the {QUIESCE_BUDGET} a policy's quiesce may use")
         if value.method == "hook" and value.hook is None:
             raise ValueError("hook: required when method is 'hook'")
         if value.method != "hook" and value.hook is not None:
@@ -226,6 +231,27 @@ SeedVolumes = Annotated[
 ]
 
 
+MEMBERS_BUDGET = 64 * 1024
+"""Characters of member and seed ids one group may hold: its RPO tick (which lists them) then
+stays far under the bus's 256 KiB ``max_record_bytes``; an application set's ticks are bounded
+by ``SET_MEMBERS_BUDGET``."""
+QUIESCE_BUDGET = 16 * 1024
+
+
+def members_size(members: MembersIn | None, seeds: dict[str, str]) -> int:
+    ids = [*members.servers, *members.volumes] if members is not None else []
+    return sum(len(i) + 3 for i in ids) + sum(len(k) + len(v) + 6 for k, v in seeds.items())
+
+
+def _check_budget(members: MembersIn | None, seeds: dict[str, str]) -> None:
+    size = members_size(members, seeds)
+    if size > MEMBERS_BUDGET:
+        raise ValueError(
+            f"members and seed_volumes: {size} characters of ids, over the {MEMBERS_BUDGET} "
+            "a group may hold (its RPO tick must fit an event): split it into groups"
+        )
+
+
 def _check_seeds(value: dict[str, str]) -> dict[str, str]:
     if len(set(value.values())) != len(value):
         raise ValueError("two source volumes name the same seed volume")
@@ -265,6 +291,11 @@ class GroupCreate(_In):
     def _seeds(cls, value: dict[str, str]) -> dict[str, str]:
         return _check_seeds(value)
 
+    @model_validator(mode="after")
+    def _budget(self) -> Self:
+        _check_budget(self.members, self.seed_volumes)
+        return self
+
 
 class MembersUpdate(_In):
     """Replace a group's members (e.g. servers re-created outside Lifeboat); seeds optional."""
@@ -283,6 +314,11 @@ class MembersUpdate(_In):
     @classmethod
     def _seeds(cls, value: dict[str, str]) -> dict[str, str]:
         return _check_seeds(value)
+
+    @model_validator(mode="after")
+    def _budget(self) -> Self:
+        _check_budget(self.members, self.seed_volumes)
+        return self
 
 
 class GroupOut(BaseModel):

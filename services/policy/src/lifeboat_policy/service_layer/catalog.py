@@ -32,6 +32,10 @@ from lifeboat_shared.contracts.messages import SiteRef, SiteRegistered
 from lifeboat_shared.persistence.outbox import add_to_outbox
 from lifeboat_shared.service.runtime import ServiceRuntime
 
+SET_MEMBERS_BUDGET = 160 * 1024
+"""Characters of member ids an application set's groups may hold together: its tick lists them
+all and must stay under the bus's 256 KiB ``max_record_bytes``."""
+
 
 async def register_site(
     runtime: ServiceRuntime,
@@ -251,6 +255,15 @@ async def create_app_set(
         if len(links) != 1:
             raise Conflict(
                 "group_ids", "all groups of a set need the same source_site and target_site"
+            )
+        ids = {i for g in groups for i in (*g.members.servers, *g.members.volumes)}
+        ids |= {f"{k}{v}" for g in groups for k, v in g.seed_volumes.items()}
+        size = sum(len(i) + 3 for i in ids)
+        if size > SET_MEMBERS_BUDGET:
+            raise Invalid(
+                "group_ids",
+                f"{size} characters of member ids together, over the {SET_MEMBERS_BUDGET} a set "
+                "may hold (its RPO tick must fit an event): make smaller sets",
             )
         if await catalog.find_app_set(project_id, name):
             raise Conflict("name", f"an application set named {name!r} already exists")

@@ -4,6 +4,11 @@ One pass takes up to ``limit`` due units oldest first, advances each unit's sche
 its tick in the same transaction, so a crash either loses both (the unit is still due and ticks
 on the next pass: nothing missed) or keeps both. The event id is ``rpo-tick-<unit>-<seq>``:
 a tick is never published under two ids, and the outbox refuses the same id twice.
+
+A unit whose tick cannot be built (its spec does not validate) or is over the bus's
+``max_record_bytes`` is isolated: its tick is not staged, its groups' ``last_failure`` says why
+(stage ``schedule``), it is logged and counted (``lifeboat_policy_tick_failures``), and it is
+retried at its next due time; every other unit of the batch ticks as usual.
 """
 
 from __future__ import annotations
@@ -12,11 +17,16 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lifeboat_policy import metrics
 from lifeboat_policy.adapters.catalog import CatalogRepository
 from lifeboat_policy.adapters.repository import GroupRepository, TickUnitRepository
 from lifeboat_policy.domain import schedule
-from lifeboat_policy.service_layer.units import load_contexts
-from lifeboat_shared.contracts.envelope import Envelope
+from lifeboat_policy.domain.model import Failure, TickUnit
+from lifeboat_policy.service_layer.units import UnitContext, load_contexts
+from lifeboat_shared.contracts.envelope import Envelope, encode_envelope
 from lifeboat_shared.contracts.messages import RpoBreached, RpoTickElapsed
 from lifeboat_shared.persistence.outbox import add_to_outbox
 from lifeboat_shared.service.runtime import ServiceRuntime
@@ -56,16 +66,28 @@ async def emit_due_ticks(
             cadence = context.cadence
             seq = unit.last_tick_seq + 1
             trigger = unit.pending_trigger or ("schedule" if cadence.is_cron else "rpo")
-            tick = RpoTickElapsed(
-                group_id=unit.unit_id,
-                project_id=context.project_id,
-                tick_seq=seq,
-                rpo_seconds=context.rpo_target_seconds,
-                due_at=unit.next_due_at,
-                trigger=trigger,
-                spec=context.spec(),
-            )
-            envelopes.append(runtime.envelope(tick, event_id=f"rpo-tick-{unit.unit_id}-{seq}"))
+            try:
+                tick = RpoTickElapsed(
+                    group_id=unit.unit_id,
+                    project_id=context.project_id,
+                    tick_seq=seq,
+                    rpo_seconds=context.rpo_target_seconds,
+                    due_at=unit.next_due_at,
+                    trigger=trigger,
+                    spec=context.spec(),
+                )
+                envelope = runtime.envelope(tick, event_id=f"rpo-tick-{unit.unit_id}-{seq}")
+                size = len(encode_envelope(envelope).value)
+                limit = runtime.settings.max_record_bytes
+                if size > limit:
+                    raise TickUnbuildable(
+                        f"tick event of {size} bytes is over the bus limit of {limit} bytes "
+                        "(max_record_bytes): shorten the group's members, hooks or policy"
+                    )
+            except (TickUnbuildable, ValidationError, ValueError) as exc:
+                await _isolate(session, unit, context, exc, now)
+                continue
+            envelopes.append(envelope)
             emitted.append(EmittedTick(unit.unit_id, seq, unit.next_due_at, now))
             unit.last_tick_seq, unit.last_tick_at, unit.pending_trigger = seq, now, None
             unit.next_due_at = schedule.due_after_tick(
@@ -75,6 +97,27 @@ async def emit_due_ticks(
         await repo.save_many(units)
         await add_to_outbox(session, envelopes)
     return emitted
+
+
+class TickUnbuildable(ValueError):
+    pass
+
+
+async def _isolate(
+    session: AsyncSession, unit: TickUnit, context: UnitContext, exc: Exception, now: datetime
+) -> None:
+    """Leave this unit out of the batch, say why on its groups, retry at its next due time."""
+    reason = str(exc) if isinstance(exc, TickUnbuildable) else f"tick spec invalid: {exc}"
+    reason = reason[:500]
+    log.warning("RPO tick of %s not emitted: %s", unit.unit_id, reason)
+    metrics.TICK_FAILURES.inc()
+    groups = GroupRepository(session)
+    for group in context.groups:
+        group.last_failure = Failure("schedule", reason, now)
+        await groups.save_failure(group)
+    unit.next_due_at = schedule.due_after_tick(
+        unit.unit_id, context.cadence, now, unit.lead_seconds or 0.0
+    )
 
 
 async def emit_breaches(runtime: ServiceRuntime, now: datetime | None = None) -> list[str]:
