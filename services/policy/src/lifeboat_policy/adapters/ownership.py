@@ -1,8 +1,9 @@
 """Who owns a group's servers and volumes, as the protected site's cloud says.
 
 One listing of every project's servers and volumes at the site (``all_tenants``): with admin
-service credentials the cloud shows each one's project; with a project-scoped account it shows
-that project's only, and the others are not known (so not refused here). A project is named by
+service credentials the cloud shows each one's project; a project-scoped account is refused the
+all-projects listing by Nova's default policy (403: found on a real cloud), so it lists its own
+project's, and the others are not known (so not refused here). A project is named by
 its id or, for the project the service's account is scoped to, by its name too.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat_shared.cloud import CloudDriver, SiteConfig
+from lifeboat_shared.cloud.errors import Forbidden
 
 
 @dataclass(frozen=True)
@@ -48,12 +50,20 @@ async def member_owners(
         found_volumes: dict[str, str | None] = {}
         if servers:
             wanted = set(servers)
-            for s in await project.compute.list_servers(all_tenants=1):
+            try:
+                listed = await project.compute.list_servers(all_tenants=1)
+            except Forbidden:  # not an admin (Nova's default policy): its own project's only
+                listed = await project.compute.list_servers()
+            for s in listed:
                 if s.id in wanted:
                     found_servers[s.id] = s.project_id
         if volumes:
             wanted = set(volumes)
-            for v in await project.block_storage.list_volumes(all_tenants=1):
+            try:
+                vols = await project.block_storage.list_volumes(all_tenants=1)
+            except Forbidden:
+                vols = await project.block_storage.list_volumes()
+            for v in vols:
                 if v.id in wanted:
                     found_volumes[v.id] = v.project_id
         return Owners(found_servers, found_volumes, names)
