@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager, suppress
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ import pytest
 import yaml
 
 from lifeboat_cli.stack import Stack
-from lifeboat_cli.story import wait_execution
+from lifeboat_cli.story import wait_execution, wait_new_cp
 from lifeboat_replicator.entrypoints.receiver import spawned_receiver
 from lifeboat_shared.cloud import CloudDriver, CloudProject, SiteConfig
 from tests.integration.replication.harness import fresh_database
@@ -396,6 +397,39 @@ async def test_two_site_dr_cycle_on_ceph(
             final = await _ok(await client.get(f"{orch}/v1/plans/{plan['id']}"))
             note("home", site=final["state"]["active_site"], status=final["state"]["status"])
             assert final["state"]["active_site"] == A
+            assert final["state"]["status"] == "protected"
+
+            # --- protected again, by schedule: the forward group follows the servers failback
+            # made and its next CP starts from the stopped lab-b copy (seeded: differences only)
+            cp = await wait_new_cp(
+                client, policy, group["id"], after=failback["finished_at"], timeout=300
+            )
+            again = await _ok(await client.get(f"{repl}/v1/consistency-points/{cp['cp']}"))
+            seeded = [m for m in again["members"] if m.get("seeded_from")]
+            note(
+                "protected-again",
+                cp=cp["cp"],
+                after_s=(
+                    datetime.fromisoformat(cp["taken_at"])
+                    - datetime.fromisoformat(failback["finished_at"])
+                ).total_seconds(),
+                seeded=len(seeded),
+                sent=again["bytes_sent"],
+            )
+            assert len(seeded) == len(again["members"]) == 2, again
+            assert again["bytes_sent"] < 8 * 1024**2, again
+            for m in again["members"]:  # the replica at lab-b is the home volume at the CP
+                src = await asyncio.to_thread(
+                    ceph[A].content_hash,
+                    f"volume-{m['volume_id']}",
+                    f"snapshot-{m['source_snapshot_id']}",
+                )
+                dst = await asyncio.to_thread(
+                    ceph[B].content_hash,
+                    f"volume-{m['replica_volume_id']}",
+                    f"snapshot-{m['replica_snapshot_id']}",
+                )
+                assert src == dst, f"CP {cp['cp']} volume {m['volume_id']}: {src} != {dst}"
     finally:
         await driver.aclose()
         print(json.dumps(figures, default=str))
