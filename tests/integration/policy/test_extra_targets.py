@@ -102,7 +102,10 @@ async def test_a_group_with_an_extra_target_ticks_one_leg_per_site(policy: Polic
     assert all(e.scope == "failover" for e in failover)
     assert {e.group_id for e in failover} == {g, leg}
     assert await emit_due_ticks(policy.runtime, far + 4 * LATER) == []
-    assert (await c.post(f"/v1/protection-groups/{g}/resume")).status_code == 200
+    # suspended by the failover: failback resumes it; an operator only with force
+    assert (await c.post(f"/v1/protection-groups/{g}/resume")).status_code == 409
+    r = await c.post(f"/v1/protection-groups/{g}/resume", json={"force": True})
+    assert r.status_code == 200, r.text
 
     # Not in an application set (one link per set); deleted with the group.
     r = await c.post("/v1/app-sets", json={"name": "s", "project_id": "p1", "group_ids": [g]})
