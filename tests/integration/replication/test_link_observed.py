@@ -116,8 +116,18 @@ async def test_a_cycle_whose_link_is_down_reports_it_and_the_orchestrator_sees_t
                     ok = {s["site_id"] for s in (await links())["sites"] if s["last_healthy_at"]}
                     return {SOURCE, TARGET} <= ok
 
+                async def both_up() -> bool:
+                    sites = (await o.get("/v1/sites")).json()
+                    return {s["id"] for s in sites if s["state"] == "up"} >= {SOURCE, TARGET}
+
                 try:
                     await _until("both sites probed healthy", probed)
+                    # The sites topic is shared with earlier tests, whose declarations (e.g.
+                    # site-a down) this fresh orchestrator replays: the operator's word first.
+                    for site in (SOURCE, TARGET):
+                        r = await o.post(f"/v1/sites/{site}/declare-up")
+                        assert r.status_code < 300, r.text
+                    await _until("both sites declared up", both_up)
                     server, (vol,) = await make_vm(p.source, "linked", 1)
                     group = f"g-{uuid.uuid4().hex[:10]}"
                     app = App({"db": [server]}, {vol: server}, group=group)
