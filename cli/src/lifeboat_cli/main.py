@@ -21,6 +21,7 @@ from lifeboat_cli.verbs import (
     policies,
     restores,
     sites,
+    test_reports,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -37,6 +38,9 @@ app.add_typer(evacuations.app, name="evacuation")
 executions.register(app)
 evacuations.register(app)
 restores.register(app)
+test_app = typer.Typer(no_args_is_help=True, help="Bubble tests and their signed reports")
+test_reports.register(test_app)
+app.add_typer(test_app, name="test")
 
 
 @app.command()

@@ -131,6 +131,12 @@ OPERATIONS: dict[str, tuple[Operation, ...]] = {
     ),
     "verifier": (
         _op("GET", "/v1/test-runs", "verifier:test-run:list", "reader", "Bubble test runs"),
+        _op("GET", "/v1/test-reports", "verifier:test-report:list", "reader",
+            "Signed test reports"),
+        _op("GET", "/v1/test-reports/{report_id}", "verifier:test-report:get", "reader",
+            "Download a signed test report (JSON or HTML)"),
+        _op("GET", "/v1/signing-key", "verifier:signing-key:get", "reader",
+            "The report signing key (public)"),
     ),
     "billing": (
         _op("GET", "/v1/usage", "billing:usage:get", "reader", "Usage ledger and totals"),
