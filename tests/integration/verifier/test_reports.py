@@ -32,7 +32,13 @@ from lifeboat_shared.service.app import create_app
 from lifeboat_shared.service.authz import Authorizer
 from lifeboat_shared.service.runtime import ServiceRuntime
 from lifeboat_shared.service.server import uvicorn_config
-from lifeboat_verifier.adapters.signing import SigningKey, document_bytes, sign_report
+from lifeboat_verifier.adapters.signing import (
+    SigningKey,
+    SigningKeyError,
+    document_bytes,
+    load_signing_key,
+    sign_report,
+)
 from lifeboat_verifier.bootstrap import build
 from lifeboat_verifier.domain.evidence import Report, RunEvidence
 from lifeboat_verifier.service_layer.reports import issue_report, prune_reports, reports_uow
@@ -250,6 +256,12 @@ async def test_report_issued_listed_downloaded_verified_and_tamper_detected(
 
 
 async def test_retention_loop_prunes_expired_reports_on_sqlite(tmp_path: Path) -> None:
+    # production never generates a key: a missing or wrong key file is named
+    with pytest.raises(SigningKeyError, match=r"signing_key_file: .* does not exist"):
+        load_signing_key(tmp_path / "mounted.pem", generate=False)
+    (tmp_path / "wrong.pem").write_text(SigningKey.generate().public_pem)
+    with pytest.raises(SigningKeyError, match=r"signing_key_file: .*not a readable"):
+        load_signing_key(tmp_path / "wrong.pem", generate=False)
     settings = VerifierSettings(
         data_dir=tmp_path,
         api_token=TOKEN,

@@ -23,7 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lifeboat_shared.service.runtime import ServiceRuntime
 from lifeboat_verifier.adapters.reports_repository import StoredReport, TestReportRepository
-from lifeboat_verifier.adapters.signing import SigningKey, document_bytes, sign_report
+from lifeboat_verifier.adapters.signing import (
+    SigningKey,
+    SigningKeyError,
+    document_bytes,
+    sign_report,
+)
 from lifeboat_verifier.domain.evidence import Report, RunEvidence
 from lifeboat_verifier.service_layer.wiring import forget, settings_of, signing_key_for
 
@@ -104,7 +109,12 @@ async def report_keeper(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
     """The service's report loop: load (first start: generate) the signing key, then prune
     reports past ``report_retention_days`` every ``report_prune_interval_seconds``."""
     settings = settings_of(runtime)
-    signing_key_for(runtime)
+    try:
+        signing_key_for(runtime)
+    except SigningKeyError as exc:
+        # the service keeps running (runs, lists, retention); issuing a report fails until the
+        # key is mounted, and GET /v1/signing-key answers 503 naming the setting
+        log.error("test reports cannot be signed: %s", exc)
     try:
         while not stop.is_set():
             async with runtime.db.transaction() as session:
