@@ -244,12 +244,24 @@ async def test_report_issued_listed_downloaded_verified_and_tamper_detected(
             code, out = await lifeboat("test", "verify-report", str(junk), token=TOKEN_A, url=url)
             assert code == 1 and "malformed" in out, out
 
-        # retention: nothing is due within it, both are past it
+        # two writers reporting one run at once (two transactions): one report, one id
+        c = evidence(TENANT_B, passed=True)
+
+        async def issue_c() -> str:
+            async with reports_uow(runtime) as uow:
+                return await issue_report(uow, c)
+
+        first, second = await asyncio.gather(issue_c(), issue_c())
+        assert first == second
+        r = await http.get("/v1/test-reports", headers=AS_B)
+        assert [x["report_id"] for x in r.json()] == [first, report_b]
+
+        # retention: nothing is due within it, all are past it
         now = datetime.now(UTC)
         async with runtime.db.transaction() as session:
             assert await prune_reports(session, retention_days=365, now=now) == 0
         async with runtime.db.transaction() as session:
-            assert await prune_reports(session, retention_days=365, now=now + timedelta(366)) == 2
+            assert await prune_reports(session, retention_days=365, now=now + timedelta(366)) == 3
         r = await http.get(f"/v1/test-reports/{report_a}", headers=AS_A)
         assert r.status_code == 404 and "report_id" in r.text
     print(f"reports round trip on PostgreSQL: {time.monotonic() - started:.1f}s")

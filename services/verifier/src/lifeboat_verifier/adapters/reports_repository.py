@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lifeboat_shared.persistence.types import aware
@@ -42,21 +43,30 @@ class TestReportRepository:
         row = await self.session.execute(sa.select(t.c.report_id).where(t.c.run_id == run_id))
         return row.scalar_one_or_none()
 
-    async def add(self, report: StoredReport) -> None:
-        await self.session.execute(
-            sa.insert(t).values(
-                report_id=report.report_id,
-                run_id=report.run_id,
-                plan_id=report.plan_id,
-                project_id=report.project_id,
-                passed=report.passed,
-                started_by=report.started_by,
-                finished_at=report.finished_at,
-                issued_at=report.issued_at,
-                key_fingerprint=report.key_fingerprint,
-                document=report.document,
-            )
-        )
+    async def add_once(self, report: StoredReport) -> str:
+        """Store the report unless its run has one already (two writers racing included: the
+        unique run id decides); the run's report id either way."""
+        values = {
+            "report_id": report.report_id,
+            "run_id": report.run_id,
+            "plan_id": report.plan_id,
+            "project_id": report.project_id,
+            "passed": report.passed,
+            "started_by": report.started_by,
+            "finished_at": report.finished_at,
+            "issued_at": report.issued_at,
+            "key_fingerprint": report.key_fingerprint,
+            "document": report.document,
+        }
+        insert: sa.Executable
+        if self.session.get_bind().dialect.name == "postgresql":
+            insert = postgresql.insert(t).values(**values).on_conflict_do_nothing()
+        else:
+            insert = sqlite.insert(t).values(**values).on_conflict_do_nothing()
+        await self.session.execute(insert)
+        stored = await self.report_id_for_run(report.run_id)
+        assert stored is not None
+        return stored
 
     async def get(self, report_or_run_id: str) -> StoredReport | None:
         """By report id, else by the id of the run it reports."""

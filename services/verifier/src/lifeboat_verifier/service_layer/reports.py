@@ -74,7 +74,7 @@ async def issue_report(uow: ReportsUnitOfWork, evidence: RunEvidence | Mapping[s
         evidence=evidence,
     )
     signed = sign_report(report, uow.key)
-    await uow.reports.add(
+    stored_id = await uow.reports.add_once(
         StoredReport(
             report_id=report.report_id,
             run_id=evidence.run_id,
@@ -88,6 +88,8 @@ async def issue_report(uow: ReportsUnitOfWork, evidence: RunEvidence | Mapping[s
             document=document_bytes(signed).decode("utf-8"),
         )
     )
+    if stored_id != report.report_id:  # another writer reported the run first
+        return stored_id
     log.info(
         "test report %s issued for run %s (%s)",
         report.report_id,
