@@ -80,7 +80,7 @@ class NeutronModel(NeutronBase):
         )
         rt["external_gateway_info"] = {
             "network_id": net["id"],
-            "enable_snat": True,
+            "enable_snat": bool(info.get("enable_snat", True)),
             "external_fixed_ips": gw_port["fixed_ips"],
         }
 
