@@ -83,7 +83,9 @@ async def _vpn(o: Orchestrated, site: str) -> dict[str, list[Any]]:
 async def test_linked_bubbles_reach_each_other_and_not_production(
     tmp_path: Path, postgres_url: str, kafka_bootstrap: str
 ) -> None:
+    t0 = time.monotonic()
     async with orchestrated(tmp_path, postgres_url, kafka_bootstrap, [A, B, C]) as o:
+        up_s = time.monotonic() - t0
         prod = await o.project(A)
         app_id, app_vol, _app_ip = await _server(
             prod, "shop-app", "app-net", "10.61.0.0/24", "10.61.0.10"
@@ -113,6 +115,7 @@ async def test_linked_bubbles_reach_each_other_and_not_production(
         }
         plan = await create_plan(o.client, o.base, body)
         before = {s: await inventory(o.sites, s) for s in (A, B, C)}
+        setup_s = time.monotonic() - t0
 
         started = time.monotonic()
         test = await _start(o, plan["id"], {"kind": "test-failover"})
@@ -145,6 +148,12 @@ async def test_linked_bubbles_reach_each_other_and_not_production(
             r = _connect(o, site, server, other_ip)
             assert r.status_code == 504 and r.json()["result"]["reason"] == "no route to host"
         linked_s = time.monotonic() - started
+        # The per-test PSK (read back from the cloud, which holds it) is nowhere else.
+        conn: Any = (await o.project(B)).context.conn
+        [psk] = {c.psk for c in conn.network.vpn_ipsec_site_connections()}
+        assert len(psk) >= 32
+        assert psk not in str(test)
+        assert psk not in (tmp_path / "orchestrator.log").read_text(errors="replace")
 
         cleanup = await o.run(plan["id"], "test-cleanup", test_id=test["id"])
         assert cleanup["state"] == "succeeded", cleanup["error"]
@@ -153,4 +162,7 @@ async def test_linked_bubbles_reach_each_other_and_not_production(
             assert await inventory(o.sites, site) == before[site], f"{site}: nothing left"
             assert all(not v for v in (await _vpn(o, site)).values()), "no VPN resource left"
         assert await inventory(o.sites, A) == before[A], "production untouched"
-        print(f"linked bubble test up, linked and checked in {linked_s:.1f} s")
+        print(
+            f"sites+orchestrator up {up_s:.1f} s, production+CPs+plan {setup_s - up_s:.1f} s, "
+            f"bubbles up+linked+checked {linked_s:.1f} s, total {time.monotonic() - t0:.1f} s"
+        )
