@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cloudsim import admin, admin_data, designate, glance, keystone, neutron
+from cloudsim import admin, admin_data, designate, glance, keystone, neutron, vpnaas
 from cloudsim.blockstore import BlockStoreError, ConflictError, NotFoundError
 from cloudsim.cinder import attachments as cinder_attachments
 from cloudsim.cinder import backups as cinder_backups
@@ -58,6 +58,7 @@ def create_app(site: Site) -> FastAPI:
         cinder_groups,
         cinder_backups,
         neutron,
+        vpnaas,
         glance,
         designate,
     ):

@@ -42,6 +42,8 @@ EXTENSIONS = [
     "standard-attr-revisions",
     "standard-attr-timestamp",
     "filter-validation",
+    "vpnaas",
+    "vpn-endpoint-groups",
 ]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from cloudsim.auth import Ctx
 from cloudsim.errors import APIError
 from cloudsim.neutron_model import NeutronBase, bad
-from cloudsim.neutron_ops import create_port, quota_check
+from cloudsim.neutron_ops import create_port, delete_port, quota_check
 from cloudsim.state import Res, SiteState, new_id, now_iso
 
 
@@ -58,6 +58,7 @@ class NeutronModel(NeutronBase):
 
     def set_gateway(self, rt: Res, info: Any) -> None:
         if not info:
+            self._drop_gateway(rt)
             rt["external_gateway_info"] = None
             return
         net = (
@@ -67,6 +68,7 @@ class NeutronModel(NeutronBase):
             raise bad(
                 "Invalid input for external_gateway_info: network_id must be an external network."
             )
+        self._drop_gateway(rt)  # a new gateway replaces the old one
         sub = self.state.subnets[net["subnets"][0]]
         ip = self.state.allocate_ip(sub)
         gw_port = create_port(
@@ -80,9 +82,17 @@ class NeutronModel(NeutronBase):
         )
         rt["external_gateway_info"] = {
             "network_id": net["id"],
-            "enable_snat": True,
+            "enable_snat": bool(info.get("enable_snat", True)),
             "external_fixed_ips": gw_port["fixed_ips"],
         }
+
+    def _drop_gateway(self, rt: Res) -> None:
+        for port in [
+            p
+            for p in self.state.ports.values()
+            if p["device_id"] == rt["id"] and p["device_owner"] == "network:router_gateway"
+        ]:
+            delete_port(self.state, port)
 
     def c_fip(self, ctx: Ctx, spec: dict[str, Any]) -> Res:
         pid = self.owner(ctx, spec)

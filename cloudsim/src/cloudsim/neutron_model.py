@@ -284,6 +284,13 @@ class NeutronBase:
                 for p in self.state.ports.values()
             ):
                 raise APIError(409, f"Router {res['id']} still has ports", kind="RouterInUse")
+            for svc in self.state.vpn.get("vpnservices", {}).values():
+                if svc["router_id"] == res["id"]:
+                    raise APIError(
+                        409,
+                        f"Router {res['id']} is used by VPNService {svc['id']}",
+                        kind="RouterInUseByVPNService",
+                    )
             for p in [p for p in self.state.ports.values() if p["device_id"] == res["id"]]:
                 delete_port(self.state, p)
         elif name == "security-groups":

@@ -157,6 +157,7 @@ class SiteState:
         self.images: dict[str, Res] = {}
         self.zones: dict[str, Res] = {}
         self.recordsets: dict[str, Res] = {}
+        self.vpn: dict[str, dict[str, Res]] = {}  # VPNaaS collections by URL name
         self.quotas: dict[str, dict[str, int]] = {}
         self.pending: list[Pending] = []
         self.ip_cursor: dict[str, int] = {}  # subnet id -> next host offset to try

@@ -8,7 +8,11 @@ given): ``GET /health`` (200, or 503 while made unhealthy) and ``POST /exec`` wi
 - ``hostname``: the server id;
 - ``uptime``: seconds since the service started;
 - ``check-consistency``: the consistency checker over the guest's volumes (the callable given),
-  i.e. the application's own startup check on the data it booted with.
+  i.e. the application's own startup check on the data it booted with;
+- ``connect`` with ``"address"``: a TCP connection from this guest to that address's guest
+  service, along the paths cloudsim models (``cloudsim.fabric``: same network, a shared
+  router, an ACTIVE IPsec tunnel; nothing else): who answered, at which site, by which path, or
+  504 with ``no route to host`` / ``connection refused``.
 
 A plain TCP connect to the port doubles as a TCP health check.
 """
@@ -25,7 +29,7 @@ from typing import Any
 
 from cloudsim.guest.checker import check_consistency
 
-COMMANDS = ("hostname", "uptime", "check-consistency")
+COMMANDS = ("hostname", "uptime", "check-consistency", "connect")
 
 
 class GuestServices:
@@ -36,12 +40,14 @@ class GuestServices:
         server_id: str,
         *,
         volumes: Callable[[], Mapping[str, Path]] | None = None,
+        connect: Callable[[str], tuple[int, Any]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.server_id = server_id
         self.healthy = True
         self._volumes = volumes
+        self._connect = connect
         self._host = host
         self._port = port
         self._started = 0.0
@@ -92,6 +98,7 @@ class GuestServices:
                     self._reply(404, {"error": f"no such path {self.path}"})
                     return
                 length = int(self.headers.get("Content-Length") or 0)
+                body: Any = None
                 try:
                     body = json.loads(self.rfile.read(length) or b"{}")
                     command = body["command"] if isinstance(body, dict) else None
@@ -100,7 +107,8 @@ class GuestServices:
                 if command not in COMMANDS:
                     self._reply(400, {"error": f"command must be one of {', '.join(COMMANDS)}"})
                     return
-                status, result = owner.run(str(command))
+                address = body.get("address") if isinstance(body, dict) else None
+                status, result = owner.run(str(command), address=address)
                 self._reply(status, {"command": command, "result": result})
 
         self._httpd = ThreadingHTTPServer((self._host, self._port), Handler)
@@ -115,8 +123,14 @@ class GuestServices:
         self._thread.start()
         return self.port
 
-    def run(self, command: str) -> tuple[int, Any]:
+    def run(self, command: str, *, address: Any = None) -> tuple[int, Any]:
         """Run one simulated command; returns (HTTP status, result)."""
+        if command == "connect":
+            if not isinstance(address, str) or not address:
+                return 400, "connect needs an address (the IP to open a TCP connection to)"
+            if self._connect is None:
+                return 409, "this guest has no network"
+            return self._connect(address)
         if command == "hostname":
             return 200, self.server_id
         if command == "uptime":

@@ -310,7 +310,12 @@ def start_services(state: SiteState, srv: Res) -> int:
             vols = live["os-extended-volumes:volumes_attached"] if live else []
             return {v["id"]: state.blockstore.volume_path(v["id"]) for v in vols}
 
-        svc = GuestServices(sid, volumes=volumes)
+        def connect(address: str) -> tuple[int, Any]:
+            from cloudsim.fabric import connect as fabric_connect
+
+            return fabric_connect(state, sid, address)
+
+        svc = GuestServices(sid, volumes=volumes, connect=connect)
         state.services[sid] = svc
     srv["_services"] = True
     return svc.start()

@@ -32,6 +32,7 @@ from lifeboat_shared.cloud.image import ImageAPI
 from lifeboat_shared.cloud.inventory import InventoryAPI
 from lifeboat_shared.cloud.network import NetworkAPI
 from lifeboat_shared.cloud.settings import CloudDriverSettings
+from lifeboat_shared.cloud.vpn import VpnAPI
 
 
 def _catalog(conn: openstack.connection.Connection) -> models.AuthInfo:
@@ -67,6 +68,7 @@ class CloudProject:
         self.compute = ComputeAPI(ctx)
         self.block_storage = BlockStorageAPI(ctx)
         self.network = NetworkAPI(ctx)
+        self.vpn = VpnAPI(ctx)
         self.dns = DnsAPI(ctx)
         self.image = ImageAPI(ctx)
         self._inventory = InventoryAPI(ctx)

@@ -133,11 +133,45 @@ class _Graph:
         return step_id
 
 
+@dataclass(frozen=True)
+class LinkedSites:
+    """A bubble test spread over several DR sites (UC3b): where each protected server is
+    recovered, and which captured networks each site's bubble copies (the first DR site of the
+    execution, ``target``, holds everything not placed elsewhere)."""
+
+    servers: dict[str, str] = field(default_factory=dict)
+    networks: dict[str, list[str]] = field(default_factory=dict)
+
+    def sites(self, target: str) -> list[str]:
+        return [target, *sorted(s for s in self.networks if s != target)]
+
+
+def network_step(site: str, target: str) -> str:
+    """The id of the step that makes ``site``'s (bubble) network."""
+    return "network" if site == target else f"network@{site}"
+
+
 def _recovery(
-    g: _Graph, plan: PlanSpec, target: str, after: list[str], *, bubble: bool
+    g: _Graph,
+    plan: PlanSpec,
+    target: str,
+    after: list[str],
+    *,
+    bubble: bool,
+    linked: LinkedSites | None = None,
 ) -> list[str]:
-    """Network, then tiers in dependency order (pre hooks, members in parallel, post hooks)."""
-    net = g.add("network", "bubble-network" if bubble else "network", after, site=target)
+    """Network, then tiers in dependency order (pre hooks, members in parallel, post hooks).
+    ``linked``: one bubble network per site, then ``link-bubbles`` before any tier."""
+    action = "bubble-network" if bubble else "network"
+    if linked is None:
+        net = g.add("network", action, after, site=target)
+    else:
+        nets = [
+            g.add(network_step(s, target), action, after, site=s, networks=linked.networks[s])
+            for s in linked.sites(target)
+        ]
+        net = g.add("link-bubbles", "link-bubbles", nets, sites=linked.sites(target))
+    where = linked.servers if linked is not None else {}
     tier_done: dict[str, str] = {}
     deps = tier_dependencies(plan.tiers)
     tiers = {t.name: t for t in plan.tiers}
@@ -157,7 +191,14 @@ def _recovery(
             for v in tier.volumes
         }
         members = [
-            g.add(f"recover:{sid}", "recover", [start], tier=name, site=target, server=sid)
+            g.add(
+                f"recover:{sid}",
+                "recover",
+                [start],
+                tier=name,
+                site=where.get(sid, target),
+                server=sid,
+            )
             for sid in tier.servers
         ]
         members += [r for v, r in restores.items() if not _attached(tier, v)]
@@ -185,8 +226,11 @@ def _attached(tier: Tier, volume_id: str) -> bool:
     return any(v.volume_id == volume_id and v.attach_to for v in tier.volumes)
 
 
-def build_steps(kind: Kind, plan: PlanSpec, source: str, target: str) -> list[Step]:
-    """The step graph of one execution of ``plan`` from ``source`` to ``target``."""
+def build_steps(
+    kind: Kind, plan: PlanSpec, source: str, target: str, linked: LinkedSites | None = None
+) -> list[Step]:
+    """The step graph of one execution of ``plan`` from ``source`` to ``target``; ``linked``:
+    a bubble test (and its cleanup) spread over several DR sites."""
     g = _Graph()
     servers = plan.servers
     if kind == "failover":
@@ -219,10 +263,12 @@ def build_steps(kind: Kind, plan: PlanSpec, source: str, target: str) -> list[St
             ]
         g.add("commit", "commit", [dns, *releases])
     elif kind == "test-failover":
-        tiers = _recovery(g, plan, target, [], bubble=True)
+        tiers = _recovery(g, plan, target, [], bubble=True, linked=linked)
         g.add("bubble-ready", "bubble-ready", tiers, site=target)
     elif kind == "test-cleanup":
         g.add("teardown", "teardown", [], site=target)
+        for site in (linked.sites(target) if linked else [])[1:]:
+            g.add(f"teardown@{site}", "teardown", [], site=site)
     elif kind == "reprotect":
         # The workload runs at ``source`` (where it failed over to); ``target`` (the old
         # protected site) becomes its recovery site: keep what diverged there, free its old

@@ -13,13 +13,13 @@ from lifeboat_orchestrator.adapters.executions import ExecutionRepository
 from lifeboat_orchestrator.adapters.health_repository import SiteHealthRepository
 from lifeboat_orchestrator.adapters.plans import Plan, PlanRepository
 from lifeboat_orchestrator.adapters.repository import SiteRepository
-from lifeboat_orchestrator.domain.execution import Execution, Kind, build_steps
+from lifeboat_orchestrator.domain.execution import Execution, Kind, LinkedSites, build_steps
 from lifeboat_orchestrator.domain.health import Declared
 from lifeboat_orchestrator.domain.model import SiteState
 from lifeboat_orchestrator.domain.protection import CpNeed, cp_need
 from lifeboat_orchestrator.domain.rpo import source_stopped
 from lifeboat_orchestrator.domain.targets import lacking, qualifying, why_none
-from lifeboat_orchestrator.service_layer.targets import coverage, spec_to
+from lifeboat_orchestrator.service_layer.targets import coverage, linked_placement, spec_to
 
 
 class ExecutionRejected(ValueError):
@@ -80,6 +80,8 @@ async def start_execution(
     if plan is None:
         raise ExecutionRejected(f"plan {plan_id} not found", field="plan_id", conflict=False)
     params = dict(params or {})
+    linked: LinkedSites | None = None
+    group_sites: dict[str, str] = {}
     catalog = CatalogRepository(session)
     running = [e for e in await executions.running_for_plan(plan.id)]
     at, targets, groups = direction(plan)
@@ -114,6 +116,9 @@ async def start_execution(
         if test is None or test.plan_id != plan.id or test.kind != "test-failover":
             raise ExecutionRejected(f"no test failover {test_id} of this plan", field="test_id")
         source, target = test.source_site, test.target_site
+        if test.params.get("sites"):  # a linked test: tear down at every site it used
+            params["sites"] = list(test.params["sites"])
+            linked = LinkedSites(networks={s: [] for s in params["sites"]})
     else:
         if not targets:
             raise ExecutionRejected(
@@ -125,7 +130,20 @@ async def start_execution(
                 field="target_site",
                 conflict=False,
             )
-        target = await _choose_target(session, plan, kind, targets, groups, target_site)
+        try:
+            target = await _choose_target(session, plan, kind, targets, groups, target_site)
+        except ExecutionRejected:
+            split = None
+            if kind == "test-failover" and target_site is None and consistency_point_id is None:
+                need = await cp_need_of(catalog, plan, groups)
+                cover = await coverage(catalog, groups, targets, needing=need.needed)
+                split = await linked_placement(catalog, plan, cover)
+            if split is None:
+                raise
+            group_sites, linked = split
+            target = next(s for s in targets if s in linked.networks)
+            params["sites"] = linked.sites(target)
+            params["group_sites"] = group_sites
         if (
             kind == "failover"
             and params.get("degraded")
@@ -152,7 +170,7 @@ async def start_execution(
         legs: dict[str, str] = {}
         for group in groups if kind != "reprotect" else plan.spec.groups:
             # The replication that goes where this execution goes (a leg to an extra target).
-            replicated_as, spec = await spec_to(catalog, group, target)
+            replicated_as, spec = await spec_to(catalog, group, group_sites.get(group, target))
             if spec is not None:
                 specs[group] = spec.model_dump(mode="json")
             if replicated_as != group:
@@ -191,10 +209,11 @@ async def start_execution(
                 if cp.group_id != group:
                     cp = await catalog.newest_cp(group, target)
             else:
-                cp = await catalog.newest_cp(group, target)
+                cp = await catalog.newest_cp(group, group_sites.get(group, target))
             if cp is None:
                 raise ExecutionRejected(
-                    f"no verified consistency point of group {group} at {target} yet",
+                    f"no verified consistency point of group {group} at "
+                    f"{group_sites.get(group, target)} yet",
                     field="consistency_point_id",
                 )
             cps[group] = cp.id
@@ -207,7 +226,7 @@ async def start_execution(
         execution.consistency_point_id = next(iter(cps.values()), None)
     if kind == "failover":
         await _record_source_stopped(session, execution)
-    execution.steps = build_steps(kind, plan.spec, source, target)
+    execution.steps = build_steps(kind, plan.spec, source, target, linked)
     await executions.add(execution)
     return execution, True
 

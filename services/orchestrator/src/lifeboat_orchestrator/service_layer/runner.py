@@ -39,7 +39,15 @@ from lifeboat_orchestrator.domain.execution import Execution, ExecutionState, St
 from lifeboat_orchestrator.domain.plan import PlanState
 from lifeboat_orchestrator.domain.rpo import loss_window
 from lifeboat_orchestrator.service_layer import housekeeping
-from lifeboat_orchestrator.service_layer.steps import bubble, finish, hooks, network, recover, sync
+from lifeboat_orchestrator.service_layer.steps import (
+    bubble,
+    finish,
+    hooks,
+    link,
+    network,
+    recover,
+    sync,
+)
 from lifeboat_orchestrator.service_layer.steps.context import Action, StepEnv, StepFailed
 from lifeboat_shared.cloud.errors import CloudError
 from lifeboat_shared.cloud.sites import SiteClouds
@@ -68,6 +76,7 @@ ACTIONS: dict[str, Action] = {
     "keep-divergent": sync.keep_divergent,
     "stop-losing": sync.stop_losing,
     "release-old": sync.release_old,
+    "link-bubbles": link.link_bubbles,
     "bubble-ready": bubble.bubble_ready,
     "teardown": bubble.teardown,
 }

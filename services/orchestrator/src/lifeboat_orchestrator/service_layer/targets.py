@@ -4,6 +4,8 @@ read from the catalog the replicator's events fill."""
 from __future__ import annotations
 
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository
+from lifeboat_orchestrator.adapters.plans import Plan
+from lifeboat_orchestrator.domain.execution import LinkedSites
 from lifeboat_orchestrator.domain.targets import CpHere, SiteCoverage, leg_id
 from lifeboat_shared.contracts.messages import ReplicationSpec
 
@@ -60,3 +62,44 @@ async def coverage(
             cps[group] = CpHere(cp.id, cp.taken_at) if cp is not None else None
         out.append(SiteCoverage(site, cps, frozenset(replicated.get(site, set()))))
     return out
+
+
+async def linked_placement(
+    catalog: CatalogRepository, plan: Plan, cover: list[SiteCoverage]
+) -> tuple[dict[str, str], LinkedSites] | None:
+    """UC3b: no one site holds a CP of every group, but each group has one at some recovery
+    site: (group -> site, where each server and network goes) for a bubble test spread over
+    those sites, each group at the first recovery site (plan order) holding its CP. None when a
+    group has no CP anywhere or everything lands on one site."""
+    groups = sorted({g for c in cover for g in c.cps})
+    where: dict[str, str] = {}
+    for group in groups:
+        site = next((c.site for c in cover if c.cps.get(group) is not None), None)
+        if site is None:
+            return None
+        where[group] = site
+    if len(set(where.values())) < 2:
+        return None
+    first = next(c.site for c in cover if c.site in where.values())
+    servers: dict[str, str] = {}
+    for group, site in where.items():
+        # The group's servers: as its replication spec names them, else as its CP holds them.
+        spec = await catalog.spec(group)
+        here = next(c for c in cover if c.site == site).cps[group]
+        cp = await catalog.cp(here.id) if here is not None else None
+        for sid in [
+            *(spec.servers if spec is not None else []),
+            *(m.server_id for m in (cp.members if cp is not None else []) if m.server_id),
+        ]:
+            servers.setdefault(sid, site)
+    capture = plan.capture.servers
+    networks: dict[str, list[str]] = {s: [] for s in set(where.values())}
+    placed: set[str] = set()
+    for sid, site in servers.items():
+        for port in capture[sid].ports if sid in capture else []:
+            if port.network_id not in networks[site]:
+                networks[site].append(port.network_id)
+            placed.add(port.network_id)
+    # Everything else (servers of no known group, stateless members' networks) at the first.
+    networks[first] += [n for n in plan.capture.networks if n not in placed]
+    return where, LinkedSites(servers=servers, networks=networks)

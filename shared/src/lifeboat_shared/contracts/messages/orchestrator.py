@@ -159,6 +159,10 @@ class BubbleEndpoint(BaseModel):
     name: str = Field(max_length=255)
     source_server_id: Id | None = None
     addresses: list[str] = Field(default_factory=list)
+    site_id: Id | None = Field(
+        default=None,
+        description="Where this server runs (a linked test spans sites); None: the event's site",
+    )
 
 
 @register
@@ -175,6 +179,10 @@ class BubbleReady(Event):
     endpoints: list[BubbleEndpoint] = Field(default_factory=list)
     entry_point: str | None = Field(
         default=None, description="The one way in: the entry router/port id of the bubble"
+    )
+    linked_sites: list[Id] = Field(
+        default_factory=list,
+        description="Other DR sites whose bubbles this one is linked to by IPsec (UC3b)",
     )
     ready_at: Timestamp
     expires_at: Timestamp | None = None

@@ -13,12 +13,15 @@ from typing import Any
 
 from lifeboat_orchestrator.service_layer.steps.context import StepEnv, StepFailed
 from lifeboat_shared.cloud import CloudProject
+from lifeboat_shared.cloud.errors import NotFound
 from lifeboat_shared.cloud.tags import META_OP
+from lifeboat_shared.cloud.vpn import VpnResource
 from lifeboat_shared.contracts.messages import BubbleEndpoint, BubbleReady
 
 
 async def bubble_ready(env: StepEnv) -> dict[str, Any]:
     endpoints: list[BubbleEndpoint] = []
+    sites = {s.params.get("server") or s.id: s.site for s in env.execution.steps}
     for sid, result in sorted(
         (s.params.get("server") or s.id, env.result_of(s.id))
         for s in env.execution.steps
@@ -30,6 +33,7 @@ async def bubble_ready(env: StepEnv) -> dict[str, Any]:
                 name=result.get("name", "")[:255],
                 source_server_id=sid if sid in env.plan.capture.servers else None,
                 addresses=list(result.get("addresses", [])),
+                site_id=sites.get(sid) or env.execution.target_site,
             )
         )
     net = env.result_of("network")
@@ -43,6 +47,7 @@ async def bubble_ready(env: StepEnv) -> dict[str, Any]:
         )
     if not endpoints:
         raise StepFailed("the bubble has no servers: no recover step made one")
+    linked = list(env.result_of("link-bubbles").get("sites", {}))
     now = datetime.now(UTC)
     expires = now + timedelta(seconds=env.plan.spec.test_timeout_seconds)
     first_net = networks[0]
@@ -56,12 +61,25 @@ async def bubble_ready(env: StepEnv) -> dict[str, Any]:
             server_ids=[e.server_id for e in endpoints],
             endpoints=endpoints,
             entry_point=net.get("entry_point"),
+            linked_sites=[s for s in linked if s != env.execution.target_site],
             ready_at=now,
             expires_at=expires,
         ),
         f"{env.execution.id}.bubble-ready",
     )
-    return {"expires_at": expires.isoformat(), "servers": len(endpoints)}
+    return {"expires_at": expires.isoformat(), "servers": len(endpoints), "linked": linked}
+
+
+VPN_KINDS = ("site_connection", "endpoint_group", "vpn_service", "ipsec_policy", "ike_policy")
+"""Linked bubbles' VPNaaS resources, in the order they can be deleted."""
+
+
+async def _vpn_list(project: CloudProject, kind: str) -> tuple[VpnResource, ...]:
+    """A cloud without VPNaaS (404 on its paths) holds none: nothing to find or delete."""
+    try:
+        return await project.vpn.list(kind)
+    except NotFound:
+        return ()
 
 
 def _tagged(op: str, tags: tuple[str, ...], description: str | None) -> bool:
@@ -80,7 +98,12 @@ async def leftovers(project: CloudProject, op: str) -> dict[str, list[str]]:
     )
     routers, groups = await net.list_routers(), await net.list_security_groups()
     fips = await net.list_floating_ips()
+    vpn = {kind: await _vpn_list(project, kind) for kind in VPN_KINDS}
     return {
+        **{
+            kind: [r.id for r in found if _tagged(op, (), r.description)]
+            for kind, found in vpn.items()
+        },
         "servers": [s.id for s in servers if s.metadata.get(META_OP) == op],
         "volumes": [v.id for v in volumes if v.metadata.get(META_OP) == op],
         "floating_ips": [f.id for f in fips if _tagged(op, f.tags, f.description)],
@@ -95,9 +118,12 @@ async def leftovers(project: CloudProject, op: str) -> dict[str, list[str]]:
 async def teardown(env: StepEnv) -> dict[str, Any]:
     test_id = str(env.execution.params["test_id"])
     op = test_id[:60]
-    project = await env.project(env.execution.target_site)
+    project = await env.project(env.site)
     found = await leftovers(project, op)
     net, cinder = project.network, project.block_storage
+    for kind in VPN_KINDS:  # before the routers: Neutron refuses a router a VPN service uses
+        for rid in found[kind]:
+            await project.vpn.delete(kind, rid)
     await asyncio.gather(*(project.compute.delete_server(s) for s in found["servers"]))
     await asyncio.gather(*(cinder.delete_volume(v) for v in found["volumes"]))
     await asyncio.gather(*(net.delete_floating_ip(f) for f in found["floating_ips"]))

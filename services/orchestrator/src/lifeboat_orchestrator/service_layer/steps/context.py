@@ -10,7 +10,7 @@ from typing import Any
 
 from lifeboat_orchestrator.adapters.catalog import KnownCp, KnownSite
 from lifeboat_orchestrator.adapters.plans import Plan
-from lifeboat_orchestrator.domain.execution import Execution, Step
+from lifeboat_orchestrator.domain.execution import Execution, Step, network_step
 from lifeboat_shared.cloud import CloudProject, LifeboatTag
 from lifeboat_shared.cloud.sites import SiteClouds
 from lifeboat_shared.contracts.base import Message
@@ -47,8 +47,18 @@ class StepEnv:
         find-before-create list call (a re-run after a crash, attempts > 1, still finds)."""
         return self.step.attempts <= 1
 
+    @property
+    def site(self) -> str:
+        """Where this step works: its own site (a linked bubble test spans several DR sites),
+        else the execution's target."""
+        return self.step.site or self.execution.target_site
+
+    def network(self) -> dict[str, Any]:
+        """The result of the network step of this step's site."""
+        return self.result_of(network_step(self.site, self.execution.target_site))
+
     async def flavor_id(self, project: CloudProject, name: str) -> str:
-        key = (self.execution.target_site, name)
+        key = (self.site, name)
         if key not in self.flavors:
             flavor = await project.compute.find_flavor(name)
             self.flavors[key] = flavor.id or name

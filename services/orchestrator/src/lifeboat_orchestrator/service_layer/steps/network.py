@@ -152,18 +152,22 @@ async def _router(
 
 async def prepare_bubble(env: StepEnv) -> dict[str, Any]:
     """Isolated copies of the protected networks (same CIDRs, so addresses are kept), joined by
-    one router with no external gateway: the bubble's single, controlled entry point."""
+    one router with no external gateway: the bubble's single, controlled entry point. In a
+    linked test (several DR sites) each site copies only the networks of what it recovers."""
     if not env.plan.capture.networks:  # before anything is made at the recovery site
         raise StepFailed(
             "a bubble test needs a network to isolate, and the plan captured none of its "
             "servers' (refresh the plan once they have ports)"
         )
-    project = await env.project(env.execution.target_site)
+    project = await env.project(env.site)
     prefix = f"bubble-{env.execution.id[:8]}-"
     networks: dict[str, str] = {}
     subnets: dict[str, str] = {}
     modes: dict[str, str] = {}
+    only = env.step.params.get("networks")  # a linked test: this site's share of the networks
     for net in env.plan.capture.networks.values():
+        if only is not None and net.network_id not in only:
+            continue
         network, made = await _create_copy(env, project, net, f"{prefix}{net.name}")
         networks[net.network_id] = network.id
         subnets.update({f"{net.network_id}|{c}": s for c, s in made.items()})

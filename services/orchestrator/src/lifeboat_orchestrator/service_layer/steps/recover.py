@@ -98,7 +98,7 @@ async def restore_volume(env: StepEnv) -> dict[str, Any]:
     member = _cp_members(env).get(vid)
     if member is None:
         raise StepFailed(f"volume {vid} is not in the consistency point of any plan group")
-    project = await env.project(env.execution.target_site)
+    project = await env.project(env.site)
     prefix = "bubble-" if env.execution.kind == "test-failover" else ""
     made = await _copy_of(
         env, project, member, name=f"{prefix}{vid}", boot=False, key=vid, source=vid
@@ -107,7 +107,7 @@ async def restore_volume(env: StepEnv) -> dict[str, Any]:
 
 
 async def _ports(env: StepEnv, project: CloudProject, server: CapturedServer) -> list[str]:
-    net = env.result_of("network")
+    net = env.network()
     port_ids = []
     for i, port in enumerate(server.ports):
         network_id = net["networks"].get(port.network_id)
@@ -144,7 +144,7 @@ async def recover(env: StepEnv) -> dict[str, Any]:
     if server is None:
         raise StepFailed(f"server {sid} was not captured; refresh the plan")
     bubble = env.execution.kind == "test-failover"
-    project = await env.project(env.execution.target_site)
+    project = await env.project(env.site)
     volumes, ports = await asyncio.gather(
         _volumes(env, project, server, bubble), _ports(env, project, server)
     )
@@ -191,8 +191,8 @@ async def stateless(env: StepEnv) -> dict[str, Any]:
         m for t in env.plan.spec.tiers for m in t.stateless if m.name == env.step.params["member"]
     )
     index = int(env.step.params["index"])
-    project = await env.project(env.execution.target_site)
-    net = env.result_of("network")
+    project = await env.project(env.site)
+    net = env.network()
     source_net = next(
         (n for n in env.plan.capture.networks.values() if spec.network in (n.network_id, n.name)),
         None,
