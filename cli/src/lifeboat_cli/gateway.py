@@ -18,8 +18,10 @@ from typing import Any
 
 import uvicorn
 import yaml
+from rich.console import Console
 from starlette.types import ASGIApp
 
+from lifeboat_cli.retrying import warn
 from lifeboat_shared.service.auth import (
     ChainedTokenValidator,
     TokenValidator,
@@ -134,6 +136,22 @@ def embedded_validator(
 
 
 async def publish(url: str, clouds_yaml: Path, admin_cloud: str, out: Path) -> Path:
-    """Register ``url`` in ``admin_cloud``'s catalog and write the `lifeboat-embedded` cloud."""
-    await asyncio.to_thread(register_endpoint, clouds_yaml, admin_cloud, url)
+    """Register ``url`` in ``admin_cloud``'s catalog and write the `lifeboat-embedded` cloud
+    (a registration that fails is reported, not fatal: the APIs work without the catalog)."""
+    try:
+        await asyncio.to_thread(register_endpoint, clouds_yaml, admin_cloud, url)
+    except Exception as exc:  # openstacksdk's errors have no common base worth naming
+        warn(f"registering {url} in {admin_cloud}'s Keystone catalog failed: {exc}")
     return await asyncio.to_thread(write_clouds_yaml, out, clouds_yaml, admin_cloud)
+
+
+def print_endpoint(console: Console, url: str, clouds: Path) -> None:
+    console.print(
+        f"one endpoint: [bold]{url}[/] (/policy, /replicator, /orchestrator, /verifier, "
+        f"/billing), in the Keystone catalog as '{SERVICE_TYPE}'"
+    )
+    console.print(
+        f"openstack: OS_CLIENT_CONFIG_FILE={clouds} openstack --os-cloud {EMBEDDED_CLOUD} "
+        "dr plan list",
+        soft_wrap=True,
+    )

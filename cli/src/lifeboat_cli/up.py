@@ -32,7 +32,7 @@ from lifeboat_cli.demo import (
     make_demo_vm,
     protect,
 )
-from lifeboat_cli.gateway import EMBEDDED_CLOUD, embedded_validator, publish
+from lifeboat_cli.gateway import embedded_validator, print_endpoint, publish
 from lifeboat_cli.retrying import Backoff, describe, warn, with_retries
 from lifeboat_cli.stack import Stack, StackStartError
 from lifeboat_shared.settings import LifeboatSettings
@@ -89,11 +89,7 @@ async def run_up(
                 data_dir / "clouds.yaml",
             )
             _print_services(console, stack, data_dir, world)
-            console.print(
-                f"one endpoint: {stack.gateway.url} (/policy, /orchestrator, ...; "
-                f"'disaster-recovery' in {SOURCE}'s Keystone catalog): "
-                f"OS_CLIENT_CONFIG_FILE={clouds} openstack --os-cloud {EMBEDDED_CLOUD} dr plan list"
-            )
+            print_endpoint(console, stack.gateway.url, clouds)
             urls = {s.name: s.url for s in stack.services}
             headers = {"Authorization": f"Bearer {stack.token}"}
             async with httpx.AsyncClient(headers=headers, timeout=HTTP_TIMEOUT) as client:
