@@ -33,6 +33,7 @@ COPY services/verifier/pyproject.toml services/verifier/
 COPY services/billing/pyproject.toml services/billing/
 COPY cli/pyproject.toml cli/
 COPY cloudsim/pyproject.toml cloudsim/
+COPY osc/pyproject.toml osc/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace
 
@@ -46,6 +47,7 @@ COPY services/verifier/src services/verifier/src
 COPY services/billing/src services/billing/src
 COPY cli/src cli/src
 COPY cloudsim/src cloudsim/src
+COPY osc/src osc/src
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable
 

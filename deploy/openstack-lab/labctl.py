@@ -117,6 +117,9 @@ def cmd_start(args: argparse.Namespace) -> None:
             if not args.keep_on_failure:
                 _stop_site(site, quiet=True)
             raise SystemExit(f"lab: provisioning flavors and network failed: {err}") from err
+    lifeboat_url = os.environ.get("LAB_LIFEBOAT_URL")  # optional: Lifeboat's one endpoint
+    if lifeboat_url:
+        print(f"lab:   catalog {labprovision.register_lifeboat(site, lifeboat_url)}")
     clouds = write_clouds_yaml(site)
     print(f"lab: site {site.name} ready in {time.monotonic() - t0:.1f}s")
     print(f"lab: clouds.yaml: {clouds} (clouds {site.name!r}, {site.name + '-admin'!r})")

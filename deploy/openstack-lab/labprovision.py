@@ -8,7 +8,7 @@ need Nova's API and Neutron running while it is made. ``--bare`` skips it.
 from __future__ import annotations
 
 from labkeystone import admin_connection
-from labsite import Site
+from labsite import REGION, Site
 
 FLAVORS = (("m1.tiny", 512, 1, 1), ("m1.small", 2048, 1, 20), ("m1.medium", 4096, 2, 40))
 # TEST-NET-3 (RFC 5737): documentation addresses, never routed; nothing carries them here.
@@ -50,3 +50,28 @@ def provision(site: Site) -> str:
         " volume type lab-second; group type lab-group; project lifeboat's Cinder quotas "
         + ", ".join(f"{k} {v}" for k, v in CINDER_QUOTAS.items())
     )
+
+
+LIFEBOAT_SERVICE_TYPE = "disaster-recovery"
+
+
+def register_lifeboat(site: Site, url: str) -> str:
+    """Lifeboat's one endpoint in the site's catalog (idempotent: endpoints re-pointed at url);
+    clients then find it from clouds.yaml alone (`openstack dr ...`)."""
+    conn = admin_connection(site)
+    idn = conn.identity
+    service = next(iter(idn.services(type=LIFEBOAT_SERVICE_TYPE)), None)
+    if service is None:
+        service = idn.create_service(name="lifeboat", type=LIFEBOAT_SERVICE_TYPE)
+    have = set()
+    for ep in idn.endpoints(service_id=service.id):
+        if ep.url == url:
+            have.add(ep.interface)
+        else:
+            idn.delete_endpoint(ep)
+    for interface in ("public", "internal", "admin"):
+        if interface not in have:
+            idn.create_endpoint(
+                service_id=service.id, interface=interface, url=url, region_id=REGION
+            )
+    return f"{LIFEBOAT_SERVICE_TYPE} -> {url}"

@@ -28,6 +28,7 @@ import httpx
 import pytest
 import yaml
 
+from lifeboat_cli.gateway import register_endpoint
 from lifeboat_cli.stack import Stack
 from lifeboat_cli.story import wait_execution, wait_new_cp
 from lifeboat_replicator.entrypoints.receiver import spawned_receiver
@@ -59,6 +60,17 @@ def _clouds_yaml(sites: dict[str, dict[str, Path]], out: Path) -> Path:
         clouds.update(yaml.safe_load((site["dir"] / "clouds.yaml").read_text())["clouds"])
     out.write_text(yaml.safe_dump({"clouds": clouds}))
     return out
+
+
+def _register(clouds: Path, site: str, url: str) -> None:
+    """Lifeboat's catalog entry (disaster-recovery -> the gateway) in the site's Keystone, as
+    `lifeboat up` does in cloudsim's; a member's session then finds it by service type."""
+    from openstack.config import OpenStackConfig
+
+    register_endpoint(clouds, f"{site}-admin", url)
+    member = OpenStackConfig(config_files=[str(clouds)]).get_one(cloud=site).get_session()
+    found = member.get_endpoint(service_type="disaster-recovery", interface="public")
+    assert found == url, f"{site}: the catalog's disaster-recovery endpoint is {found!r}"
 
 
 def _rbd(ceph: Path, user: str) -> dict[str, Any]:
@@ -197,6 +209,8 @@ async def _lifeboat(
             endpoints[site] = endpoint
         await stack.start()
         try:
+            for site in sites:  # one public endpoint, in each real Keystone's catalog
+                await asyncio.to_thread(_register, clouds, site, stack.gateway.url)
             urls = {s.name: s.url for s in stack.services}
             headers = {"Authorization": f"Bearer {stack.token}"}
             async with httpx.AsyncClient(headers=headers, timeout=120) as client:

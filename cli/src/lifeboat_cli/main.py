@@ -49,7 +49,11 @@ def up(
         Path, typer.Option(help="Where SQLite databases and the event log live")
     ] = Path(".lifeboat"),
     port_base: Annotated[
-        int, typer.Option(help="Services listen on port_base+1..+5; 0 picks free ports")
+        int,
+        typer.Option(
+            help="Services listen on port_base+1..+5, all five under one URL on port_base "
+            "(/policy, /orchestrator, ...); 0 picks free ports"
+        ),
     ] = 8700,
     duration: Annotated[
         float, typer.Option(help="Stop after this many seconds (0: run until Ctrl-C)")

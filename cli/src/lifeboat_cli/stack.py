@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from lifeboat_billing.bootstrap import build as build_billing
 from lifeboat_billing.settings import BillingSettings
+from lifeboat_cli.gateway import GatewayServer
 from lifeboat_orchestrator.bootstrap import build as build_orchestrator
 from lifeboat_orchestrator.settings import OrchestratorSettings
 from lifeboat_policy.bootstrap import build as build_policy
@@ -22,6 +23,7 @@ from lifeboat_replicator.settings import ReplicatorSettings
 from lifeboat_shared.bus.factory import make_bus
 from lifeboat_shared.bus.interface import EventBus
 from lifeboat_shared.service.app import create_app
+from lifeboat_shared.service.auth import TokenValidator
 from lifeboat_shared.service.server import uvicorn_config
 from lifeboat_shared.service.spec import ServiceSpec
 from lifeboat_shared.settings import LifeboatSettings
@@ -76,6 +78,7 @@ class Stack:
         port_base: int,
         host: str = "127.0.0.1",
         overrides: dict[str, dict[str, object]] | None = None,
+        token_validator: Callable[[], TokenValidator] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.settings = LifeboatSettings(data_dir=data_dir)
@@ -88,12 +91,16 @@ class Stack:
         for i, (name, build) in enumerate(SERVICES):
             port = port_base + i + 1 if port_base else 0
             spec = build(data_dir=data_dir, http_port=port, **(overrides or {}).get(name, {}))
-            app = create_app(spec, bus=self.bus, configure_logs=False)
+            validator = token_validator() if token_validator is not None else None
+            app = create_app(spec, bus=self.bus, token_validator=validator, configure_logs=False)
             config = uvicorn_config(app, spec.settings, host=host, port=port, lifespan="on")
             self.services.append(
                 RunningService(name, f"http://{host}:{port}", app, _Server(config))
             )
         self._serving: list[asyncio.Task[None]] = []
+        # One public endpoint: all five under /<service> on port_base (gateway.py).
+        apps = {s.name: s.app for s in self.services}
+        self.gateway = GatewayServer(apps, self.settings, host, port_base)
 
     @property
     def token(self) -> str:
@@ -116,8 +123,16 @@ class Stack:
             sock = svc.server.servers[0].sockets[0]
             host, port = sock.getsockname()[:2]
             svc.url = f"http://{host}:{port}"
+        try:
+            await self.gateway.start()
+        except RuntimeError as exc:
+            await self.stop()
+            raise StackStartError(
+                f"{exc} (is the port in use? --port-base 0 picks free ports)"
+            ) from None
 
     async def stop(self) -> None:
+        await self.gateway.stop()
         for svc in self.services:
             svc.server.should_exit = True
         if self._serving:

@@ -32,8 +32,10 @@ from lifeboat_cli.demo import (
     make_demo_vm,
     protect,
 )
+from lifeboat_cli.gateway import embedded_validator, print_endpoint, publish
 from lifeboat_cli.retrying import Backoff, describe, warn, with_retries
 from lifeboat_cli.stack import Stack, StackStartError
+from lifeboat_shared.settings import LifeboatSettings
 
 # A service slower than this to answer one poll is reported and asked again; not fatal.
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -69,6 +71,9 @@ async def run_up(
                 "replicator": {"clouds_yaml": world.sites.clouds_yaml},
                 "policy": {"clouds_yaml": world.sites.clouds_yaml},
             },
+            token_validator=lambda: embedded_validator(
+                LifeboatSettings(data_dir=data_dir), world.sites.clouds_yaml, f"{SOURCE}-admin"
+            ),
         )
         try:
             with console.status("starting policy, replicator, orchestrator, verifier, billing..."):
@@ -77,7 +82,14 @@ async def run_up(
             console.print(f"[red]error:[/] {exc}")
             return 1
         try:
+            clouds = await publish(
+                stack.gateway.url,
+                world.sites.clouds_yaml,
+                f"{SOURCE}-admin",
+                data_dir / "clouds.yaml",
+            )
             _print_services(console, stack, data_dir, world)
+            print_endpoint(console, stack.gateway.url, clouds)
             urls = {s.name: s.url for s in stack.services}
             headers = {"Authorization": f"Bearer {stack.token}"}
             async with httpx.AsyncClient(headers=headers, timeout=HTTP_TIMEOUT) as client:

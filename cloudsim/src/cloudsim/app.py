@@ -9,7 +9,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cloudsim import admin, admin_data, designate, glance, keystone, neutron, vpnaas
+from cloudsim import (
+    admin,
+    admin_data,
+    designate,
+    glance,
+    keystone,
+    keystone_catalog,
+    neutron,
+    vpnaas,
+)
 from cloudsim.blockstore import BlockStoreError, ConflictError, NotFoundError
 from cloudsim.cinder import attachments as cinder_attachments
 from cloudsim.cinder import backups as cinder_backups
@@ -50,6 +59,7 @@ def create_app(site: Site) -> FastAPI:
     )
     for mod in (
         keystone,
+        keystone_catalog,
         nova_misc,
         nova_servers,
         nova_actions,

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from cloudsim.auth import lookup_token
 from cloudsim.errors import APIError, bad_request
+from cloudsim.keystone_catalog import registered
 from cloudsim.state import Res, SiteState, Token
 from cloudsim.util import json_body, public
 
@@ -50,7 +51,7 @@ def catalog(state: SiteState, project_id: str | None) -> list[Res]:
             for iface in ("public", "internal", "admin")
         ]
         out.append({"id": f"svc-{i}", "type": stype, "name": name, "endpoints": eps})
-    return out
+    return out + registered(state, project_id)
 
 
 def _version_doc(state: SiteState) -> Res:

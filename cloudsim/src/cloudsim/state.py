@@ -133,6 +133,8 @@ class SiteState:
         self.users: dict[str, Res] = {}
         self.roles: dict[str, Res] = {}
         self.assignments: list[tuple[str, str, str]] = []  # (user_id, project_id, role_id)
+        self.catalog_services: dict[str, Res] = {}  # registered in Keystone (keystone_catalog)
+        self.catalog_endpoints: dict[str, Res] = {}
         self.flavors: dict[str, Res] = {}
         self.keypairs: dict[tuple[str, str], Res] = {}  # (user_id, name)
         self.server_groups: dict[str, Res] = {}

@@ -107,3 +107,43 @@ def test_reader_cannot_write(sites: SiteSet) -> None:
         )
         assert denied.status_code == 403
         assert "forbidden" in denied.json()
+
+
+def test_registered_service_joins_the_catalog(sites: SiteSet) -> None:
+    """Keystone's services/endpoints API (admin only): a registered endpoint is in every new
+    token's catalog, a member may list but not register, a bad body is a 400 naming the field."""
+    site = sites.sites["east"]
+    with httpx.Client(base_url=site.auth_url, timeout=10) as http:
+        admin = http.post("/auth/tokens", json=_auth_body("admin", "admin-password", "admin"))
+        member = http.post("/auth/tokens", json=_auth_body("demo", "demo-password"))
+        as_admin = {"X-Auth-Token": admin.headers["X-Subject-Token"]}
+        as_member = {"X-Auth-Token": member.headers["X-Subject-Token"]}
+        svc = {"service": {"type": "disaster-recovery", "name": "lifeboat"}}
+        assert http.post("/services", json=svc, headers=as_member).status_code == 403
+        bad = http.post("/services", json={"service": {"name": "x"}}, headers=as_admin)
+        assert bad.status_code == 400 and "service.type" in bad.text
+        service = http.post("/services", json=svc, headers=as_admin).json()["service"]
+        try:
+            ep = {"service_id": service["id"], "interface": "public", "url": "http://dr:8700"}
+            created = http.post("/endpoints", json={"endpoint": ep}, headers=as_admin)
+            assert created.status_code == 201
+            assert created.json()["endpoint"]["region_id"] == site.region
+            odd = http.post(
+                "/endpoints", json={"endpoint": {**ep, "interface": "x"}}, headers=as_admin
+            )
+            assert odd.status_code == 400 and "endpoint.interface" in odd.text
+            listed = http.get(
+                "/services", params={"type": "disaster-recovery"}, headers=as_member
+            ).json()["services"]
+            assert [s["id"] for s in listed] == [service["id"]]
+            fresh = http.post("/auth/tokens", json=_auth_body("demo", "demo-password"))
+            entry = next(
+                s for s in fresh.json()["token"]["catalog"] if s["type"] == "disaster-recovery"
+            )
+            assert [(e["interface"], e["url"]) for e in entry["endpoints"]] == [
+                ("public", "http://dr:8700")
+            ]
+        finally:
+            gone = http.delete(f"/services/{service['id']}", headers=as_admin)
+            assert gone.status_code == 204
+        assert not http.get("/endpoints", headers=as_admin).json()["endpoints"]

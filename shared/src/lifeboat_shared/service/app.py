@@ -3,9 +3,11 @@
 ``/healthz`` (process alive), ``/readyz`` (database and bus reachable, background tasks alive),
 ``/metrics`` (Prometheus), OpenAPI at ``/v1/openapi.json`` and docs at ``/v1/docs``. Every ``/v1``
 route requires a token checked by the configured TokenValidator (auth.py) and the operation's
-oslo.policy rule (authz.py, authz_rules.py). Request limits (body and header size, strict JSON,
-rate limits per principal and per address) are in ``limits.py`` and ``ratelimit.py``; the HTTP
-server's (header size, timeouts, connections) in ``server.py``.
+oslo.policy rule (authz.py, authz_rules.py). Every path also answers under ``/<service>``
+(``/orchestrator/v1/plans``, prefix.py), so one base URL reaches all five services. Request
+limits (body and header size, strict JSON, rate limits per principal and per address) are in
+``limits.py`` and ``ratelimit.py``; the HTTP server's (header size, timeouts, connections) in
+``server.py``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from lifeboat_shared.service.authz import (
 )
 from lifeboat_shared.service.authz_rules import rules_service
 from lifeboat_shared.service.limits import RequestLimits, validation_error_handler
+from lifeboat_shared.service.prefix import ServicePrefix
 from lifeboat_shared.service.ratelimit import RateLimiter, limit_principal
 from lifeboat_shared.service.runtime import ServiceRuntime
 from lifeboat_shared.service.spec import ServiceSpec
@@ -115,6 +118,7 @@ def create_app(
         ),
     )
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_middleware(ServicePrefix, service=spec.name)  # outermost: /<service>/... as /...
 
     v1 = APIRouter(
         prefix="/v1",

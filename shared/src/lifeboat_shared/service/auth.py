@@ -62,6 +62,27 @@ class StaticTokenValidator:
         return None
 
 
+class ChainedTokenValidator:
+    """The first validator that knows the token answers (the embedded default accepts its static
+    tokens and the local cloud's Keystone tokens, so `openstack dr ...` works against it)."""
+
+    def __init__(self, *validators: TokenValidator) -> None:
+        self.validators = validators
+
+    async def validate(self, token: str) -> Principal | None:
+        for validator in self.validators:
+            principal = await validator.validate(token)
+            if principal is not None:
+                return principal
+        return None
+
+    async def aclose(self) -> None:
+        for validator in self.validators:
+            closing = getattr(validator, "aclose", None)
+            if closing is not None:
+                await closing()
+
+
 def make_token_validator(settings: LifeboatSettings) -> TokenValidator:
     """The validator the settings choose (`auth`, `tokens_file`, `keystone_*`)."""
     if settings.auth == "keystone":

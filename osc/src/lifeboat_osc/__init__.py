@@ -1,0 +1,1 @@
+"""`openstack dr ...`: the python-openstackclient plugin for Lifeboat."""
