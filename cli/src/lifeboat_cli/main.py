@@ -1,14 +1,16 @@
 """`lifeboat`: the operator command (OpenStack CLI conventions; verbs grow with each issue)."""
 
+# Only `up` and `story` run the services in this process: they import them (and cloudsim) when
+# called, so every other command starts without loading the five services
+# (tests/integration/cli_startup/test_startup.py checks that none is imported).
+
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from lifeboat_cli.up import run_up
 from lifeboat_cli.verbs import (
     app_sets,
     cps,
@@ -57,6 +59,10 @@ def up(
     """Run Lifeboat on the embedded default (no servers needed): two cloudsim sites, the five
     services in one process, and a protected multi-volume VM getting verified consistency points
     at the DR site."""
+    import asyncio
+
+    from lifeboat_cli.up import run_up
+
     raise typer.Exit(asyncio.run(run_up(data_dir, port_base, duration, rpo, json_output, volumes)))
 
 

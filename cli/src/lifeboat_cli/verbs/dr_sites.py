@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.table import Table
 
@@ -97,6 +96,8 @@ def declare_up(
 
 def _health(url: str, token: str, site: str) -> dict[str, Any] | None:
     """GET the site's health; None on 404 (nothing observed, or no health API)."""
+    import httpx
+
     try:
         response = httpx.get(
             f"{url.rstrip('/')}/v1/sites/{seg(site)}/health",
