@@ -55,15 +55,35 @@ def up(
     rpo: Annotated[int, typer.Option(min=1, help="RPO of the demo protection group, seconds")] = 5,
     volumes: Annotated[int, typer.Option(min=1, max=8, help="Volumes of the demo VM")] = 3,
     json_output: Annotated[bool, typer.Option("--json", help="Events as JSON lines")] = False,
+    sites: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated cloudsim sites to run, each with its receiver"),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML file: `sites: [a, b, c]` and optionally `demo: false` (instead of --sites)"
+        ),
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="Protect the demo VM (site-a -> site-b)")
+    ] = True,
 ) -> None:
-    """Run Lifeboat on the embedded default (no servers needed): two cloudsim sites, the five
-    services in one process, and a protected multi-volume VM getting verified consistency points
-    at the DR site."""
+    """Run Lifeboat on the embedded default (no servers needed): cloudsim sites (site-a and
+    site-b, or --sites), each with its receiver, the five services in one process, and a
+    protected multi-volume VM getting verified consistency points at the DR site (unless
+    --no-demo)."""
     import asyncio
 
     from lifeboat_cli.up import run_up
+    from lifeboat_cli.up_sites import resolve_sites
 
-    raise typer.Exit(asyncio.run(run_up(data_dir, port_base, duration, rpo, json_output, volumes)))
+    site_ids, demo = resolve_sites(sites, config, demo)
+    raise typer.Exit(
+        asyncio.run(
+            run_up(data_dir, port_base, duration, rpo, json_output, volumes, site_ids, demo)
+        )
+    )
 
 
 @app.command()
