@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +40,30 @@ app.add_typer(evacuations.app, name="evacuation")
 executions.register(app)
 evacuations.register(app)
 restores.register(app)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    os_cloud: Annotated[
+        str | None,
+        typer.Option(
+            "--os-cloud",
+            envvar="OS_CLOUD",
+            help="clouds.yaml cloud: Keystone token and Lifeboat's endpoint (catalog type "
+            "disaster-recovery, else the entry's lifeboat_endpoint); flags and LIFEBOAT_* "
+            "variables still win",
+        ),
+    ] = None,
+) -> None:
+    """`lifeboat`: the operator command (OpenStack CLI conventions)."""
+    # Not for commands that call no API, nor for --help: no Keystone round trip there.
+    if ctx.invoked_subcommand in ("up", "story", "version") or "--help" in sys.argv[1:]:
+        return
+    if os_cloud:
+        from lifeboat_cli.cloud_auth import use_cloud
+
+        use_cloud(os_cloud)
 
 
 @app.command()

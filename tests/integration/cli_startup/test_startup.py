@@ -18,6 +18,8 @@ HEAVY = (
     "cloudsim",
     "sqlalchemy",
     "httpx",
+    "openstack",
+    "keystoneauth1",
 )
 
 PROBE = """
