@@ -68,3 +68,28 @@ def test_up_runs_three_sites_without_the_demo_and_dr_site_list_shows_them(tmp_pa
         _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert "stopped cleanly" in err
+
+
+def test_sites_from_a_config_file_and_refusals_naming_the_option(tmp_path: Path) -> None:
+    import typer
+
+    from lifeboat_cli.up_sites import resolve_sites
+
+    config = tmp_path / "lab.yaml"
+    config.write_text("sites: [east, west, north]\ndemo: false\n")
+    assert resolve_sites(None, config, True) == (("east", "west", "north"), False)
+    assert resolve_sites(None, None, True) == (("site-a", "site-b"), True)
+    assert resolve_sites("site-a, site-b,site-c", None, True)[0] == ("site-a", "site-b", "site-c")
+    refusals = [
+        ("east,west", None, True),  # the demo needs site-a and site-b
+        ("a,a", None, False),
+        ("a b", None, False),
+        ("a", config, False),
+    ]
+    for sites, path, demo in refusals:
+        with pytest.raises(typer.Exit) as refused:
+            resolve_sites(sites, path, demo)
+        assert refused.value.exit_code == 2
+    config.write_text("sites: east\n")
+    with pytest.raises(typer.Exit):
+        resolve_sites(None, config, False)
