@@ -1,7 +1,6 @@
-"""Static checks of docker-compose.yml, the Dockerfile and the Helm chart in deploy/helm/lifeboat.
+"""Checks of docker-compose.yml, the Dockerfile and the Helm chart in deploy/helm/lifeboat.
 
-Neither Docker's engine nor helm runs on the development machines or in CI, so nothing here
-starts a container or renders the chart with helm's Go template engine. Instead:
+No Docker engine runs on the development machines or in CI, so nothing here starts a container:
 
 * docker-compose.yml is interpolated the way Compose does (``${VAR:-default}``, ``$$``, with an
   empty environment) and validated against the Compose specification's JSON schema as vendored in
@@ -9,11 +8,9 @@ starts a container or renders the chart with helm's Go template engine. Instead:
   targets exist, each Lifeboat service runs ``lifeboat-<name> serve`` on its port, publishes that
   port, has a /readyz healthcheck and waits for Kafka, PostgreSQL and the migrate step.
 * the Dockerfile's COPY sources exist and cover every uv workspace member's pyproject.toml.
-* the chart: Chart.yaml fields, values.yaml parses, every ``.Values.a.b`` a template reads exists
-  in values.yaml, every ``include`` names a ``define``, if/range/with/define blocks are balanced,
-  and each template still parses as YAML once its template directives are stripped (an
-  approximation of a render, not ``helm template``). If a ``helm`` binary happens to be on PATH,
-  ``helm lint`` and ``helm template`` are run as well.
+* the chart is rendered with helm's own template engine for each values file in its ci/ folder,
+  linted, and every manifest validated against Kubernetes' schemas in strict mode: see
+  check_chart.py beside this file.
 
 Exit status 0 when everything holds; 1 with one line per problem otherwise.
 Run: ``uv run python deploy/check_manifests.py`` (``--root DIR`` checks another checkout).
@@ -23,21 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import tomllib
-import uuid
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_chart import KUBE_VERSION, check_chart  # a script beside this one
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -230,179 +224,7 @@ def check_dockerfile(problems: Problems) -> None:
 
 
 # ----------------------------------------------------------------------------- Helm chart
-
-_ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}", re.DOTALL)
-_COMMENT = re.compile(r"{{-?\s*/\*.*?\*/\s*-?}}", re.DOTALL)
-_VALUES_REF = re.compile(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
-_SVC_REF = re.compile(r"\$svc\.([A-Za-z_][A-Za-z0-9_]*)")
-_DIRECTIVE_LINE = re.compile(r"^\s*(?:{{.*?}}\s*)+$")
-_OPENERS = ("if", "range", "with", "define", "block")
-
-
-def templates() -> Iterator[Path]:
-    yield from sorted(p for p in (CHART / "templates").iterdir() if p.is_file())
-
-
-def lookup(values: Any, dotted: str) -> bool:
-    node = values
-    for key in dotted.strip(".").split("."):
-        if not isinstance(node, dict) or key not in node:
-            return False
-        node = node[key]
-    return True
-
-
-def strip_directives(text: str) -> str:
-    """Drop directive-only lines and turn inline actions into a scalar, keeping the YAML shape."""
-    text = _COMMENT.sub("", text)
-    kept = [line for line in text.splitlines() if not _DIRECTIVE_LINE.match(line)]
-    return _ACTION.sub("TPL", "\n".join(kept))
-
-
-def check_chart_metadata(problems: Problems) -> Any:
-    chart = yaml.safe_load((CHART / "Chart.yaml").read_text("utf-8"))
-    if not isinstance(chart, dict):
-        problems.append("Chart.yaml: not a mapping")
-        return None
-    if chart.get("apiVersion") != "v2":
-        problems.append("Chart.yaml: apiVersion must be v2")
-    for field in ("name", "version", "appVersion", "description"):
-        if not chart.get(field):
-            problems.append(f"Chart.yaml: {field} is missing")
-    if not re.fullmatch(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?", str(chart.get("version", ""))):
-        problems.append("Chart.yaml: version must be SemVer 2 (e.g. 0.1.0)")
-    if chart.get("type", "application") not in ("application", "library"):
-        problems.append("Chart.yaml: type must be application or library")
-    if chart.get("name") != CHART.name:
-        problems.append(f"Chart.yaml: name must match the directory ({CHART.name})")
-    values = yaml.safe_load((CHART / "values.yaml").read_text("utf-8"))
-    if not isinstance(values, dict):
-        problems.append("values.yaml: not a mapping")
-        return None
-    return values
-
-
-def check_chart_values(values: dict[str, Any], problems: Problems) -> None:
-    services = values.get("services") or {}
-    for name, port in SERVICES.items():
-        svc = services.get(name)
-        if not isinstance(svc, dict):
-            problems.append(f"values.yaml: services.{name} is missing")
-        elif svc.get("port") != port:
-            problems.append(f"values.yaml: services.{name}.port must be {port}")
-    probes = values.get("probes") or {}
-    for probe, path in (("liveness", "/healthz"), ("readiness", "/readyz")):
-        if (probes.get(probe) or {}).get("path") != path:
-            problems.append(f"values.yaml: probes.{probe}.path must be {path}")
-
-
-def check_chart_templates(values: dict[str, Any], problems: Problems) -> None:
-    helpers = "\n".join(p.read_text("utf-8") for p in templates() if p.suffix == ".tpl")
-    defined = set(re.findall(r'{{-?\s*define\s+"([^"]+)"', helpers))
-    for path in templates():
-        text = path.read_text("utf-8")
-        name = f"templates/{path.name}"
-        for ref in sorted(set(_VALUES_REF.findall(text))):
-            if not lookup(values, ref):
-                problems.append(f"{name}: .Values{ref} is not in values.yaml")
-        for key in sorted(set(_SVC_REF.findall(text))):
-            optional = lookup(values, f"defaults.{key}")
-            for svc_name, svc in (values.get("services") or {}).items():
-                if not optional and key not in svc:
-                    problems.append(f"{name}: $svc.{key} read but services.{svc_name}.{key} unset")
-        for included in sorted(set(re.findall(r'(?:include|template)\s+"([^"]+)"', text))):
-            if included not in defined:
-                problems.append(f'{name}: include "{included}" has no define')
-        depth = 0
-        for action in _ACTION.findall(_COMMENT.sub("", text)):
-            word = action.split(maxsplit=1)[0] if action.split() else ""
-            depth += 1 if word in _OPENERS else -1 if word == "end" else 0
-            if depth < 0:
-                problems.append(f"{name}: {{{{ end }}}} without an opening block")
-                depth = 0
-        if depth:
-            problems.append(f"{name}: {depth} if/range/with/define block(s) never closed")
-        if path.suffix != ".yaml":
-            continue
-        try:
-            docs = [d for d in yaml.safe_load_all(strip_directives(text)) if d is not None]
-        except yaml.YAMLError as exc:
-            problems.append(f"{name}: not YAML once directives are stripped: {exc}")
-            continue
-        for doc in docs:
-            if not isinstance(doc, dict) or not {"apiVersion", "kind", "metadata"} <= set(doc):
-                problems.append(f"{name}: a document lacks apiVersion, kind or metadata")
-
-
-# ----------------------------------------------------------------------------- optional helm
-
-
-# Canary values: in the rendered chart they may appear in the Secret and nowhere else.
-HELM_CANARY = "chartcanary" + uuid.uuid4().hex
-HELM_TEST_VALUES = {
-    "secret": {
-        "apiToken": HELM_CANARY,
-        "linkPsk": uuid.uuid4().hex + uuid.uuid4().hex,
-        "kafkaSaslPassword": HELM_CANARY,
-    },
-    "database": {"url": f"postgresql+asyncpg://lifeboat:{HELM_CANARY}@postgres:5432/lifeboat"},
-    "kafka": {
-        "security": {"protocol": "SASL_SSL", "saslUsername": "lifeboat", "caSecret": "kafka-ca"}
-    },
-}
-
-
-# A helm built without release flags assumes Kubernetes 1.20, below the chart's kubeVersion.
-HELM_KUBE_VERSION = "1.31.0"
-
-
-def check_with_helm(helm: str, problems: Problems) -> None:
-    """Only where a helm binary exists: a real lint and render, then checks on the output."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
-        yaml.safe_dump(HELM_TEST_VALUES, handle)
-    try:
-        for args in (["lint", "--strict"], ["template", "check"]):
-            args.extend(["--kube-version", HELM_KUBE_VERSION])
-            run = subprocess.run(
-                [helm, *args, str(CHART), "-f", handle.name],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-            if run.returncode:
-                problems.append(f"helm {args[0]}: {(run.stdout + run.stderr).strip()}")
-                return
-        rendered = [d for d in yaml.safe_load_all(run.stdout) if d]
-    finally:
-        os.unlink(handle.name)
-    deployments = {d["metadata"]["name"]: d for d in rendered if d["kind"] == "Deployment"}
-    for name, port in SERVICES.items():
-        dep = deployments.get(f"check-lifeboat-{name}")
-        if dep is None:
-            problems.append(f"helm template: no Deployment for {name}")
-            continue
-        container = dep["spec"]["template"]["spec"]["containers"][0]
-        if container["livenessProbe"]["httpGet"]["path"] != "/healthz":
-            problems.append(f"helm template: {name} liveness probe is not /healthz")
-        if container["readinessProbe"]["httpGet"]["path"] != "/readyz":
-            problems.append(f"helm template: {name} readiness probe is not /readyz")
-        if container["ports"][0]["containerPort"] != port:
-            problems.append(f"helm template: {name} listens on the wrong port")
-    psk = str(HELM_TEST_VALUES["secret"]["linkPsk"])
-    for doc in rendered:
-        text = yaml.safe_dump(doc)
-        if doc["kind"] != "Secret" and (HELM_CANARY in text or psk in text):
-            problems.append(f"helm template: a secret value in {doc['kind']} {doc['metadata']}")
-    pod = deployments.get("check-lifeboat-replicator", {}).get("spec", {}).get("template", {})
-    containers = pod.get("spec", {}).get("containers", [])
-    mounts = [m["mountPath"] for c in containers for m in c.get("volumeMounts", [])]
-    if "/etc/lifeboat/link" not in mounts:
-        problems.append("helm template: the replicator does not mount the link key")
-    kinds = sorted({d["kind"] for d in rendered})
-    for kind in ("ConfigMap", "Job", "Secret", "Service"):
-        if kind not in kinds:
-            problems.append(f"helm template: no {kind} rendered (got {kinds})")
+# Rendered with helm's Go template engine and validated against Kubernetes' schemas: check_chart.py.
 
 
 def use_root(root: Path) -> None:
@@ -420,22 +242,16 @@ def main() -> int:
     problems: Problems = []
     check_compose(problems)
     check_dockerfile(problems)
-    values = check_chart_metadata(problems)
-    if isinstance(values, dict):
-        check_chart_values(values, problems)
-        check_chart_templates(values, problems)
-    helm = shutil.which("helm")
-    if helm:
-        check_with_helm(helm, problems)
+    summary = check_chart(problems, CHART)
     for problem in problems:
         print(f"check_manifests: {problem}", file=sys.stderr)
     if problems:
         print(f"check_manifests: FAILED, {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    rendered = "helm lint + template ran" if helm else "no helm on PATH: chart not rendered"
     print(
         "check_manifests: OK - docker-compose.yml valid against the compose-spec schema, "
-        f"Dockerfile covers the workspace, Helm chart structure sound ({rendered})"
+        f"Dockerfile covers the workspace, Helm chart rendered and valid against Kubernetes "
+        f"{KUBE_VERSION} (strict): {'; '.join(summary)}"
     )
     return 0
 

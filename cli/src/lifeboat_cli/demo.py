@@ -1,12 +1,13 @@
-"""The world `lifeboat up` protects: two cloudsim sites on localhost (real HTTP, real
-openstacksdk), a receiver process at the DR site, and a VM with several volumes, a guest agent
-and a workload writing ordered, checksummed records across its volumes."""
+"""The world `lifeboat up` protects: cloudsim sites on localhost (real HTTP, real openstacksdk;
+site-a and site-b by default, any number with `--sites`), a receiver process per site, and a VM
+with several volumes, a guest agent and a workload writing ordered, checksummed records across
+its volumes."""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,21 +26,33 @@ DEMO_PROJECT = "demo"
 @dataclass
 class DemoWorld:
     sites: SiteSet
-    receiver: str  # host:port of site-b's receiver
+    receiver: str  # host:port of site-b's receiver ("" without a site-b)
     receivers: dict[str, str]  # every site's receiver (site-a's carries reprotect's reverse data)
 
 
 @contextlib.contextmanager
-def demo_world(data_dir: Path) -> Iterator[DemoWorld]:
+def demo_world(data_dir: Path, site_ids: Sequence[str] = (SOURCE, TARGET)) -> Iterator[DemoWorld]:
     """Fresh sites each run (cloudsim keeps no state worth keeping) and a receiver per site
     (site-b's for protection, site-a's for the reverse direction after a failover)."""
     shutil.rmtree(data_dir / "sites", ignore_errors=True)
     with (
-        running_sites([SOURCE, TARGET], data_dir / "sites") as sites,
-        spawned_receiver(TARGET, data_dir=data_dir, clouds_yaml=sites.clouds_yaml) as (_p, addr),
-        spawned_receiver(SOURCE, data_dir=data_dir, clouds_yaml=sites.clouds_yaml) as (_q, back),
+        running_sites(list(site_ids), data_dir / "sites") as sites,
+        contextlib.ExitStack() as receivers,
     ):
-        yield DemoWorld(sites, addr, {TARGET: addr, SOURCE: back})
+        addresses = {
+            site: receivers.enter_context(
+                spawned_receiver(site, data_dir=data_dir, clouds_yaml=sites.clouds_yaml)
+            )[1]
+            for site in site_ids
+        }
+        yield DemoWorld(sites, addresses.get(TARGET, ""), addresses)
+
+
+async def register_sites(client: httpx.AsyncClient, policy_url: str, world: DemoWorld) -> None:
+    """Every site of the world at the policy service, with its receiver (role both)."""
+    for site_id, receiver in world.receivers.items():
+        site = {"cloud": site_id, "role": "both", "data_endpoint": receiver}
+        (await client.put(f"{policy_url}/v1/sites/{site_id}", json=site)).raise_for_status()
 
 
 async def make_demo_vm(world: DemoWorld, volumes: int) -> tuple[str, list[str]]:

@@ -1,14 +1,17 @@
 """`lifeboat`: the operator command (OpenStack CLI conventions; verbs grow with each issue)."""
 
+# Only `up` and `story` run the services in this process: they import them (and cloudsim) when
+# called, so every other command starts without loading the five services
+# (tests/integration/cli_startup/test_startup.py checks that none is imported).
+
 from __future__ import annotations
 
-import asyncio
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from lifeboat_cli.up import run_up
 from lifeboat_cli.verbs import (
     app_sets,
     cps,
@@ -43,6 +46,30 @@ test_reports.register(test_app)
 app.add_typer(test_app, name="test")
 
 
+@app.callback()
+def main(
+    ctx: typer.Context,
+    os_cloud: Annotated[
+        str | None,
+        typer.Option(
+            "--os-cloud",
+            envvar="OS_CLOUD",
+            help="clouds.yaml cloud: Keystone token and Lifeboat's endpoint (catalog type "
+            "disaster-recovery, else the entry's lifeboat_endpoint); flags and LIFEBOAT_* "
+            "variables still win",
+        ),
+    ] = None,
+) -> None:
+    """`lifeboat`: the operator command (OpenStack CLI conventions)."""
+    # Not for commands that call no API, nor for --help: no Keystone round trip there.
+    if ctx.invoked_subcommand in ("up", "story", "version") or "--help" in sys.argv[1:]:
+        return
+    if os_cloud:
+        from lifeboat_cli.cloud_auth import use_cloud
+
+        use_cloud(os_cloud)
+
+
 @app.command()
 def up(
     data_dir: Annotated[
@@ -61,11 +88,35 @@ def up(
     rpo: Annotated[int, typer.Option(min=1, help="RPO of the demo protection group, seconds")] = 5,
     volumes: Annotated[int, typer.Option(min=1, max=8, help="Volumes of the demo VM")] = 3,
     json_output: Annotated[bool, typer.Option("--json", help="Events as JSON lines")] = False,
+    sites: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated cloudsim sites to run, each with its receiver"),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML file: `sites: [a, b, c]` and optionally `demo: false` (instead of --sites)"
+        ),
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="Protect the demo VM (site-a -> site-b)")
+    ] = True,
 ) -> None:
-    """Run Lifeboat on the embedded default (no servers needed): two cloudsim sites, the five
-    services in one process, and a protected multi-volume VM getting verified consistency points
-    at the DR site."""
-    raise typer.Exit(asyncio.run(run_up(data_dir, port_base, duration, rpo, json_output, volumes)))
+    """Run Lifeboat on the embedded default (no servers needed): cloudsim sites (site-a and
+    site-b, or --sites), each with its receiver, the five services in one process, and a
+    protected multi-volume VM getting verified consistency points at the DR site (unless
+    --no-demo)."""
+    import asyncio
+
+    from lifeboat_cli.up import run_up
+    from lifeboat_cli.up_sites import resolve_sites
+
+    site_ids, demo = resolve_sites(sites, config, demo)
+    raise typer.Exit(
+        asyncio.run(
+            run_up(data_dir, port_base, duration, rpo, json_output, volumes, site_ids, demo)
+        )
+    )
 
 
 @app.command()

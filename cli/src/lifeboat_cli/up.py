@@ -5,6 +5,9 @@ protected on site-a; the policy's RPO ticks travel the embedded bus to the repli
 quiesces the VM, snapshots its volumes, sends the changed blocks (zstd + AES-GCM) to site-b's
 receiver, snapshots the replicas and records a verified consistency point; each CP is then
 checked at site-b by cloudsim's consistency checker.
+
+`--sites a,b,c` (or `--config FILE`) starts any number of sites, each with its receiver, all
+registered with the policy service; `--no-demo` starts them without the demo VM and group.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from lifeboat_cli.demo import (
     demo_world,
     make_demo_vm,
     protect,
+    register_sites,
 )
 from lifeboat_cli.gateway import embedded_validator, print_endpoint, publish
 from lifeboat_cli.retrying import Backoff, describe, warn, with_retries
@@ -48,6 +52,8 @@ async def run_up(
     rpo_seconds: int,
     as_json: bool,
     volumes: int = 3,
+    site_ids: tuple[str, ...] = (SOURCE, TARGET),
+    demo: bool = True,
 ) -> int:
     console = Console(stderr=as_json)
     stop = asyncio.Event()
@@ -58,9 +64,9 @@ async def run_up(
     with contextlib.ExitStack() as world_stack:
         try:
             with console.status(
-                "starting cloudsim sites site-a and site-b, and site-b's receiver..."
+                f"starting cloudsim sites {', '.join(site_ids)} and their receivers..."
             ):
-                world = world_stack.enter_context(demo_world(data_dir))
+                world = world_stack.enter_context(demo_world(data_dir, site_ids))
         except (RuntimeError, TimeoutError) as exc:
             console.print(f"[red]error:[/] {exc}")
             return 1
@@ -70,6 +76,8 @@ async def run_up(
             overrides={
                 "replicator": {"clouds_yaml": world.sites.clouds_yaml},
                 "policy": {"clouds_yaml": world.sites.clouds_yaml},
+                # The orchestrator probes every site's APIs (dr-site list shows the verdicts).
+                "orchestrator": {"clouds_yaml": world.sites.clouds_yaml},
             },
             token_validator=lambda: embedded_validator(
                 LifeboatSettings(data_dir=data_dir), world.sites.clouds_yaml, f"{SOURCE}-admin"
@@ -93,30 +101,23 @@ async def run_up(
             urls = {s.name: s.url for s in stack.services}
             headers = {"Authorization": f"Bearer {stack.token}"}
             async with httpx.AsyncClient(headers=headers, timeout=HTTP_TIMEOUT) as client:
-                server_id, vols = await make_demo_vm(world, volumes)
-                console.print(
-                    f"[bold]VM demo-db[/] on {SOURCE}: {len(vols)} volumes, guest agent, "
-                    "a workload writing ordered records across them"
+                await with_retries(
+                    "registering the sites",
+                    lambda: register_sites(client, urls["policy"], world),
                 )
-                # Idempotent (sites put, policy found or made, the demo group made afresh).
-                group = await with_retries(
-                    "protecting the demo VM",
-                    lambda: protect(client, urls["policy"], world, server_id, rpo_seconds),
-                )
-                console.print(
-                    f"[bold]protection group[/] {group['name']} ({group['id']}): "
-                    f"RPO {rpo_seconds} s, guest-agent quiesce, {SOURCE} -> {TARGET}"
-                )
-                await _follow(
-                    client,
-                    urls["replicator"],
-                    lambda cp: check_at_dr(world, cp),
-                    str(group["id"]),
-                    stop,
-                    duration,
-                    console,
-                    as_json,
-                )
+                if demo:
+                    await _demo(
+                        client, urls, world, volumes, rpo_seconds, stop, duration, console, as_json
+                    )
+                else:
+                    console.print(
+                        f"[bold]{len(site_ids)} sites registered[/], no demo workload: "
+                        "`lifeboat dr-site list` shows them; Ctrl-C stops"
+                    )
+                    if as_json:
+                        ready = {"event": "ready", "sites": world.receivers, "services": urls}
+                        print(json.dumps(ready), flush=True)
+                    await _wait(stop, duration)
         except httpx.HTTPError as exc:  # setting up the demo failed even after retries
             console.print(f"[red]error:[/] {describe(exc)}")
             return 1
@@ -127,6 +128,49 @@ async def run_up(
     return 0
 
 
+async def _demo(
+    client: httpx.AsyncClient,
+    urls: dict[str, str],
+    world: DemoWorld,
+    volumes: int,
+    rpo_seconds: int,
+    stop: asyncio.Event,
+    duration: float,
+    console: Console,
+    as_json: bool,
+) -> None:
+    """The demo VM on site-a protected to site-b, each new CP checked there, until stopped."""
+    server_id, vols = await make_demo_vm(world, volumes)
+    console.print(
+        f"[bold]VM demo-db[/] on {SOURCE}: {len(vols)} volumes, guest agent, "
+        "a workload writing ordered records across them"
+    )
+    # Idempotent (sites put, policy found or made, the demo group made afresh).
+    group = await with_retries(
+        "protecting the demo VM",
+        lambda: protect(client, urls["policy"], world, server_id, rpo_seconds),
+    )
+    console.print(
+        f"[bold]protection group[/] {group['name']} ({group['id']}): "
+        f"RPO {rpo_seconds} s, guest-agent quiesce, {SOURCE} -> {TARGET}"
+    )
+    await _follow(
+        client,
+        urls["replicator"],
+        lambda cp: check_at_dr(world, cp),
+        str(group["id"]),
+        stop,
+        duration,
+        console,
+        as_json,
+    )
+
+
+async def _wait(stop: asyncio.Event, duration: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=duration if duration > 0 else None)
+
+
 def _print_services(console: Console, stack: Stack, data_dir: Path, world: DemoWorld) -> None:
     table = Table(title="Lifeboat on the embedded default (SQLite + embedded event log)")
     table.add_column("service")
@@ -135,10 +179,8 @@ def _print_services(console: Console, stack: Stack, data_dir: Path, world: DemoW
     for svc in stack.services:
         table.add_row(svc.name, svc.url, f"{svc.url}/v1/docs")
     console.print(table)
-    console.print(
-        f"sites: {SOURCE} (protected), {TARGET} (recovery; receiver {world.receiver}); "
-        f"clouds.yaml {world.sites.clouds_yaml}"
-    )
+    receivers = ", ".join(f"{site} (receiver {addr})" for site, addr in world.receivers.items())
+    console.print(f"sites: {receivers}; clouds.yaml {world.sites.clouds_yaml}")
     console.print(f"data: {data_dir.resolve()}   token: Authorization: Bearer {stack.token}")
 
 

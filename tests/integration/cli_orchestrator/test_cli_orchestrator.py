@@ -33,8 +33,13 @@ TIERS = ("db", "app", "web")
 class Cli:
     """Runs `lifeboat ...` in-process (CliRunner) against the stack's orchestrator."""
 
-    def __init__(self, url: str, token: str) -> None:
-        self.env = {"LIFEBOAT_ORCHESTRATOR_URL": url, "LIFEBOAT_TOKEN": token, "COLUMNS": "200"}
+    def __init__(self, url: str, token: str, policy_url: str) -> None:
+        self.env = {
+            "LIFEBOAT_ORCHESTRATOR_URL": url,
+            "LIFEBOAT_POLICY_URL": policy_url,
+            "LIFEBOAT_TOKEN": token,
+            "COLUMNS": "200",
+        }
 
     async def run(self, *args: str, code: int | None = 0) -> Result:
         result = await asyncio.to_thread(CliRunner().invoke, app, list(args), env=self.env)
@@ -110,7 +115,9 @@ async def test_cli_drives_the_orchestrator(tmp_path: Path) -> None:
                 headers={"Authorization": f"Bearer {stack.token}"}, timeout=60
             ) as client:
                 ids = await _protect(client, urls["policy"], world)
-            await _drive(Cli(urls["orchestrator"], stack.token), ids, world, tmp_path)
+            await _drive(
+                Cli(urls["orchestrator"], stack.token, urls["policy"]), ids, world, tmp_path
+            )
         finally:
             await stack.stop()
 
@@ -167,11 +174,16 @@ async def _drive(cli: Cli, ids: dict[str, str], world: Any, tmp_path: Path) -> N
     down = await cli.run("dr-site", "declare-down", SOURCE, "--reason", "cli test: site-a cut")
     assert "declared down" in down.stdout
 
+    sites: dict[str, Any] = {}
+
     async def declared() -> bool:
-        sites = {s["id"]: s for s in await cli.json("dr-site", "list")}
+        nonlocal sites
+        sites = {s["site_id"]: s for s in await cli.json("dr-site", "list")}
         return SOURCE in sites and sites[SOURCE]["state"] == "down"
 
     await _until("site-a declared down", declared, timeout=30)
+    # site-b was registered and never declared: listed all the same, up.
+    assert sites[TARGET]["registered"] and sites[TARGET]["state"] == "up"
     # The health hysteresis (or, before any probe, the declaration) for a known site; a clear
     # error for an unknown one.
     health = await cli.json("dr-site", "health", SOURCE)

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from lifeboat_shared.settings import DEV_TOKEN
+# lifeboat_shared.secret_checks.DEV_TOKEN, spelt out: importing lifeboat_shared's settings would
+# load pydantic-settings and SQLAlchemy into every command
+# (tests/integration/cli_startup/test_startup.py).
+DEV_TOKEN = "lifeboat-dev-token"
+
+if TYPE_CHECKING:
+    import httpx  # imported where a request is made: it is most of the start-up time
 
 PolicyUrl = Annotated[
     str,
@@ -65,6 +70,8 @@ def call(
     timeout: float = 30,
 ) -> Any:
     """One API call; returns the decoded JSON (None for 204) or exits with a clear message."""
+    import httpx
+
     url = f"{base_url.rstrip('/')}{path}"
     try:
         response = httpx.request(

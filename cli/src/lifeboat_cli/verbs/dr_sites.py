@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.table import Table
 
 from lifeboat_cli.verbs._client import (
+    DEFAULT_POLICY_URL,
     DEFAULT_TOKEN,
     Column,
     JsonOut,
+    PolicyUrl,
     Token,
+    call,
     console,
     describe_error,
     fail,
@@ -38,25 +40,60 @@ app = typer.Typer(
 )
 
 COLUMNS: list[Column] = [
-    ("site", lambda s: s["id"]),
+    ("site", lambda s: s["site_id"]),
+    ("role", lambda s: s["role"] or "-"),
     ("state", lambda s: s["state"]),
-    ("since", lambda s: s["changed_at"]),
-    ("declared by", lambda s: s["declared_by"]),
-    ("reason", lambda s: s["reason"]),
+    ("health", lambda s: s["assessment"]),
+    ("last healthy probe", lambda s: s["last_healthy_at"] or "-"),
+    ("since", lambda s: s["declared_at"] or "-"),
+    ("declared by", lambda s: s["declared_by"] or "-"),
+    ("reason", lambda s: s["reason"] or "-"),
 ]
 
 SiteArg = Annotated[str, typer.Argument(help="Site id, e.g. site-a")]
 
 
+def site_rows(policy_url: str, orchestrator_url: str, token: str) -> list[dict[str, Any]]:
+    """Every site, registered at the policy service or known to the orchestrator, with its state.
+
+    The orchestrator's ``GET /v1/sites`` lists only sites with a declaration (down or up again),
+    so a registered, healthy site that was never declared is not in it: the registry is the
+    list, the declarations and the health hysteresis (``/v1/sites/{id}/health``) its state. A
+    site never declared down is up.
+    """
+    registered = {s["site_id"]: s for s in call("GET", policy_url, "/v1/sites", token)}
+    declared = {s["id"]: s for s in ocall("GET", orchestrator_url, "/v1/sites", token)}
+    rows = []
+    for site in sorted(registered.keys() | declared.keys()):
+        health = _health(orchestrator_url, token, site) or {}
+        decl = declared.get(site) or {}
+        rows.append(
+            {
+                "site_id": site,
+                "registered": site in registered,
+                "role": (registered.get(site) or {}).get("role"),
+                "state": health.get("declared") or decl.get("state") or "up",
+                "assessment": health.get("assessment") or "no health observations yet",
+                "last_healthy_at": health.get("last_healthy_at"),
+                "declared_at": health.get("declared_at") or decl.get("changed_at"),
+                "declared_by": health.get("declared_by") or decl.get("declared_by"),
+                "reason": health.get("reason") or decl.get("reason"),
+            }
+        )
+    return rows
+
+
 @app.command("list")
 def list_sites(
+    policy_url: PolicyUrl = DEFAULT_POLICY_URL,
     orchestrator_url: OrchestratorUrl = DEFAULT_ORCHESTRATOR_URL,
     token: Token = DEFAULT_TOKEN,
     json_output: JsonOut = False,
 ) -> None:
-    """List sites with their last declared health."""
-    data = ocall("GET", orchestrator_url, "/v1/sites", token)
-    show(data, COLUMNS, as_json=json_output, title="Sites (orchestrator)")
+    """Every registered site (policy service) with its state at the orchestrator: declared up or
+    down, the health hysteresis' assessment, the last healthy probe."""
+    rows = site_rows(policy_url, orchestrator_url, token)
+    show(rows, COLUMNS, as_json=json_output, title="Sites (registry + orchestrator health)")
 
 
 def _accepted(what: str, site: str, reply: dict[str, Any], as_json: bool, note: str) -> None:
@@ -97,6 +134,8 @@ def declare_up(
 
 def _health(url: str, token: str, site: str) -> dict[str, Any] | None:
     """GET the site's health; None on 404 (nothing observed, or no health API)."""
+    import httpx
+
     try:
         response = httpx.get(
             f"{url.rstrip('/')}/v1/sites/{seg(site)}/health",

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 import typer
 import yaml
-from pydantic import ValidationError
 from rich.table import Table
 
 from lifeboat_cli.verbs._client import (
@@ -29,7 +28,9 @@ from lifeboat_cli.verbs._client import (
     show,
     show_fields,
 )
-from lifeboat_orchestrator.domain.plan import PlanSpec
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 OrchestratorUrl = Annotated[
     str,
@@ -116,6 +117,10 @@ def load_plan_file(path: str) -> dict[str, Any]:
     data = _parse(text, path, as_yaml)
     if not isinstance(data, dict):
         fail(f"--file {path}: expected one object (the plan spec), got {type(data).__name__}", 2)
+    from pydantic import ValidationError
+
+    from lifeboat_orchestrator.domain.plan import PlanSpec  # only when a plan file is read
+
     try:
         PlanSpec.model_validate(data)
     except ValidationError as exc:

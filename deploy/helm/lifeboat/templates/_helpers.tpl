@@ -105,3 +105,96 @@ app.kubernetes.io/part-of: lifeboat
         path: ca.crt
 {{- end }}
 {{- end -}}
+
+{{/* Labels that select one component's pods. */}}
+{{- define "lifeboat.selector" -}}
+app.kubernetes.io/name: {{ include "lifeboat.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* The clouds.yaml Secret: the user's own, the chart's, or none (empty). */}}
+{{- define "lifeboat.cloudsSecretName" -}}
+{{- if .Values.clouds.existingSecret -}}
+{{- .Values.clouds.existingSecret -}}
+{{- else if .Values.clouds.cloudsYaml -}}
+{{- printf "%s-clouds" (include "lifeboat.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Ceph Secret: the user's own, the chart's, or none (empty). */}}
+{{- define "lifeboat.cephSecretName" -}}
+{{- if .Values.ceph.existingSecret -}}
+{{- .Values.ceph.existingSecret -}}
+{{- else if .Values.ceph.files -}}
+{{- printf "%s-ceph" (include "lifeboat.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* LIFEBOAT_REPLICATOR_RBD_SITES as JSON, paths under the Ceph Secret's mount. */}}
+{{- define "lifeboat.rbdSites" -}}
+{{- $sites := dict -}}
+{{- range $site, $c := .Values.ceph.sites -}}
+{{- $_ := set $sites $site (dict "ceph_conf" (printf "/etc/lifeboat/ceph/%s" $c.cephConf) "keyring" (printf "/etc/lifeboat/ceph/%s" $c.keyring) "user" $c.user "pools" ($c.pools | default (list "volumes"))) -}}
+{{- end -}}
+{{- toJson $sites -}}
+{{- end -}}
+
+{{/* clouds.yaml and Ceph for a container that talks to clouds: env (arg: dict root, name). */}}
+{{- define "lifeboat.cloudEnv" -}}
+{{- if include "lifeboat.cloudsSecretName" .root }}
+- name: LIFEBOAT_{{ upper .name }}_CLOUDS_YAML
+  value: /etc/lifeboat/clouds/clouds.yaml
+- name: OS_CLIENT_CONFIG_FILE
+  value: /etc/lifeboat/clouds/clouds.yaml
+{{- end }}
+{{- if and (include "lifeboat.cephSecretName" .root) .root.Values.ceph.sites }}
+- name: LIFEBOAT_REPLICATOR_RBD_SITES
+  value: {{ include "lifeboat.rbdSites" .root | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "lifeboat.cloudMounts" -}}
+{{- if include "lifeboat.cloudsSecretName" . }}
+- name: clouds
+  mountPath: /etc/lifeboat/clouds
+  readOnly: true
+{{- end }}
+{{- if include "lifeboat.cephSecretName" . }}
+- name: ceph
+  mountPath: /etc/lifeboat/ceph
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "lifeboat.cloudVolumes" -}}
+{{- with include "lifeboat.cloudsSecretName" . }}
+- name: clouds
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: clouds.yaml
+        path: clouds.yaml
+{{- end }}
+{{- with include "lifeboat.cephSecretName" . }}
+- name: ceph
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+{{- end }}
+{{- end -}}
+
+{{/* HTTP probes on /healthz (liveness) and /readyz (readiness), on the container's http port. */}}
+{{- define "lifeboat.httpProbes" -}}
+{{- range $kind, $probe := .Values.probes }}
+{{ $kind }}Probe:
+  httpGet:
+    path: {{ $probe.path }}
+    port: http
+  initialDelaySeconds: {{ $probe.initialDelaySeconds }}
+  periodSeconds: {{ $probe.periodSeconds }}
+  timeoutSeconds: {{ $probe.timeoutSeconds }}
+  failureThreshold: {{ $probe.failureThreshold }}
+{{- end }}
+{{- end -}}
