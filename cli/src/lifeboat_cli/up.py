@@ -34,6 +34,8 @@ from lifeboat_cli.demo import (
 )
 from lifeboat_cli.retrying import Backoff, describe, warn, with_retries
 from lifeboat_cli.stack import Stack, StackStartError
+from lifeboat_dashboard.config import DashboardConfig
+from lifeboat_dashboard.server import Dashboard
 
 # A service slower than this to answer one poll is reported and asked again; not fatal.
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -76,9 +78,11 @@ async def run_up(
         except StackStartError as exc:
             console.print(f"[red]error:[/] {exc}")
             return 1
+        urls = {s.name: s.url for s in stack.services}
+        dashboard = Dashboard(DashboardConfig.from_urls(urls), port=port_base if port_base else 0)
         try:
             _print_services(console, stack, data_dir, world)
-            urls = {s.name: s.url for s in stack.services}
+            console.print(f"[bold]dashboard:[/] {await dashboard.start()} (sign in with the token)")
             headers = {"Authorization": f"Bearer {stack.token}"}
             async with httpx.AsyncClient(headers=headers, timeout=HTTP_TIMEOUT) as client:
                 server_id, vols = await make_demo_vm(world, volumes)
@@ -110,6 +114,7 @@ async def run_up(
             return 1
         finally:
             with console.status("stopping (finishing work in hand, draining outboxes)..."):
+                await dashboard.stop()
                 await stack.stop()
     console.print("[green]stopped cleanly[/]")
     return 0
