@@ -40,11 +40,14 @@ async def sites(ctx: Ctx) -> Response:
         ctx.section(ctx.api.get("orchestrator", "/v1/site-links"), {"links": [], "sites": []}),
     )
     state = {s["id"]: s for s in health}
-    probed = {s["site_id"]: s.get("last_healthy_at") for s in links.get("sites", [])}
-    rows = [
-        {**s, "health": state.get(s["site_id"]), "last_healthy_at": probed.get(s["site_id"])}
-        for s in catalog
-    ]
+    seen = {s["site_id"]: s for s in links.get("sites", [])}
+    rows = []
+    for s in catalog:
+        declared = state.get(s["site_id"])
+        probe = seen.get(s["site_id"], {})
+        if declared is None and probe:  # never declared: the health monitor's view
+            declared = {"state": probe.get("declared", "up"), "changed_at": "", "declared_by": ""}
+        rows.append({**s, "health": declared, "last_healthy_at": probe.get("last_healthy_at")})
     known = {s["site_id"] for s in catalog}
     rows += [{"site_id": h["id"], "health": h} for h in health if h["id"] not in known]
     errors = [e for e in (e1, e2, e3) if e]
@@ -121,7 +124,8 @@ async def execution(ctx: Ctx) -> Response:
     found, err = await _execution(ctx)
     if found is None:
         return render(ctx, "error.html", 404, nav="executions", message=err)
-    return render(ctx, "execution.html", nav="executions", e=found)
+    plan, _ = await ctx.section(ctx.api.get("orchestrator", f"/v1/plans/{found['plan_id']}"), None)
+    return render(ctx, "execution.html", nav="executions", e=found, plan=plan)
 
 
 @page

@@ -30,6 +30,7 @@ class RunningStack:
     dashboard: str = ""
     urls: dict[str, str] = field(default_factory=dict)
     plan: dict[str, Any] = field(default_factory=dict)
+    sites: Any = None  # cloudsim's running sites (their admin APIs)
     error: BaseException | None = None
 
 
@@ -68,6 +69,7 @@ async def _run(base: Path, out: RunningStack, ready: threading.Event, stop: asyn
         dashboard = Dashboard(DashboardConfig.from_urls({s.name: s.url for s in stack.services}))
         try:
             out.urls = {s.name: s.url for s in stack.services}
+            out.sites = world.sites
             out.dashboard = await dashboard.start()
             headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
             async with httpx.AsyncClient(headers=headers, timeout=60) as client:

@@ -21,6 +21,7 @@ import pytest
 from tests.e2e.dashboard.conftest import ADMIN_TOKEN, READER_TOKEN, RunningStack
 
 pytestmark = pytest.mark.timeout(240)
+DONE_RECOVERY = "li[data-step^=recover][data-state=succeeded]"
 PAGES = ("/", "/groups", "/plans", "/executions", "/evacuations", "/tests", "/usage")
 
 
@@ -96,7 +97,7 @@ def _watch_live(b: Browsing, shot: str | None = None, timeout: float = 150) -> l
         progress = page.inner_text("#progress")
         if not seen or seen[-1] != progress:
             seen.append(progress)
-            if shot and state == "running" and page.locator("li[data-state=succeeded]").count():
+            if shot and state == "running" and page.locator(DONE_RECOVERY).count():
                 b.shot(shot)
                 shot = None
         if state != "running":
@@ -104,6 +105,7 @@ def _watch_live(b: Browsing, shot: str | None = None, timeout: float = 150) -> l
         assert time.monotonic() < deadline, f"still running after {timeout:.0f} s: {seen}"
         time.sleep(0.15)
     assert state == "succeeded", (state, page.inner_text("#live"))
+    assert shot is None, f"no screenshot {shot}: never saw a recovered tier while running: {seen}"
     assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
     return seen
 
@@ -132,10 +134,14 @@ def test_admin_watches_a_test_failover_live_and_approves_a_wave(
     row = page.locator("tr[data-plan=shop]")
     assert "ready" in row.inner_text()
     row.locator("[data-action=test-failover]").click()
+    # Each server boot at site-b takes >= 0.8 s (cloudsim latency): the three tiers' recoveries
+    # then last longer than the page's 1 s polls, whatever the machine's speed.
+    slow_boots(stack, 800)
     page.click("#confirm button[type=submit]")
     page.wait_for_url("**/executions/*")
     test_url = page.url
     seen = _watch_live(admin, shot="failover-in-progress")
+    slow_boots(stack, 0)
     assert len(seen) >= 3, f"the steps did not progress live on the page: {seen}"
     assert page.locator("li[data-step=bubble-ready][data-state=succeeded]").count() == 1
     admin.shot("test-failover-done")
@@ -201,6 +207,12 @@ def test_reader_sees_the_pages_without_action_buttons(
         assert [e for e in reader.errors if "403" not in e] == []
     finally:
         reader.close()
+
+
+def slow_boots(stack: RunningStack, latency_ms: int) -> None:
+    rules = [{"operation": "server.create", "latency_ms": latency_ms}] if latency_ms else []
+    with stack.sites.sites["site-b"].admin() as cloud_admin:
+        cloud_admin.put("/rules", json={"rules": rules}).raise_for_status()
 
 
 def _api(stack: RunningStack, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
