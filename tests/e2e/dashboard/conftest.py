@@ -110,6 +110,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 def _chromium() -> str:
     found = shutil.which("chromium")
     if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is missing in CI (scripts/test installs it with apt)")
         pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
     return found
 
