@@ -42,6 +42,7 @@ def create_app(config: DashboardConfig) -> Starlette:
         Route("/executions/{execution_id}", pages.execution),
         Route("/executions/{execution_id}/live", pages.execution_live),
         Route("/evacuations", pages.evacuations),
+        Route("/evacuations/live", pages.evacuations_live),
         Route("/evacuations/{evacuation_id}/confirm", actions.confirm_approval, methods=["GET"]),
         Route("/evacuations/{evacuation_id}/approve", actions.approve, methods=["POST"]),
         Route("/tests", pages.tests),

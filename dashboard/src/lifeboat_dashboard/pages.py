@@ -137,14 +137,24 @@ async def execution_live(ctx: Ctx) -> Response:
     return render(ctx, "execution_steps.html", e=found)
 
 
-@page
-async def evacuations(ctx: Ctx) -> Response:
+async def _evacuations(ctx: Ctx, template: str) -> Response:
     if not ctx.can("admin"):  # the API's rule: evacuations are an admin's
-        return render(ctx, "evacuations.html", nav="evacuations", evacuations=[],
+        return render(ctx, template, nav="evacuations", evacuations=[],
                       errors=["evacuations are visible to admins only"])  # fmt: skip
     found, err = await ctx.section(ctx.api.get("orchestrator", "/v1/evacuations"), [])
-    return render(ctx, "evacuations.html", nav="evacuations", evacuations=found,
+    return render(ctx, template, nav="evacuations", evacuations=found,
                   errors=[err] if err else [])  # fmt: skip
+
+
+@page
+async def evacuations(ctx: Ctx) -> Response:
+    return await _evacuations(ctx, "evacuations.html")
+
+
+@page
+async def evacuations_live(ctx: Ctx) -> Response:
+    """The evacuations as an HTML fragment, polled while one is running."""
+    return await _evacuations(ctx, "evacuations_list.html")
 
 
 @page

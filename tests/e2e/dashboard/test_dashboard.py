@@ -177,6 +177,11 @@ def test_admin_watches_a_test_failover_live_and_approves_a_wave(
     wave = _api(stack, "GET", f"/v1/evacuations/{evacuation['id']}")["waves"][0]
     assert wave["state"] != "awaiting-approval", wave
     assert page.locator("[data-action=approve]").count() == 0
+    # The wave's failover is linked (the page polls while an evacuation runs; no reload).
+    page.evaluate("window.__sameDocument = true")
+    steps = page.locator(f"[data-evacuation='{evacuation['id']}'] a:text('steps')")
+    _until("the wave's failover on the page", lambda: steps.count() >= 1)
+    assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
     admin.shot("evacuation-approved")
     for path in PAGES:  # every page once more, for console errors
         admin.goto(path)
