@@ -34,6 +34,7 @@ COPY services/billing/pyproject.toml services/billing/
 COPY cli/pyproject.toml cli/
 COPY cloudsim/pyproject.toml cloudsim/
 COPY osc/pyproject.toml osc/
+COPY dashboard/pyproject.toml dashboard/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace
 
@@ -48,6 +49,7 @@ COPY services/billing/src services/billing/src
 COPY cli/src cli/src
 COPY cloudsim/src cloudsim/src
 COPY osc/src osc/src
+COPY dashboard/src dashboard/src
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable
 

@@ -13,6 +13,8 @@ from rich.console import Console
 from lifeboat_cli.demo import SOURCE, TARGET, demo_world
 from lifeboat_cli.stack import Stack, StackStartError
 from lifeboat_cli.story import run_story
+from lifeboat_dashboard.config import DashboardConfig
+from lifeboat_dashboard.server import Dashboard
 
 _TEXT = {
     "app": "3-tier app 'shop' on site-a: db (2 volumes, workload), app, web; fixed IPs",
@@ -98,8 +100,13 @@ async def run_story_cmd(data_dir: Path, as_json: bool) -> int:
         except StackStartError as exc:
             console.print(f"[red]error:[/] {exc}")
             return 1
+        urls = {s.name: s.url for s in stack.services}
+        dashboard = Dashboard(DashboardConfig.from_urls(urls))
         try:
-            urls = {s.name: s.url for s in stack.services}
+            console.print(
+                f"dashboard: {await dashboard.start()} (token: the embedded default's, "
+                "as `lifeboat up` prints it)"
+            )
             async with httpx.AsyncClient(
                 headers={"Authorization": f"Bearer {stack.token}"}, timeout=60
             ) as client:
@@ -108,6 +115,7 @@ async def run_story_cmd(data_dir: Path, as_json: bool) -> int:
             console.print(f"[red]story stopped:[/] {exc} (logs: {base / 'lifeboat.log'})")
             return 1
         finally:
+            await dashboard.stop()
             await stack.stop()
     console.print(
         "[green]the whole story ran: protect, test, fail over, reprotect, fail back, "

@@ -39,6 +39,8 @@ from lifeboat_cli.demo import (
 from lifeboat_cli.gateway import embedded_validator, print_endpoint, publish
 from lifeboat_cli.retrying import Backoff, describe, warn, with_retries
 from lifeboat_cli.stack import Stack, StackStartError
+from lifeboat_dashboard.config import DashboardConfig
+from lifeboat_dashboard.server import Dashboard
 from lifeboat_shared.settings import LifeboatSettings
 
 # A service slower than this to answer one poll is reported and asked again; not fatal.
@@ -89,6 +91,11 @@ async def run_up(
         except StackStartError as exc:
             console.print(f"[red]error:[/] {exc}")
             return 1
+        urls = {s.name: s.url for s in stack.services}
+        # The gateway holds port_base itself, the services port_base+1..+5.
+        dashboard = Dashboard(
+            DashboardConfig.from_urls(urls), port=port_base + 6 if port_base else 0
+        )
         try:
             clouds = await publish(
                 stack.gateway.url,
@@ -98,7 +105,7 @@ async def run_up(
             )
             _print_services(console, stack, data_dir, world)
             print_endpoint(console, stack.gateway.url, clouds)
-            urls = {s.name: s.url for s in stack.services}
+            console.print(f"[bold]dashboard:[/] {await dashboard.start()} (sign in with the token)")
             headers = {"Authorization": f"Bearer {stack.token}"}
             async with httpx.AsyncClient(headers=headers, timeout=HTTP_TIMEOUT) as client:
                 await with_retries(
@@ -123,6 +130,7 @@ async def run_up(
             return 1
         finally:
             with console.status("stopping (finishing work in hand, draining outboxes)..."):
+                await dashboard.stop()
                 await stack.stop()
     console.print("[green]stopped cleanly[/]")
     return 0

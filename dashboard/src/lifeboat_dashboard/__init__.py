@@ -1,0 +1,1 @@
+"""Lifeboat's web dashboard: server-rendered pages over the five services' public REST APIs."""
