@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 
 from lifeboat_cli.verbs._client import (
@@ -20,11 +19,6 @@ from lifeboat_cli.verbs._client import (
     errors,
     fail,
     show,
-)
-from lifeboat_verifier.adapters.signing import (
-    ReportVerificationError,
-    load_public_key,
-    verify_document,
 )
 
 VerifierUrl = Annotated[
@@ -45,6 +39,8 @@ CHECK_COLUMNS = [
 
 
 def _download(base_url: str, path: str, token: str, params: dict[str, str]) -> bytes:
+    import httpx  # lazily: `lifeboat --help` and other verbs start without it
+
     url = f"{base_url.rstrip('/')}{path}"
     try:
         response = httpx.get(
@@ -110,6 +106,13 @@ def verify_report(
 ) -> None:
     """Check that a report is exactly what the deployment signed: prints OK and the key's
     fingerprint, or names what fails (bad signature, unknown key, malformed) and exits 1."""
+    # Lazily: the verifier's own verification code, loaded only by this command.
+    from lifeboat_verifier.adapters.signing import (
+        ReportVerificationError,
+        load_public_key,
+        verify_document,
+    )
+
     if public_key is not None:
         try:
             key = load_public_key(public_key.read_bytes())
