@@ -70,6 +70,28 @@ app.kubernetes.io/part-of: lifeboat
   value: /etc/lifeboat/link/link.psk
 {{- end -}}
 
+{{/* The verifier's report signing key: a file from the Secret, never an environment variable. */}}
+{{- define "lifeboat.signingKeyEnv" -}}
+- name: LIFEBOAT_VERIFIER_SIGNING_KEY_FILE
+  value: /etc/lifeboat/signing/report-signing-key.pem
+{{- end -}}
+
+{{- define "lifeboat.signingKeyMount" -}}
+- name: report-signing-key
+  mountPath: /etc/lifeboat/signing
+  readOnly: true
+{{- end -}}
+
+{{- define "lifeboat.signingKeyVolume" -}}
+- name: report-signing-key
+  secret:
+    secretName: {{ include "lifeboat.secretName" . }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.secret.reportSigningKeyKey }}
+        path: report-signing-key.pem
+{{- end -}}
+
 {{- define "lifeboat.linkPskMount" -}}
 - name: link-psk
   mountPath: /etc/lifeboat/link
