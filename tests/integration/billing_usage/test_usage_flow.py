@@ -175,19 +175,7 @@ async def _cycle(
     placed = (await client.get(f"{orch}/v1/plans/{plan['id']}")).json()["state"]["placement"]
     dr_servers = {p["server_id"] for p in placed.values()}
     assert {p["site"] for p in placed.values()} == {TARGET} and len(dr_servers) == 3
-    with world.sites.sites[SOURCE].admin() as admin:
-        admin.post("/up").raise_for_status()
-    (await client.post(f"{orch}/v1/sites/{SOURCE}/declare-up")).raise_for_status()
-    await execute("reprotect")
-    reverse = await wait_group(client, policy, f"{group}.reverse", lambda g: True)
-    await asyncio.sleep(W + PASS)  # a whole window at the DR site (the flow's pace, no verdict)
-    failback = await execute("failback")
-    await wait_group(client, policy, group, lambda g: not g["suspended"])
-    failed_over = ts(failover["finished_at"])
-    failed_back = ts(failback["finished_at"])
-    assert suspended["suspended"]
-
-    # vCPUs of the recovered servers, read at the DR site (openstacksdk)
+    # vCPUs of the recovered servers, read at the DR site (openstacksdk; failback deletes them)
     driver = CloudDriver(
         [SiteConfig(name=TARGET, cloud=TARGET, clouds_yaml=world.sites.clouds_yaml)]
     )
@@ -200,6 +188,18 @@ async def _cycle(
             vcpus[sid] = flavor.vcpus
     finally:
         await driver.aclose()
+
+    with world.sites.sites[SOURCE].admin() as admin:
+        admin.post("/up").raise_for_status()
+    (await client.post(f"{orch}/v1/sites/{SOURCE}/declare-up")).raise_for_status()
+    await execute("reprotect")
+    reverse = await wait_group(client, policy, f"{group}.reverse", lambda g: True)
+    await asyncio.sleep(W + PASS)  # a whole window at the DR site (the flow's pace, no verdict)
+    failback = await execute("failback")
+    await wait_group(client, policy, group, lambda g: not g["suspended"])
+    failed_over = ts(failover["finished_at"])
+    failed_back = ts(failback["finished_at"])
+    assert suspended["suspended"]
 
     # Everything metered up to the failback is in billing once the window after it closed.
     ours = {group, reverse["id"], plan["id"]}
