@@ -266,12 +266,16 @@ async def _cycle(
         assert (end - start).total_seconds() == W and int(start.timestamp()) % W == 0
         assert float(e["quantity"]) <= 3 * hours(W) + 1e-6
         quiet_from = suspended_seen + timedelta(seconds=SLACK)
-        assert not (start >= quiet_from and end <= ts(failback["started_at"])), e
+        assert not (start >= quiet_from and end <= ts(failback["created_at"])), e
     protected_s = sum(float(e["quantity"]) for e in forward) * 3600 / 3
     before = (suspended_seen - created).total_seconds()
     assert protected_s >= (failed_over - created).total_seconds() - W - SLACK - W
     assert protected_s <= before + (datetime.now(UTC) - failed_back).total_seconds() + SLACK
-    gb = {e["period_start"]: float(e["quantity"]) for e in by["protected_gb_hours"]}
+    gb = {
+        e["period_start"]: float(e["quantity"])
+        for e in by["protected_gb_hours"]
+        if e["group_id"] == group
+    }
     for e in forward:  # GB-hours = VM-hours / 3 servers x 4 GiB, 0 GB before the first CP
         per_vm = float(e["quantity"]) / 3
         assert gb[e["period_start"]] <= per_vm * size / 1e9 + 1e-5
