@@ -86,6 +86,7 @@ def policy_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str,
         "api_token": TOKEN,
         "json_logs": False,
         "scheduler_enabled": False,
+        "usage_pass_interval_seconds": 0,  # tests run usage passes by hand
     }
     if request.param == "postgres":
         settings["database_url"] = request.getfixturevalue("postgres_url")

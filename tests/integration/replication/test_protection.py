@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,18 @@ async def test_vm_with_guest_agent_gets_application_consistent_cps(tmp_path: Pat
         created = await p.outbox("ConsistencyPointCreated")
         assert sorted(e["consistency_point_id"] for e in created) == sorted(c["id"] for c in cps)
         usage = await p.outbox("UsageRecorded")
-        assert {u["metric"] for u in usage} >= {"replicated_bytes", "stored_byte_hours"}
+        assert {u["metric"] for u in usage} == {"replicated_bytes", "stored_gb_hours"}
+        (stored,) = [u for u in usage if u["metric"] == "stored_gb_hours"]
+        assert stored["usage_id"] == f"stored_gb_hours-{cps[1]['id']}"
+        assert stored["unit"] == "GB*h" and stored["resource_id"] == group
+        # the replica volumes plus the first CP's changed bytes (retained while the second ran)
+        kept = sum(m["size_gib"] for m in cps[1]["members"]) * 1024**3
+        kept += sum(m["bytes_changed"] for m in cps[0]["members"])
+        hours = (
+            datetime.fromisoformat(stored["period_end"])
+            - datetime.fromisoformat(stored["period_start"])
+        ).total_seconds() / 3600
+        assert abs(float(stored["quantity"]) - kept / 1e9 * hours) < 1e-5
         # retention keeps the newest CP only: the first one's snapshots go at both sites
         for _ in range(100):
             if await p.outbox("ConsistencyPointPruned"):

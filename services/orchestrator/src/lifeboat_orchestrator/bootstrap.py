@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from pathlib import Path
 
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository
@@ -18,6 +20,7 @@ from lifeboat_orchestrator.service_layer.health import (
 )
 from lifeboat_orchestrator.service_layer.links import make_link_handlers
 from lifeboat_orchestrator.service_layer.runner import ExecutionRunner, RunnerConfig
+from lifeboat_orchestrator.service_layer.usage import emit_dr_usage
 from lifeboat_orchestrator.service_layer.wiring import (
     close_clouds,
     clouds_for,
@@ -27,6 +30,8 @@ from lifeboat_orchestrator.service_layer.wiring import (
 from lifeboat_orchestrator.settings import OrchestratorSettings
 from lifeboat_shared.contracts import topics
 from lifeboat_shared.service import ServiceRuntime, ServiceSpec
+
+log = logging.getLogger(__name__)
 
 
 async def execution_runner(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
@@ -55,6 +60,21 @@ async def execution_runner(runtime: ServiceRuntime, stop: asyncio.Event) -> None
     finally:
         set_runner(runtime, None)
         await close_clouds(runtime)
+
+
+async def usage_meter(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+    """DR VM-hours and vCPU-hours per server and window (``service_layer.usage``)."""
+    settings = runtime.settings
+    assert isinstance(settings, OrchestratorSettings)
+    if settings.usage_pass_interval_seconds <= 0:
+        return
+    while not stop.is_set():
+        try:
+            await emit_dr_usage(runtime, settings.usage_window_seconds)
+        except Exception:
+            log.exception("DR usage pass failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.usage_pass_interval_seconds)
 
 
 def health_rules(s: OrchestratorSettings) -> HealthRules:
@@ -116,5 +136,5 @@ def build(settings: OrchestratorSettings | None = None) -> ServiceSpec:
             **make_health_handlers(health_rules(s)),
             **make_link_handlers(link_rules(s)),
         },
-        background=[execution_runner, *([health_prober] if s.probe_enabled else [])],
+        background=[execution_runner, usage_meter, *([health_prober] if s.probe_enabled else [])],
     )

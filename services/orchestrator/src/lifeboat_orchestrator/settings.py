@@ -100,6 +100,20 @@ class OrchestratorSettings(ServiceSettings):
         "probed healthy this recently",
     )
 
+    usage_window_seconds: int = Field(
+        default=3600,
+        ge=1,
+        le=86400,
+        description="Width of a DR VM-hours / vCPU-hours usage window, aligned to the epoch",
+    )
+    usage_pass_interval_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="How often DR usage is metered (a failover or failback is counted from the "
+        "first pass that sees its commit); 0 turns usage off",
+    )
+
     def resolved_runner_id(self) -> str:
         return self.runner_id or f"{socket.gethostname()}:{self.http_port}"
 

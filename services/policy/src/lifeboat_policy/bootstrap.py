@@ -14,6 +14,7 @@ from lifeboat_policy.adapters.repository import GroupRepository
 from lifeboat_policy.entrypoints.api import router
 from lifeboat_policy.service_layer.handlers import HANDLERS
 from lifeboat_policy.service_layer.scheduler import emit_breaches, emit_due_ticks
+from lifeboat_policy.service_layer.usage import emit_usage
 from lifeboat_policy.service_layer.watcher import MemberWatcher
 from lifeboat_policy.settings import PolicySettings
 from lifeboat_shared.contracts import topics
@@ -78,6 +79,21 @@ async def member_watch(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
         await watcher.aclose()
 
 
+async def usage_meter(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+    """Protected VM-hours and GB-hours per group and window (``service_layer.usage``)."""
+    settings = runtime.settings
+    assert isinstance(settings, PolicySettings)
+    if settings.usage_pass_interval_seconds <= 0:
+        return
+    while not stop.is_set():
+        try:
+            await emit_usage(runtime, settings.usage_window_seconds)
+        except Exception:
+            log.exception("usage pass failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.usage_pass_interval_seconds)
+
+
 async def refresh_gauge(runtime: ServiceRuntime) -> None:
     async with runtime.db.read() as session:
         metrics.ACHIEVED_RPO.update(await GroupRepository(session).rpo_snapshot())
@@ -92,5 +108,5 @@ def build(settings: PolicySettings | None = None) -> ServiceSpec:
         routers=[router],
         consumes=[topics.REPLICATOR_EVENTS, topics.ORCHESTRATOR_EVENTS],
         handlers=HANDLERS,
-        background=[rpo_scheduler, member_watch],
+        background=[rpo_scheduler, member_watch, usage_meter],
     )

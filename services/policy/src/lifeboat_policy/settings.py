@@ -23,6 +23,20 @@ class PolicySettings(ServiceSettings):
         description="Cap on ticks emitted per second: a backlog (restart, mass creation) drains "
         "oldest first at this rate instead of hitting the replicator at once",
     )
+    usage_window_seconds: int = Field(
+        default=3600,
+        ge=1,
+        le=86400,
+        description="Width of a protected VM-hours / GB-hours usage window, aligned to the epoch "
+        "(every replica and restart names a window the same way)",
+    )
+    usage_pass_interval_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="How often the usage step meters the groups (a suspend or resume is counted "
+        "from the first pass that sees it); 0 turns usage off",
+    )
     breach_check_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
     clouds_yaml: Path | None = Field(
         default=None, description="clouds.yaml of the sites (the member watcher reads servers)"

@@ -117,3 +117,17 @@ evacuations = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
 )
+
+dr_usage = sa.Table(
+    "dr_usage",
+    metadata,
+    sa.Column("plan_id", sa.String(128), primary_key=True),
+    sa.Column("server_id", sa.String(128), primary_key=True),
+    sa.Column("project_id", sa.String(128), nullable=False),
+    sa.Column("site_id", sa.String(128), nullable=False),
+    sa.Column("vcpus", sa.Integer, nullable=False),
+    sa.Column("window_start", TS, nullable=False),
+    sa.Column("last_at", TS, nullable=False),
+    sa.Column("running", sa.Boolean, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+)

@@ -62,6 +62,7 @@ protection_groups = sa.Table(
     sa.Column("seed_volumes", sa.JSON, nullable=True),
     sa.Column("reverse_of", sa.String(64), nullable=True),
     sa.Column("extra_target_sites", sa.JSON, nullable=True),
+    sa.Column("protected_bytes", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("project_id", "name", name="uq_protection_groups_project_name"),
     sa.Index("ix_protection_groups_link", "source_site", "target_site"),
 )
@@ -117,4 +118,20 @@ replicate_requests = sa.Table(
     sa.Column("unit_id", sa.String(64), nullable=False),
     sa.Column("trigger", sa.String(32), nullable=False),
     sa.Column("created_at", TS, nullable=False),
+)
+
+protection_usage = sa.Table(
+    "protection_usage",
+    metadata,
+    sa.Column("group_id", sa.String(64), primary_key=True),
+    sa.Column("project_id", sa.String(128), nullable=False),
+    sa.Column("site_id", sa.String(128), nullable=False),
+    sa.Column("window_start", TS, nullable=False),
+    sa.Column("last_at", TS, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("servers", sa.Integer, nullable=False),
+    sa.Column("volume_bytes", sa.BigInteger, nullable=False),
+    sa.Column("active_seconds", sa.Float, nullable=False),
+    sa.Column("vm_seconds", sa.Float, nullable=False),
+    sa.Column("byte_seconds", sa.Float, nullable=False),
 )

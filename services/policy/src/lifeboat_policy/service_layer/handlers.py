@@ -14,10 +14,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from lifeboat_policy.adapters.repository import GroupRepository, TickUnitRepository
+from lifeboat_policy.adapters.usage import MeterRepository
 from lifeboat_policy.domain import schedule
 from lifeboat_policy.domain.model import CpSummary, Failure, QuiesceReport
 from lifeboat_policy.service_layer import lifecycle
 from lifeboat_policy.service_layer.units import load_contexts
+from lifeboat_policy.service_layer.usage import record_volume_bytes
 from lifeboat_shared.bus.handlers import HandlerContext, Handlers
 from lifeboat_shared.contracts.base import Message
 from lifeboat_shared.contracts.messages import (
@@ -34,9 +36,11 @@ async def on_cp_created(message: Message, ctx: HandlerContext) -> None:
     now = datetime.now(UTC)
     targets = sorted({message.group_id, *message.member_groups})
     groups = GroupRepository(ctx.session)
+    newer = []
     for group in await groups.many(targets, for_update=True):
         if group.newest_cp is not None and group.newest_cp.taken_at >= message.taken_at:
             continue  # an older CP arriving late moves nothing back
+        newer.append(group)
         group.newest_cp = CpSummary(
             message.consistency_point_id, message.taken_at, message.created_at
         )
@@ -47,6 +51,7 @@ async def on_cp_created(message: Message, ctx: HandlerContext) -> None:
         if group.last_quiesce is not None and not message.quiesce_failures:
             group.last_quiesce = None  # this CP's cycle quiesced every VM
             await groups.save_quiesce(group)
+    await record_volume_bytes(MeterRepository(ctx.session), message, newer)
     repo = TickUnitRepository(ctx.session)
     units = await repo.many(targets, for_update=True)
     contexts = await load_contexts(ctx.session, units)

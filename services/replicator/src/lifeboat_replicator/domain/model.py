@@ -140,6 +140,10 @@ class ConsistencyPoint:
     def bytes_sent(self) -> int:
         return sum(m.bytes_sent for m in self.members)
 
+    @property
+    def bytes_changed(self) -> int:
+        return sum(m.bytes_changed for m in self.members)
+
 
 def next_backoff(attempts: int, *, base: float = 1.0, cap: float = 60.0) -> timedelta:
     """Wait before the next attempt of a cycle that hit a transient fault (link down, 5xx)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -19,6 +20,7 @@ from lifeboat_shared.contracts.messages import (
     SiteLinkObserved,
     UsageRecorded,
 )
+from lifeboat_shared.contracts.messages.billing import METRIC_UNITS
 from lifeboat_shared.service.runtime import ServiceRuntime
 
 GIB = 1024**3
@@ -31,7 +33,9 @@ def cp_created(
     spec: ReplicationSpec,
     *,
     previous: ConsistencyPoint | None,
+    retained: Sequence[ConsistencyPoint] = (),
 ) -> list[Envelope]:
+    """``retained``: the group's unpruned CPs when this one commits (for ``stored_gb_hours``)."""
     members = [
         CpMember(
             source_volume_id=m.volume_id,
@@ -73,8 +77,19 @@ def cp_created(
             event_id=f"cp-created-{cycle.id}",
         )
     ]
-    out += _usage(runtime, cp, spec, previous)
+    out += _usage(runtime, cp, spec, previous, retained)
     return out
+
+
+GB = 10**9
+
+
+def stored_bytes(cp: ConsistencyPoint, retained: Sequence[ConsistencyPoint]) -> int:
+    """Bytes the DR site keeps for a group (see the README, "Emits"): the replica volumes'
+    provisioned size (this CP's members) plus the changed bytes of each retained (unpruned) CP
+    snapshot before this one, a snapshot holding about the blocks its CP changed."""
+    provisioned = sum(m.size_gib for m in cp.members) * GIB
+    return provisioned + sum(p.bytes_changed for p in retained if p.id != cp.id)
 
 
 def _usage(
@@ -82,16 +97,16 @@ def _usage(
     cp: ConsistencyPoint,
     spec: ReplicationSpec,
     previous: ConsistencyPoint | None,
+    retained: Sequence[ConsistencyPoint],
 ) -> list[Envelope]:
-    """Usage per project: bytes sent now; storage and protected VMs since the previous CP."""
-    start = previous.created_at if previous else cp.created_at
-    hours = Decimal(max(0.0, (cp.created_at - start).total_seconds())) / Decimal(3600)
-    stored = sum(m.size_gib for m in cp.members) * GIB
-    servers = {m.server_id for m in cp.members if m.server_id}
+    """Usage per project: bytes sent by this CP; GB stored at the DR site since the previous CP
+    (protected VMs are the policy service's usage, per window)."""
     rows = [("replicated_bytes", Decimal(cp.bytes_sent), cp.taken_at)]
     if previous is not None:
-        rows.append(("stored_byte_hours", Decimal(stored) * hours, start))
-        rows.append(("protected_vm_hours", Decimal(len(servers)) * hours, start))
+        start = previous.created_at
+        hours = Decimal(max(0.0, (cp.created_at - start).total_seconds())) / Decimal(3600)
+        gb = Decimal(stored_bytes(cp, retained)) / Decimal(GB)
+        rows.append(("stored_gb_hours", gb * hours, start))
     return [
         runtime.envelope(
             UsageRecorded(
@@ -103,6 +118,8 @@ def _usage(
                 quantity=quantity.quantize(Decimal("0.000001")),
                 period_start=period_start,
                 period_end=cp.created_at,
+                unit=METRIC_UNITS[metric],
+                resource_id=cp.group_id,
             ),
             event_id=f"usage-{metric}-{cp.id}",
         )

@@ -282,7 +282,8 @@ class CycleRunner:
             # the lease first: its row stays locked until commit, so no other runner commits too
             if not await CycleRepository(s).hold(cycle.id, self.owner, now + self.lease):
                 raise LeaseLost(cycle.id)
-            previous = await ConsistencyPointRepository(s).newest(cycle.group_id)
+            retained = await ConsistencyPointRepository(s).list(cycle.group_id)
+            previous = retained[0] if retained else None
             await ConsistencyPointRepository(s).add(cp)
             cycle.status = CycleStatus.SUCCEEDED
             cycle.stage = Stage.DONE
@@ -291,7 +292,10 @@ class CycleRunner:
             await CycleRepository(s).save(cycle, self.owner)
             await CycleRepository(s).release(cycle.id, self.owner)
             await add_to_outbox(
-                s, events.cp_created(self.runtime, cycle, cp, spec, previous=previous)
+                s,
+                events.cp_created(
+                    self.runtime, cycle, cp, spec, previous=previous, retained=retained
+                ),
             )
         CYCLES.labels("succeeded").inc()
         REPLICATED_BYTES.inc(cp.bytes_sent)
