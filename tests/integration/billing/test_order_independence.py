@@ -54,11 +54,11 @@ def db(
 usage_st = st.tuples(
     st.sampled_from(METRICS),
     st.sampled_from(["g1", "g2", None]),
-    st.integers(0, 30 * 24 - 1),  # hour of the month
+    st.integers(0, 28 * 24 - 1),  # hour of the month (every month has 28 days)
     st.decimals(Decimal("0"), Decimal("500"), places=3),
 )
 card_st = st.tuples(
-    st.integers(0, 30 * 24 - 1),  # effective hour
+    st.integers(0, 28 * 24 - 1),  # effective hour
     st.decimals(Decimal("0.001"), Decimal("2"), places=3),  # base price
     st.decimals(Decimal("1"), Decimal("800"), places=0),  # first tier bound
     st.decimals(Decimal("0"), Decimal("50"), places=1),  # discount
