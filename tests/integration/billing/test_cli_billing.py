@@ -1,7 +1,8 @@
 """`lifeboat rate-card|usage|invoice ...` against a billing service over HTTP (SQLite, embedded
 bus; usage recorded through the service's own handler): a card is created from a YAML file, the
 usage and the month's invoice are listed and shown, the invoice exports as CSV, a tenant's token
-sees only its project and a member cannot create a card."""
+sees only its project and a member cannot create a card; the period closer freezes ended months
+(grace 0 h) and stages one InvoiceIssued each."""
 
 from __future__ import annotations
 
@@ -16,15 +17,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import sqlalchemy as sa
 import uvicorn
 from typer.testing import CliRunner, Result
 
 from lifeboat_billing.bootstrap import build
+from lifeboat_billing.service_layer.background import close_due_periods
 from lifeboat_billing.service_layer.handlers import HANDLERS
 from lifeboat_billing.settings import BillingSettings
 from lifeboat_cli.main import app as cli
 from lifeboat_shared.bus.handlers import HandlerContext
 from lifeboat_shared.contracts.messages import UsageRecorded
+from lifeboat_shared.persistence.tables import outbox
 from lifeboat_shared.service.app import create_app
 from tests.integration.replication.harness import free_port
 from tests.support.tenants import TENANT_A, TENANT_B, TOKEN_A, install_tenants
@@ -101,6 +105,21 @@ async def test_billing_verbs(tmp_path: Path) -> None:
         exported = await lifeboat(url, TOKEN, "invoice", "export", TENANT_B, "2025-06")
         rows = list(csv.DictReader(io.StringIO(exported.output)))
         assert rows[-1]["line_id"] == "total" and rows[-1]["amount"] == "1.25"
+
+        # The month ended long ago: with a grace of 0 h the closer freezes both projects' June.
+        runtime.settings.auto_close_grace_hours = 0
+        assert await close_due_periods(runtime) == 2
+        assert await close_due_periods(runtime) == 0
+        closed = json.loads((await lifeboat(url, TOKEN, "invoice", "list", "--json")).output)
+        assert {(i["project_id"], i["status"], i["total"]) for i in closed} == {
+            (TENANT_A, "closed", "1.00"),
+            (TENANT_B, "closed", "1.25"),
+        }
+        async with runtime.db.read() as session:
+            staged = [
+                str(h) for h in (await session.execute(sa.select(outbox.c.headers))).scalars()
+            ]
+        assert sum("InvoiceIssued" in t for t in staged) == 2
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=30)
