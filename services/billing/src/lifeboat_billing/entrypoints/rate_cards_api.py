@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, status
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, WithJsonSchema, model_validator
 
 from lifeboat_billing.adapters.repository import RateCardRepository, card_body
 from lifeboat_billing.domain.rating import MetricPrice, ProjectOverride, RateCard, Tier
@@ -19,11 +19,30 @@ from lifeboat_shared.service.auth import Principal
 
 router = APIRouter(tags=["rate-cards"])
 
-Price = Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), max_digits=30, decimal_places=15)]
+
+def _decimal(maximum: float) -> WithJsonSchema:
+    """A Decimal given as a JSON number or a decimal string (exact), both bounded."""
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": maximum},
+                {"type": "string", "maxLength": 40, "pattern": r"^\d+(\.\d+)?$"},
+            ]
+        }
+    )
+
+
+Price = Annotated[
+    Decimal,
+    Field(ge=0, le=Decimal("1e12"), max_digits=30, decimal_places=15),
+    _decimal(1e12),
+]
 
 
 class TierIn(BaseModel):
-    up_to: Annotated[Decimal, Field(gt=0, le=Decimal("1e18"))] | None = Field(
+    up_to: (
+        Annotated[Decimal, Field(gt=0, le=Decimal("1e18"), max_digits=30), _decimal(1e18)] | None
+    ) = Field(
         default=None,
         description="Cumulative quantity within the month up to which this tier "
         "applies; null: everything above (only the last tier)",
@@ -49,17 +68,25 @@ class PriceIn(BaseModel):
 
 
 class OverrideIn(BaseModel):
-    discount_percent: Annotated[Decimal, Field(ge=0, le=100, decimal_places=6)] = Decimal(0)
+    discount_percent: Annotated[
+        Decimal, Field(ge=0, le=100, max_digits=9, decimal_places=6), _decimal(100)
+    ] = Decimal(0)
     prices: dict[Metric, Price] = Field(
-        default_factory=dict, description="Flat unit prices replacing the card's for this project"
+        default_factory=dict,
+        max_length=32,
+        description="Flat unit prices replacing the card's for this project",
     )
 
 
 class RateCardIn(BaseModel):
     name: str = Field(min_length=1, max_length=128)
-    currency: str = Field(pattern=r"^[A-Z]{3}$", description="Must be the service's currency")
+    currency: str = Field(
+        max_length=3, pattern=r"^[A-Z]{3}$", description="Must be the service's currency"
+    )
     effective_from: AwareDatetime = Field(description="In force for usage starting from then")
-    prices: dict[Metric, PriceIn] = Field(description="Unit price (or tiers) per metric")
+    prices: dict[Metric, PriceIn] = Field(
+        max_length=32, description="Unit price (or tiers) per metric"
+    )
     overrides: dict[
         Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")],
         OverrideIn,
