@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+PERIOD_PATTERN = r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$"
+"""1970-01 to 2999-12."""
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2999, 12, 1, tzinfo=UTC)
 
 
 def period_of(moment: datetime) -> str:
@@ -17,7 +20,7 @@ def period_of(moment: datetime) -> str:
 def bounds(period: str) -> tuple[datetime, datetime]:
     """``[start, end)`` of a period, in UTC."""
     if not re.match(PERIOD_PATTERN, period):
-        raise ValueError(f"period: {period!r} is not YYYY-MM")
+        raise ValueError(f"period: {period!r} is not YYYY-MM (1970-01 to 2999-12)")
     year, month = int(period[:4]), int(period[5:])
     start = datetime(year, month, 1, tzinfo=UTC)
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import AwareDatetime, BaseModel
 
 from lifeboat_billing.domain.invoice import Invoice
-from lifeboat_billing.domain.periods import PERIOD_PATTERN
+from lifeboat_billing.domain.periods import EARLIEST, LATEST, PERIOD_PATTERN
 from lifeboat_billing.entrypoints.api import UsageOut, usage_out
 from lifeboat_billing.service_layer import invoicing
 from lifeboat_billing.settings import BillingSettings
@@ -261,6 +261,17 @@ async def invoice_report(
     format: Format = "json",
 ) -> InvoiceOut | Response:
     _visible(who, project_id)
+    if not (EARLIEST <= start < LATEST and EARLIEST < end <= LATEST):
+        raise HTTPException(
+            422,
+            detail=[
+                {
+                    "loc": ["query", "start" if not EARLIEST <= start < LATEST else "end"],
+                    "msg": "start and end must be between 1970-01-01 and 2999-12-01 (UTC)",
+                    "type": "value_error",
+                }
+            ],
+        )
     if end <= start or (end - start).days > 3700:
         raise HTTPException(
             422,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import AwareDatetime, BaseModel, Field, WithJsonSchema, model_validator
 
 from lifeboat_billing.adapters.repository import RateCardRepository, card_body
+from lifeboat_billing.domain.periods import EARLIEST, LATEST
 from lifeboat_billing.domain.rating import MetricPrice, ProjectOverride, RateCard, Tier
 from lifeboat_billing.service_layer import invoicing
 from lifeboat_billing.settings import BillingSettings
@@ -91,6 +92,12 @@ class RateCardIn(BaseModel):
         Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")],
         OverrideIn,
     ] = Field(default_factory=dict, max_length=10000, description="Per project_id")
+
+    @model_validator(mode="after")
+    def _in_range(self) -> RateCardIn:
+        if not EARLIEST <= self.effective_from <= LATEST:
+            raise ValueError("effective_from: must be between 1970-01-01 and 2999-12-01 (UTC)")
+        return self
 
 
 class RateCardOut(BaseModel):
