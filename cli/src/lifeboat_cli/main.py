@@ -19,12 +19,15 @@ from lifeboat_cli.verbs import (
     evacuations,
     executions,
     groups,
+    invoices,
     links,
     plans,
     policies,
+    rate_cards,
     restores,
     sites,
     test_reports,
+    usage,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -38,6 +41,9 @@ app.add_typer(dr_sites.app, name="dr-site")
 app.add_typer(plans.app, name="plan")
 app.add_typer(executions.app, name="execution")
 app.add_typer(evacuations.app, name="evacuation")
+app.add_typer(rate_cards.app, name="rate-card")
+app.add_typer(usage.app, name="usage")
+app.add_typer(invoices.app, name="invoice")
 executions.register(app)
 evacuations.register(app)
 restores.register(app)

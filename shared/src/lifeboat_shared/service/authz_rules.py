@@ -140,6 +140,20 @@ OPERATIONS: dict[str, tuple[Operation, ...]] = {
     ),
     "billing": (
         _op("GET", "/v1/usage", "billing:usage:get", "reader", "Usage ledger and totals"),
+        _op("GET", "/v1/rate-cards", "billing:rate-card:list", "reader", "List rate cards"),
+        _op("POST", "/v1/rate-cards", "billing:rate-card:create", "admin",
+            "Create a rate card version"),
+        _op("GET", "/v1/rate-cards/{version}", "billing:rate-card:get", "reader",
+            "Show a rate card"),
+        _op("GET", "/v1/invoices", "billing:invoice:list", "reader", "List invoices"),
+        _op("GET", "/v1/invoices/{project_id}/{period}", "billing:invoice:get", "reader",
+            "Show or export an invoice"),
+        _op("POST", "/v1/invoices/{project_id}/{period}/close", "billing:invoice:close",
+            "admin", "Close a month (freeze its invoice)"),
+        _op("GET", "/v1/invoices/{project_id}/{period}/lines/{line_id}/usage",
+            "billing:invoice:line-usage", "reader", "Usage behind an invoice line"),
+        _op("GET", "/v1/invoice-reports/{project_id}", "billing:invoice:report", "reader",
+            "Rated usage over any range"),
     ),
 }  # fmt: skip
 

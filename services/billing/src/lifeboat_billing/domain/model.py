@@ -1,4 +1,10 @@
-"""The usage ledger: every usage event once, summed per project and metric. Pure Python."""
+"""The usage ledger: every usage event once, append-only, summed per project and metric.
+
+Each entry keeps the id of the event that carried it (``event_id``) and the invoice period it is
+billed in (``billed_period``): the calendar month (UTC) of its ``period_start``, or, when that
+month was already closed for its project when the usage arrived, the next open month (then
+``adjustment`` is true). Pure Python.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,13 @@ class UsageEntry:
     quantity: Decimal
     period_start: datetime
     period_end: datetime
+    event_id: str | None = None
+    unit: str | None = None
+    resource_id: str | None = None
+    plan_id: str | None = None
+    billed_period: str | None = None
+    adjustment: bool = False
+    recorded_at: datetime | None = None
 
 
 def totals_by_metric(entries: Iterable[UsageEntry]) -> dict[str, Decimal]:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from lifeboat_billing.adapters.repository import LedgerRepository
-from lifeboat_billing.domain.model import totals_by_metric
+from lifeboat_billing.domain.model import UsageEntry, totals_by_metric
 from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 from lifeboat_shared.service.tenancy import FORBIDDEN_PROJECT, listed_project
 
@@ -26,6 +26,31 @@ class UsageOut(BaseModel):
     quantity: Decimal
     period_start: datetime
     period_end: datetime
+    unit: str | None = None
+    resource_id: str | None = None
+    plan_id: str | None = None
+    event_id: str | None = None
+    billed_period: str | None = None
+    adjustment: bool = False
+
+
+def usage_out(e: UsageEntry) -> UsageOut:
+    return UsageOut(
+        usage_id=e.usage_id,
+        project_id=e.project_id,
+        site_id=e.site_id,
+        group_id=e.group_id,
+        metric=e.metric,
+        quantity=e.quantity,
+        period_start=e.period_start,
+        period_end=e.period_end,
+        unit=e.unit,
+        resource_id=e.resource_id,
+        plan_id=e.plan_id,
+        event_id=e.event_id,
+        billed_period=e.billed_period,
+        adjustment=e.adjustment,
+    )
 
 
 class UsageReport(BaseModel):
@@ -54,21 +79,9 @@ async def usage(
 ) -> UsageReport:
     project = listed_project(who, project_id)
     async with runtime.db.read() as session:
-        entries = await LedgerRepository(session).list(project)
+        entries = await LedgerRepository(session).entries(project)
     return UsageReport(
         project_id=project,
         totals=totals_by_metric(entries),
-        entries=[
-            UsageOut(
-                usage_id=e.usage_id,
-                project_id=e.project_id,
-                site_id=e.site_id,
-                group_id=e.group_id,
-                metric=e.metric,
-                quantity=e.quantity,
-                period_start=e.period_start,
-                period_end=e.period_end,
-            )
-            for e in entries
-        ],
+        entries=[usage_out(e) for e in entries],
     )

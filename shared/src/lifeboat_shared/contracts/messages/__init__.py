@@ -1,6 +1,6 @@
 """The first messages the services exchange. Importing this package registers every type."""
 
-from lifeboat_shared.contracts.messages.billing import UsageRecorded
+from lifeboat_shared.contracts.messages.billing import InvoiceIssued, UsageRecorded
 from lifeboat_shared.contracts.messages.health import SiteHealthObserved
 from lifeboat_shared.contracts.messages.links import SiteLinkObserved
 from lifeboat_shared.contracts.messages.orchestrator import (
@@ -52,6 +52,7 @@ __all__ = [
     "ExecutionCompleted",
     "ExecutionStepProgressed",
     "HookAction",
+    "InvoiceIssued",
     "ProtectionChange",
     "QuiesceFailed",
     "QuiesceFailure",

@@ -70,3 +70,27 @@ class UsageRecorded(Event):
 
     def partition_key(self) -> str:
         return self.group_id or self.site_id
+
+
+@register
+class InvoiceIssued(Event):
+    """A project's period was closed: its invoice is frozen and will never change (usage of the
+    period arriving later is billed in the next open period as an adjustment line)."""
+
+    topic = topics.USAGE_EVENTS
+
+    invoice_id: Id
+    project_id: Id
+    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="UTC month, YYYY-MM")
+    period_start: Timestamp
+    period_end: Timestamp
+    currency: str = Field(min_length=3, max_length=3)
+    total: Decimal
+    line_count: int = Field(ge=0)
+    adjustment_total: Decimal = Field(
+        default=Decimal(0), description="Part of total from late usage of closed periods"
+    )
+    closed_at: Timestamp
+
+    def partition_key(self) -> str:
+        return self.project_id
