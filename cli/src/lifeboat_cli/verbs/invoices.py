@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.table import Table
 
@@ -107,6 +106,8 @@ def export_invoice(
     token: Token = DEFAULT_TOKEN,
 ) -> None:
     """Print a month's invoice as CSV (one row per line, then the total) or JSON."""
+    import httpx  # lazily: other verbs start without it
+
     if fmt not in ("csv", "json"):
         fail("--format: csv or json", code=2)
     url = f"{billing_url.rstrip('/')}/v1/invoices/{seg(project)}/{seg(period)}"
