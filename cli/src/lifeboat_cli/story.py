@@ -2,7 +2,8 @@
 
 protect a 3-tier app on site-a -> CPs arrive at site-b -> readiness check -> bubble test (and its
 teardown, leaving nothing) -> site-a cut -> failover -> achieved RPO and RTO -> site-a back ->
-reprotect (differences only) -> failback (planned, zero data loss).
+reprotect (differences only) -> failback (planned, zero data loss) -> protected again -> the
+tenant's invoice for the story (rated by the billing service from the services' usage events).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,6 +27,24 @@ TIERS = (("db", 2), ("app", 1), ("web", 1))  # (tier, volumes per VM)
 ZONE = "shop.example."
 
 Say = Callable[[str, dict[str, Any]], None]
+
+# What the story's invoice must show before it is printed: bytes sent, storage kept at site-b,
+# the DR VMs of the failover, the bubble test's run and VMs (usage windows are seconds long in
+# the story: settings in story_cmd).
+INVOICE_METRICS = frozenset(
+    {"replicated_bytes", "stored_gb_hours", "dr_vm_hours", "bubble_vm_hours", "test_runs"}
+)
+
+
+def story_overrides(clouds_yaml: Any) -> dict[str, dict[str, Any]]:
+    """The services' settings for the story (`lifeboat story` and its test): the sites' clouds,
+    a fast execution runner, and usage windows of seconds so the invoice is complete at the end."""
+    usage = {"usage_window_seconds": 5, "usage_pass_interval_seconds": 1}
+    return {
+        "replicator": {"clouds_yaml": clouds_yaml},
+        "policy": {"clouds_yaml": clouds_yaml, **usage},
+        "orchestrator": {"clouds_yaml": clouds_yaml, "runner_interval_seconds": 0.1, **usage},
+    }
 
 
 @dataclass
@@ -245,6 +264,7 @@ async def run_story(
     client: httpx.AsyncClient, urls: dict[str, str], world: DemoWorld, say: Say
 ) -> StoryResult:
     orch = urls["orchestrator"]
+    began = datetime.now(UTC)
     plan, _servers = await protect_app(client, urls, world, say)
     out = StoryResult(plan_id=plan["id"])
 
@@ -309,7 +329,31 @@ async def run_story(
     cp["sent"] = detail["bytes_sent"]
     cp["size"] = sum(m["size_gib"] for m in members) * 2**30
     say("protected-again", cp)
+    invoice = await wait_invoice(client, urls["billing"], began)
+    say("invoice", invoice)
+    out.events["invoice"] = invoice
     return out
+
+
+async def wait_invoice(
+    client: httpx.AsyncClient, billing: str, began: datetime, *, timeout: float = 90
+) -> dict[str, Any]:
+    """The demo tenant's rated usage since the story began, once every metric of
+    ``INVOICE_METRICS`` has arrived (each service meters on its own schedule)."""
+    start = (began - timedelta(minutes=10)).isoformat()
+    end = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    url = f"{billing}/v1/invoice-reports/{DEMO_PROJECT}"
+    deadline = time.monotonic() + timeout
+    while True:
+        report: dict[str, Any] = await _ok(client.get(url, params={"start": start, "end": end}))
+        missing = INVOICE_METRICS - {line["metric"] for line in report["lines"]}
+        if not missing:
+            return report
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"the story's invoice still lacks {sorted(missing)} after {timeout:.0f} s"
+            )
+        await asyncio.sleep(0.5)
 
 
 async def wait_group(

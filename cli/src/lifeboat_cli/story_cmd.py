@@ -12,7 +12,8 @@ from rich.console import Console
 
 from lifeboat_cli.demo import SOURCE, TARGET, demo_world
 from lifeboat_cli.stack import Stack, StackStartError
-from lifeboat_cli.story import run_story
+from lifeboat_cli.story import run_story, story_overrides
+from lifeboat_cli.verbs.invoices import invoice_table
 from lifeboat_dashboard.config import DashboardConfig
 from lifeboat_dashboard.server import Dashboard
 
@@ -72,6 +73,8 @@ def _say(console: Console, as_json: bool) -> Any:
                 f"  {data['seeded']} of {data['volumes']} volumes seeded from the DR copy: sent "
                 f"{data['sent'] / 2**20:.2f} MiB for {data['size'] / 2**30:.0f} GiB"
             )
+        elif what == "invoice":
+            console.print(invoice_table(data))
         elif what in _TEXT:
             console.print(_TEXT[what] + (f" {data}" if what == "teardown" else ""))
 
@@ -86,14 +89,7 @@ async def run_story_cmd(data_dir: Path, as_json: bool) -> int:
         stack = Stack(
             base,
             port_base=0,
-            overrides={
-                "replicator": {"clouds_yaml": world.sites.clouds_yaml},
-                "policy": {"clouds_yaml": world.sites.clouds_yaml},
-                "orchestrator": {
-                    "clouds_yaml": world.sites.clouds_yaml,
-                    "runner_interval_seconds": 0.1,
-                },
-            },
+            overrides=story_overrides(world.sites.clouds_yaml),
         )
         try:
             await stack.start()
@@ -119,6 +115,6 @@ async def run_story_cmd(data_dir: Path, as_json: bool) -> int:
             await stack.stop()
     console.print(
         "[green]the whole story ran: protect, test, fail over, reprotect, fail back, "
-        "protected again[/]"
+        "protected again, invoiced[/]"
     )
     return 0

@@ -4,6 +4,7 @@ protect a 3-tier app, bubble test and teardown, site cut, failover, reprotect, f
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from lifeboat_cli.demo import SOURCE, TARGET, demo_world
 from lifeboat_cli.stack import Stack
-from lifeboat_cli.story import run_story
+from lifeboat_cli.story import INVOICE_METRICS, run_story, story_overrides
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -25,18 +26,12 @@ async def test_whole_story(tmp_path: Path) -> None:
         print(what, data)
 
     with demo_world(tmp_path) as world:
+        overrides = story_overrides(world.sites.clouds_yaml)
+        overrides["orchestrator"]["step_backoff_seconds"] = 0.2
         stack = Stack(
             tmp_path,
             port_base=0,
-            overrides={
-                "replicator": {"clouds_yaml": world.sites.clouds_yaml},
-                "policy": {"clouds_yaml": world.sites.clouds_yaml},
-                "orchestrator": {
-                    "clouds_yaml": world.sites.clouds_yaml,
-                    "runner_interval_seconds": 0.1,
-                    "step_backoff_seconds": 0.2,
-                },
-            },
+            overrides=overrides,
         )
         await stack.start()
         try:
@@ -45,6 +40,7 @@ async def test_whole_story(tmp_path: Path) -> None:
                 headers={"Authorization": f"Bearer {stack.token}"}, timeout=60
             ) as client:
                 result = await run_story(client, urls, world, say)
+                ledger, report = await _settled_invoice(client, urls["billing"], result)
         finally:
             await stack.stop()
     events = result.events
@@ -68,3 +64,54 @@ async def test_whole_story(tmp_path: Path) -> None:
     # what differs travels (the DR copy is what the new volumes were restored from).
     assert again["seeded"] == again["volumes"] == 4
     assert again["sent"] < 0.05 * again["size"], again
+    # The story's invoice, recomputed here from the raw ledger and the rate card: every line's
+    # quantity is the sum of its usage entries, its amount that times the card's unit price
+    # rounded half-even to cents, the total the sum of the lines.
+    assert {line["metric"] for line in report["lines"]} >= INVOICE_METRICS
+    assert all(line["kind"] == "usage" for line in report["lines"])
+    prices = ledger["prices"]
+    for line in report["lines"]:
+        mine = [
+            e
+            for e in ledger["entries"]
+            if e["metric"] == line["metric"]
+            and e["group_id"] == line["group_id"]
+            and (line["group_id"] is not None or e["plan_id"] == line["plan_id"])
+        ]
+        quantity = sum((Decimal(e["quantity"]) for e in mine), Decimal(0))
+        assert len(mine) == line["usage_count"] > 0, line
+        assert Decimal(line["quantity"]) == quantity, line
+        price = prices[line["metric"]]
+        expected = (quantity * price).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+        assert Decimal(line["amount"]) == expected, (line, price)
+    assert Decimal(report["total"]) == sum(Decimal(x["amount"]) for x in report["lines"])
+    assert Decimal(report["total"]) > 0
+
+
+async def _settled_invoice(
+    client: httpx.AsyncClient, billing: str, result: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The demo project's ledger and its invoice report read while no usage arrived in between
+    (the services keep metering: read ledger, report, ledger until both ledgers agree)."""
+    invoice = result.events["invoice"]
+    params = {"start": invoice["start"], "end": invoice["end"]}
+    card = (await client.get(f"{billing}/v1/rate-cards")).json()
+    newest = max(card, key=lambda c: c["version"]) if isinstance(card, list) else card
+    prices = {}
+    for metric, rate in newest["prices"].items():
+        tiers = rate.get("tiers") or []
+        prices[metric] = Decimal(tiers[0]["unit_price"] if tiers else rate["unit_price"])
+    for _ in range(20):
+        before = (await client.get(f"{billing}/v1/usage", params={"project_id": "demo"})).json()
+        report = (await client.get(f"{billing}/v1/invoice-reports/demo", params=params)).json()
+        after = (await client.get(f"{billing}/v1/usage", params={"project_id": "demo"})).json()
+        ids = {e["usage_id"] for e in before["entries"]}
+        if ids == {e["usage_id"] for e in after["entries"]}:
+            start, end = (datetime.fromisoformat(params[k]) for k in ("start", "end"))
+            entries = [
+                e
+                for e in before["entries"]
+                if start <= datetime.fromisoformat(e["period_start"]) < end
+            ]
+            return {"entries": entries, "prices": prices}, report
+    raise AssertionError("usage kept arriving between reads of the ledger")
