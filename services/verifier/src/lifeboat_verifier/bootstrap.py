@@ -7,6 +7,8 @@ from pathlib import Path
 from lifeboat_shared.contracts import topics
 from lifeboat_shared.service import ServiceSpec
 from lifeboat_verifier.entrypoints.api import router
+from lifeboat_verifier.entrypoints.definitions_api import router as definitions_router
+from lifeboat_verifier.entrypoints.runner import verifier_runner
 from lifeboat_verifier.service_layer.handlers import HANDLERS
 from lifeboat_verifier.settings import VerifierSettings
 
@@ -17,7 +19,8 @@ def build(settings: VerifierSettings | None = None) -> ServiceSpec:
         settings=settings or VerifierSettings(),
         description="Bubble tests: checks and reports.",
         migrations=str(Path(__file__).parent / "migrations"),
-        routers=[router],
+        routers=[router, definitions_router],
         consumes=[topics.ORCHESTRATOR_EVENTS],
         handlers=HANDLERS,
+        background=[verifier_runner],
     )
