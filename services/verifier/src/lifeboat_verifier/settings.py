@@ -16,7 +16,7 @@ class GuestProbeSite(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    admin_url: str = Field(max_length=2048)
+    admin_url: str = Field(max_length=2048, description="e.g. http://host:port/cloudsim/admin")
     admin_token: str = Field(max_length=512)
 
 

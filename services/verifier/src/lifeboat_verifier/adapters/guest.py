@@ -74,7 +74,7 @@ class CloudsimProbe:
 
     def _admin(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            base_url=f"{self._site.admin_url.rstrip('/')}/cloudsim/admin",
+            base_url=self._site.admin_url.rstrip("/"),
             headers={"X-Auth-Token": self._site.admin_token},
             timeout=30,
         )

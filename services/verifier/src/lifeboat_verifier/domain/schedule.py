@@ -1,8 +1,9 @@
 """When a scheduled definition fires next, on a clock that tests may speed up.
 
 ``time_scale`` > 1 compresses schedule time: with 604800 (a week per second) a weekly cron
-fires about every second of wall time. Cron is evaluated on a virtual clock that starts at
-``epoch`` and runs ``time_scale`` times faster than the wall clock.
+fires about every second of wall time. Cron is then evaluated on a virtual clock that equals the
+wall clock at ``anchor`` (the definition's creation: every replica computes the same fires) and
+runs ``time_scale`` times faster from there.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from datetime import UTC, datetime
 
 from croniter import croniter
 
-EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-
 
 def valid_cron(expr: str) -> bool:
     return bool(croniter.is_valid(expr))
@@ -22,19 +21,18 @@ def valid_cron(expr: str) -> bool:
 @dataclass(frozen=True)
 class ScheduleClock:
     time_scale: float = 1.0
-    epoch: datetime = EPOCH
 
-    def virtual(self, wall: datetime) -> datetime:
+    def virtual(self, wall: datetime, anchor: datetime) -> datetime:
         if self.time_scale == 1.0:
             return wall
-        return self.epoch + (wall - self.epoch) * self.time_scale
+        return anchor + (wall - anchor) * self.time_scale
 
-    def wall(self, virtual: datetime) -> datetime:
+    def wall(self, virtual: datetime, anchor: datetime) -> datetime:
         if self.time_scale == 1.0:
             return virtual
-        return self.epoch + (virtual - self.epoch) / self.time_scale
+        return anchor + (virtual - anchor) / self.time_scale
 
-    def next_fire(self, expr: str, after_wall: datetime) -> datetime:
+    def next_fire(self, expr: str, after_wall: datetime, anchor: datetime) -> datetime:
         """The wall time of the first fire strictly after ``after_wall``."""
-        nxt: datetime = croniter(expr, self.virtual(after_wall)).get_next(datetime)
-        return self.wall(nxt.astimezone(UTC))
+        nxt: datetime = croniter(expr, self.virtual(after_wall, anchor)).get_next(datetime)
+        return self.wall(nxt.astimezone(UTC), anchor)

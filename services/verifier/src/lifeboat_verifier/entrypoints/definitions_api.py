@@ -88,10 +88,11 @@ def _settings(runtime: RuntimeDep) -> VerifierSettings:
     return s
 
 
-def _next_due(schedule: str | None, enabled: bool, settings: VerifierSettings) -> datetime | None:
-    if schedule is None or not enabled:
+def _next_due(d: TestDefinition, settings: VerifierSettings) -> datetime | None:
+    if d.schedule is None or not d.enabled:
         return None
-    return ScheduleClock(settings.time_scale).next_fire(schedule, datetime.now(UTC))
+    now = datetime.now(UTC)
+    return ScheduleClock(settings.time_scale).next_fire(d.schedule, now, d.created_at)
 
 
 def _who(p: Principal) -> str:
@@ -127,8 +128,8 @@ async def create_definition(
         target_site=body.target_site,
         checks=_specs(body.checks),
         enabled=body.enabled,
-        next_due_at=_next_due(body.schedule, body.enabled, _settings(runtime)),
     )
+    d.next_due_at = _next_due(d, _settings(runtime))
     async with runtime.db.transaction() as s:
         await DefinitionRepository(s).add(d)
     return _out(d)
@@ -182,7 +183,7 @@ async def patch_definition(
         d.checks = _specs(body.checks)
     if body.enabled is not None:
         d.enabled = body.enabled
-    d.next_due_at = _next_due(d.schedule, d.enabled, _settings(runtime))
+    d.next_due_at = _next_due(d, _settings(runtime))
     async with runtime.db.transaction() as s:
         await DefinitionRepository(s).save(d)
     return _out(d)

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from lifeboat_shared.hooks import HOOK_NAME
 from lifeboat_verifier.domain.schedule import valid_cron
 
-Name = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$"
+Name = Field(min_length=1, max_length=128, pattern=NAME)
 GUEST_COMMANDS = ("hostname", "uptime", "check-consistency")
 
 
@@ -104,7 +105,7 @@ class DefinitionIn(BaseModel):
 class DefinitionPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Name
+    name: str | None = Field(default=None, min_length=1, max_length=128, pattern=NAME)
     schedule: str | None = Field(default=None, max_length=128)
     on_demand: bool | None = Field(default=None, description="true: drop the schedule")
     consistency_point_id: str | None = Field(default=None, max_length=64)

@@ -44,7 +44,7 @@ async def fire_due(
     started: list[tuple[TestRun, list[Message]]] = []
     for d in await definitions.due(now):
         assert d.next_due_at is not None and d.schedule is not None
-        nxt = clock.next_fire(d.schedule, max(now, d.next_due_at))
+        nxt = clock.next_fire(d.schedule, max(now, d.next_due_at), d.created_at)
         if not await definitions.advance(d.definition_id, d.next_due_at, nxt):
             continue  # another replica fired it
         run_id = runs.run_id_for(d.definition_id, d.next_due_at)
