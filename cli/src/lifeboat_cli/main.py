@@ -21,6 +21,7 @@ from lifeboat_cli.verbs import (
     policies,
     restores,
     sites,
+    tests,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -34,6 +35,7 @@ app.add_typer(dr_sites.app, name="dr-site")
 app.add_typer(plans.app, name="plan")
 app.add_typer(executions.app, name="execution")
 app.add_typer(evacuations.app, name="evacuation")
+app.add_typer(tests.app, name="test")
 executions.register(app)
 evacuations.register(app)
 restores.register(app)
