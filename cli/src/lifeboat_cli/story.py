@@ -241,6 +241,60 @@ async def _wait_site_state(
         await asyncio.sleep(0.2)
 
 
+BUBBLE_CHECKS: list[dict[str, Any]] = [
+    {"name": "boots", "kind": "boot", "marker": "login:", "timeout_seconds": 20},
+    {"name": "db-data", "kind": "data", "tier": "db", "timeout_seconds": 120, "retries": 0},
+]
+"""The story's bubble test: every copy boots to a login prompt (its console log, through Nova),
+and the database's volumes hold exactly its consistency point's bytes, consistently."""
+
+
+async def scheduled_bubble_test(
+    client: httpx.AsyncClient, verifier: str, plan_id: str, say: Say, timeout: float = 300
+) -> dict[str, Any]:
+    """A weekly bubble test (the stack's verifier runs a week of schedule time per second):
+    it fires, the verifier asks for a test failover, checks the bubble, tears it down."""
+    body = {
+        "name": "weekly",
+        "plan_id": plan_id,
+        "project_id": DEMO_PROJECT,
+        "schedule": "0 3 * * 0",
+        "checks": BUBBLE_CHECKS,
+    }
+    d = await with_retries("defining the bubble test", lambda: _ok(
+        client.post(f"{verifier}/v1/test-definitions", json=body)))  # fmt: skip
+    deadline = time.monotonic() + timeout
+    runs: list[dict[str, Any]] = []
+    while not runs:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the weekly bubble test did not fire")
+        await asyncio.sleep(0.3)
+        runs = await _get(client, f"{verifier}/v1/test-runs?definition_id={d['definition_id']}")
+    await _ok(  # one run is the story; the schedule goes on in a real deployment
+        client.patch(
+            f"{verifier}/v1/test-definitions/{d['definition_id']}", json={"enabled": False}
+        )
+    )
+    run_id = runs[-1]["test_id"]
+    say("bubble-test", {"run": run_id, "schedule": body["schedule"]})
+    while True:
+        run: dict[str, Any] = await _get(client, f"{verifier}/v1/test-runs/{run_id}")
+        if run["phase"] == "done":
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"bubble test {run_id} still {run['phase']}")
+        await asyncio.sleep(0.3)
+    say("bubble", {"servers": len(run["server_ids"])})
+    for check in run["checks"]:
+        say("check", check)
+    say("verdict", {"status": run["status"], "rto": run["rto_seconds"], "rpo": run["rpo_seconds"]})
+    removed = (run.get("evidence") or {}).get("resources_removed", [])
+    say("teardown", {"deleted": len(removed), "cleanup": run["cleanup"]})
+    if run["status"] != "passed" or run["cleanup"] != "clean":
+        raise RuntimeError(f"bubble test {run_id} {run['status']}, cleanup {run['cleanup']}")
+    return run
+
+
 async def run_story(
     client: httpx.AsyncClient, urls: dict[str, str], world: DemoWorld, say: Say
 ) -> StoryResult:
@@ -267,13 +321,8 @@ async def run_story(
         out.events[kind] = done
         return done
 
-    test = await execute("test-failover")
-    detail = await _get(client, f"{orch}/v1/executions/{test['id']}")
-    bubble = _step(detail, "bubble-ready")
-    say("bubble", {"servers": bubble["result"]["servers"]})
-    cleanup = await execute("test-cleanup", test_id=test["id"])
-    teardown = await _get(client, f"{orch}/v1/executions/{cleanup['id']}")
-    say("teardown", _step(teardown, "teardown")["result"])
+    run = await scheduled_bubble_test(client, urls["verifier"], plan["id"], say)
+    out.events["bubble-test"] = run
 
     with world.sites.sites[SOURCE].admin() as admin:
         wl = admin.get("/workloads/shop-db").json()

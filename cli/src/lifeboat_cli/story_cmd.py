@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 
-from lifeboat_cli.demo import SOURCE, TARGET, demo_world
+from lifeboat_cli.demo import SOURCE, TARGET, DemoWorld, demo_world
 from lifeboat_cli.stack import Stack, StackStartError
 from lifeboat_cli.story import run_story
 
@@ -18,7 +18,7 @@ _TEXT = {
     "app": "3-tier app 'shop' on site-a: db (2 volumes, workload), app, web; fixed IPs",
     "protected": "protection group created: RPO 5 s, guest-agent quiesce, site-a -> site-b",
     "ready": "recovery plan 'shop' created; readiness check at site-b: ready",
-    "bubble": "bubble test at site-b: servers booted in an isolated network (BubbleReady sent)",
+    "bubble": "bubble at site-b: servers booted in an isolated network (BubbleReady sent)",
     "teardown": "bubble torn down: nothing left behind",
     "cut": "site-a CUT (every API answers 503); operator declares it down",
     "back": "site-a is back",
@@ -49,6 +49,21 @@ def _say(console: Console, as_json: bool) -> Any:
                 f"[bold]failover to {TARGET}: achieved RPO {data['rpo']:.1f} s (data lost), "
                 f"RTO {data['rto']:.1f} s[/]"
             )
+        elif what == "bubble-test":
+            console.print(
+                f"[bold]scheduled bubble test[/] ({data['schedule']}, a week per second here) "
+                f"fired: run {data['run']}"
+            )
+        elif what == "check":
+            mark = "[green]passed[/]" if data["passed"] else f"[red]FAILED[/] {data['reason']}"
+            console.print(
+                f"  check {data['name']} ({data['kind']}) on {data['target']}: {mark} "
+                f"({data['attempts']} attempt(s), {data['duration_seconds']:.1f} s)"
+            )
+        elif what == "verdict":
+            rpo = "-" if data["rpo"] is None else f"{data['rpo']:.1f} s"
+            rto = "-" if data["rto"] is None else f"{data['rto']:.1f} s"
+            console.print(f"[bold]bubble test {data['status']}: RTO {rto}, CP age (RPO) {rpo}[/]")
         elif what == "reverse":
             console.print(
                 f"reprotect: replicated {TARGET} -> {SOURCE}, sent {data['sent'] / 2**20:.2f} MiB "
@@ -76,6 +91,19 @@ def _say(console: Console, as_json: bool) -> Any:
     return say
 
 
+def story_verifier(world: DemoWorld) -> dict[str, object]:
+    """The verifier as the story runs it: cloudsim's guests, a week of schedule time per second."""
+    return {
+        "clouds_yaml": world.sites.clouds_yaml,
+        "guest_probes": {
+            name: {"admin_url": h.admin_url, "admin_token": h.admin_token}
+            for name, h in world.sites.sites.items()
+        },
+        "time_scale": 604800,
+        "runner_interval_seconds": 0.2,
+    }
+
+
 async def run_story_cmd(data_dir: Path, as_json: bool) -> int:
     console = Console(stderr=as_json)
     shutil.rmtree(data_dir / "story", ignore_errors=True)
@@ -91,6 +119,7 @@ async def run_story_cmd(data_dir: Path, as_json: bool) -> int:
                     "clouds_yaml": world.sites.clouds_yaml,
                     "runner_interval_seconds": 0.1,
                 },
+                "verifier": story_verifier(world),
             },
         )
         try:

@@ -13,6 +13,7 @@ import pytest
 from lifeboat_cli.demo import SOURCE, TARGET, demo_world
 from lifeboat_cli.stack import Stack
 from lifeboat_cli.story import run_story
+from lifeboat_cli.story_cmd import story_verifier
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -36,6 +37,7 @@ async def test_whole_story(tmp_path: Path) -> None:
                     "runner_interval_seconds": 0.1,
                     "step_backoff_seconds": 0.2,
                 },
+                "verifier": story_verifier(world),
             },
         )
         await stack.start()
@@ -52,7 +54,11 @@ async def test_whole_story(tmp_path: Path) -> None:
     assert events["failback"]["target_site"] == SOURCE
     assert 0 <= events["failover"]["rpo_seconds"] < 60
     teardown = next(d for w, d in lines if w == "teardown")
-    assert teardown["deleted"] > 0
+    assert teardown["deleted"] > 0 and teardown["cleanup"] == "clean"
+    bubble = events["bubble-test"]
+    assert bubble["status"] == "passed" and bubble["rto_seconds"] > 0
+    checks = [d for w, d in lines if w == "check"]
+    assert {c["name"] for c in checks} == {"boots", "db-data"} and all(c["passed"] for c in checks)
     # The lifecycle closes: reprotect made a reverse group with its own schedule; after
     # failback the plan is protected again and the forward group's own RPO schedule (nobody
     # asked) brought a new CP of the servers failback made, within one RPO (5 s) plus a cycle.

@@ -62,10 +62,6 @@ class VerifierSettings(ServiceSettings):
     failover_wait_seconds: float = Field(
         default=1800.0, gt=0, description="A run with no BubbleReady by then fails (and tears down)"
     )
-    teardown_manual_bubbles: bool = Field(
-        default=True,
-        description="Also tear down bubbles an operator started by hand, once checked",
-    )
 
     def resolved_runner_id(self) -> str:
         return self.runner_id or f"{socket.gethostname()}:{self.http_port}"

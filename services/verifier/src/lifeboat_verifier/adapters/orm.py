@@ -35,6 +35,7 @@ test_runs = sa.Table(
     sa.Column("checks_done_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("evidence", sa.JSON, nullable=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("lease_owner", sa.String(128), nullable=True),
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
 )

@@ -51,6 +51,7 @@ def _values(run: TestRun) -> dict[str, Any]:
         "checks_done_at": run.checks_done_at,
         "finished_at": run.finished_at,
         "evidence": run.evidence,
+        "expires_at": run.expires_at,
     }
 
 
@@ -82,6 +83,7 @@ def _run(r: Any) -> TestRun:
         checks_done_at=_opt(r.checks_done_at),
         finished_at=_opt(r.finished_at),
         evidence=r.evidence,
+        expires_at=_opt(r.expires_at),
     )
 
 

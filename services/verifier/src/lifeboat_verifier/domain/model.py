@@ -115,6 +115,7 @@ class TestRun:
     checks_done_at: datetime | None = None
     finished_at: datetime | None = None
     evidence: dict[str, Any] | None = None
+    expires_at: datetime | None = None  # the bubble's own timeout (the orchestrator's teardown)
 
     @property
     def passed(self) -> bool:

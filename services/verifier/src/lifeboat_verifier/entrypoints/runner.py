@@ -121,6 +121,13 @@ class RunDriver:
             await repo.save(run)
             await repo.due_now(run.test_id)
             return
+        wait = runs.operator_grace(run, now)
+        if wait is not None:
+            # a bubble started by hand: its operator tears it down (or the orchestrator at its
+            # timeout); the verifier asks for the teardown itself only once that has passed
+            await repo.save(run)
+            await repo.hold_until(run.test_id, wait)
+            return
         if run.ready_at is None and run.cleanup_attempts >= runs.MAX_BLIND_CLEANUPS:
             # never a bubble, and the orchestrator answers no teardown: nothing to remove
             await stage(self.runtime, s, run, runs.finish(run, now), "done")

@@ -74,7 +74,10 @@ def targets_of(spec: CheckSpec, endpoints: Sequence[dict[str, Any]]) -> list[Tar
         return [
             t
             for t in all_
-            if t.name == tier or t.name.startswith(f"{tier}-") or f"-{tier}-" in t.name
+            if t.name == tier
+            or t.name.startswith(f"{tier}-")
+            or t.name.endswith(f"-{tier}")
+            or f"-{tier}-" in t.name
         ]
     return all_
 

@@ -39,6 +39,7 @@ async def on_bubble_ready(message: Message, ctx: HandlerContext) -> None:
         {"server_id": s, "name": ""} for s in message.server_ids
     ]
     run.ready_at = message.ready_at
+    run.expires_at = message.expires_at
     if run.phase is RunPhase.REQUESTED:
         run.phase = RunPhase.READY
     await repo.save(run)

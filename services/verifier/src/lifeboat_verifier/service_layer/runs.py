@@ -75,6 +75,14 @@ def check_specs(run: TestRun) -> list[CheckSpec]:
     return [CheckSpec.from_json(c) for c in run.checks]
 
 
+def operator_grace(run: TestRun, now: datetime) -> datetime | None:
+    """Until when a bubble an operator started is left to them (None: tear down now)."""
+    if run.definition_id is not None or run.cleanup_attempts or run.expires_at is None:
+        return None
+    until = run.expires_at + timedelta(seconds=5)
+    return until if now < until else None
+
+
 def checks_done(run: TestRun, results: Sequence[CheckResult], now: datetime) -> None:
     run.results = list(results)
     run.checks_done_at = now

@@ -31,6 +31,7 @@ _RUN_COLUMNS = (
     ("checks_done_at", sa.DateTime(timezone=True)),
     ("finished_at", sa.DateTime(timezone=True)),
     ("evidence", sa.JSON),
+    ("expires_at", sa.DateTime(timezone=True)),
     ("lease_owner", sa.String(128)),
     ("lease_until", sa.DateTime(timezone=True)),
 )
