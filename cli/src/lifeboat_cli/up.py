@@ -68,6 +68,13 @@ async def run_up(
             overrides={
                 "replicator": {"clouds_yaml": world.sites.clouds_yaml},
                 "policy": {"clouds_yaml": world.sites.clouds_yaml},
+                "verifier": {  # bubble checks reach cloudsim's guests through its admin API
+                    "clouds_yaml": world.sites.clouds_yaml,
+                    "guest_probes": {
+                        name: {"admin_url": h.admin_url, "admin_token": h.admin_token}
+                        for name, h in world.sites.sites.items()
+                    },
+                },
             },
         )
         try:
