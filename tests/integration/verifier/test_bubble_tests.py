@@ -166,8 +166,9 @@ async def test_verifier_killed_mid_run_leaves_no_bubble_and_one_run(
         before = await inventory(o.sites, B)
         database = await fresh_database(postgres_url)
         async with verifier(o, tmp_path, database) as v:
+            # retried for about 8 s: the kill lands while it runs
             slow = {"name": "slow-http", "kind": "http", "path": "/nowhere", "status": 200,
-                    "timeout_seconds": 3, "retries": 2, "retry_delay_seconds": 1}  # fmt: skip
+                    "timeout_seconds": 3, "retries": 4, "retry_delay_seconds": 2}  # fmt: skip
             r = await v.call(
                 "POST", "/v1/test-definitions",
                 {"name": "kill", "plan_id": plan["id"], "project_id": "demo",
@@ -181,8 +182,10 @@ async def test_verifier_killed_mid_run_leaves_no_bubble_and_one_run(
             ] != "ready":
                 assert time.monotonic() < deadline, "no bubble"
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(0.5)  # checks under way
+            await asyncio.sleep(1)  # checks under way
+            mid = (await v.call("GET", f"/v1/test-runs/{run['test_id']}")).json()
             v.kill()  # SIGKILL
+            assert mid["phase"] == "ready" and not mid["checks"], "the kill came too late"
             v.start()
             await v.up()
             done = await v.run_done(run["test_id"])
@@ -193,3 +196,9 @@ async def test_verifier_killed_mid_run_leaves_no_bubble_and_one_run(
             assert await inventory(o.sites, B) == before, "an orphaned bubble"
             executions = await o.get(f"/v1/executions?plan_id={plan['id']}")
             assert [e["kind"] for e in executions].count("test-failover") == 1
+            events = await topic_events(o.kafka, {topics.VERIFIER_EVENTS})
+            completed = [
+                t for t, data in events.values()
+                if "BubbleTestCompleted" in t and run["test_id"].encode() in data
+            ]  # fmt: skip
+            assert len(completed) == 1
