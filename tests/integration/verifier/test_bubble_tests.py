@@ -153,7 +153,7 @@ async def test_broken_copy_fails_naming_each_check_and_reason(
             alerts = [
                 json.loads(data)
                 for t, data in events.values()
-                if "BubbleTestAlert" in t and run["test_id"].encode() in data
+                if "BubbleTestAlertRaised" in t and run["test_id"].encode() in data
             ]
             assert [a.get("reason") for a in alerts] == ["run-failed"], alerts
 

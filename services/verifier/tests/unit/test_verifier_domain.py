@@ -97,7 +97,10 @@ def test_finished_run_evidence_events_and_usage() -> None:
     check.passed, check.reason = False, "console log does not show the marker"
     run.phase = RunPhase.CLEANING
     failed = runs.finish(run, T0 + timedelta(hours=1))
-    assert [type(m).__name__ for m in failed][:2] == ["BubbleTestCompleted", "BubbleTestAlert"]
+    assert [type(m).__name__ for m in failed][:2] == [
+        "BubbleTestCompleted",
+        "BubbleTestAlertRaised",
+    ]
 
 
 def test_a_sparse_and_a_written_copy_hash_the_same(tmp_path: Path) -> None:

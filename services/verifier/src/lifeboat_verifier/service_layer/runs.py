@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from lifeboat_shared.contracts.base import Message
 from lifeboat_shared.contracts.messages import (
-    BubbleTestAlert,
+    BubbleTestAlertRaised,
     BubbleTestCompleted,
     StartExecution,
     UsageRecorded,
@@ -116,7 +116,7 @@ def cleanup_failed(run: TestRun, error: str | None, now: datetime) -> list[Messa
     run.cleanup = CleanupStatus.FAILED
     run.cleanup_error = (error or "teardown failed")[:2000]
     return [
-        BubbleTestAlert(
+        BubbleTestAlertRaised(
             run_id=run.test_id,
             plan_id=run.plan_id,
             site_id=run.site_id,
@@ -162,7 +162,7 @@ def finish(run: TestRun, now: datetime) -> list[Message]:
         failed = [f"{r.name} on {r.target}: {r.reason}" for r in run.results if not r.passed]
         detail = run.failover_error or "; ".join(failed) or "no bubble became ready"
         out.append(
-            BubbleTestAlert(
+            BubbleTestAlertRaised(
                 run_id=run.test_id,
                 plan_id=run.plan_id,
                 site_id=run.site_id,

@@ -49,7 +49,7 @@ class BubbleTestCompleted(Event):
 
 
 @register
-class BubbleTestAlert(Event):
+class BubbleTestAlertRaised(Event):
     """A bubble test failed, or its teardown did (retried until clean): someone should look."""
 
     topic = topics.VERIFIER_EVENTS
