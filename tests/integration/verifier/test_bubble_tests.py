@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from tests.integration.verifier.harness import (
     AS_A,
     AS_B,
     GOOD,
+    TOKEN_A,
     B,
     bubble_volumes,
     protected_app,
@@ -156,6 +160,15 @@ async def test_broken_copy_fails_naming_each_check_and_reason(
                 if "BubbleTestAlertRaised" in t and run["test_id"].encode() in data
             ]
             assert [a.get("reason") for a in alerts] == ["run-failed"], alerts
+            # the CLI shows the failed run and exits 1
+            env = {**os.environ, "LIFEBOAT_VERIFIER_URL": v.base, "LIFEBOAT_TOKEN": TOKEN_A}
+            show = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "lifeboat_cli.main", "test", "show", run["test_id"]],
+                env=env, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert show.returncode == 1, show.stderr
+            assert "db-bytes" in show.stdout and "web-port" in show.stdout, show.stdout
 
 
 async def test_verifier_killed_mid_run_leaves_no_bubble_and_one_run(
