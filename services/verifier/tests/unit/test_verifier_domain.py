@@ -116,3 +116,38 @@ def test_a_sparse_and_a_written_copy_hash_the_same(tmp_path: Path) -> None:
         f.seek(6 << 20)
         f.write(b"rot")
     assert content_digest(sparse) != content_digest(full)
+
+
+async def test_hook_checks_run_installed_hooks_by_name_only() -> None:
+    from typing import Any, cast
+
+    from lifeboat_shared.hooks import CommandHook
+    from lifeboat_verifier.service_layer.checks import CheckEnv, Target, run_check
+
+    env = CheckEnv(
+        project=cast(Any, None),  # a hook check needs no cloud
+        probe=None,
+        hooks={
+            "smoke": CommandHook(argv=["true"]),
+            "broken": CommandHook(argv=["sh", "-c", "echo token=s3cret; exit 3"]),
+        },
+        secrets=[],
+        run_id="vt-1",
+        plan_id="p1",
+        site_id="site-b",
+    )
+    target = Target("n1", "shop-db", "s1")
+
+    def spec(hook: str) -> CheckSpec:
+        return CheckSpec(name=hook, kind=CheckKind.HOOK, hook=hook, retries=1,
+                         retry_delay_seconds=0)  # fmt: skip
+
+    ok = await run_check(spec("smoke"), target, env)
+    assert ok.passed and ok.attempts == 1
+    bad = await run_check(spec("broken"), target, env)
+    assert not bad.passed and bad.attempts == 2
+    assert bad.reason and "exited 3" in bad.reason and "s3cret" not in bad.reason
+    missing = await run_check(spec("nope"), target, env)
+    assert missing.reason and "no command hook named 'nope'" in missing.reason
+    no_probe = await run_check(CheckSpec(name="d", kind=CheckKind.DATA, retries=0), target, env)
+    assert no_probe.reason and "no guest probe" in no_probe.reason
