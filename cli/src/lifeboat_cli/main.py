@@ -27,6 +27,7 @@ from lifeboat_cli.verbs import (
     restores,
     sites,
     test_reports,
+    tests,
     usage,
 )
 
@@ -44,6 +45,7 @@ app.add_typer(evacuations.app, name="evacuation")
 app.add_typer(rate_cards.app, name="rate-card")
 app.add_typer(usage.app, name="usage")
 app.add_typer(invoices.app, name="invoice")
+app.add_typer(tests.app, name="test")
 executions.register(app)
 evacuations.register(app)
 restores.register(app)

@@ -36,14 +36,25 @@ INVOICE_METRICS = frozenset(
 )
 
 
-def story_overrides(clouds_yaml: Any) -> dict[str, dict[str, Any]]:
+def story_overrides(world: DemoWorld) -> dict[str, dict[str, Any]]:
     """The services' settings for the story (`lifeboat story` and its test): the sites' clouds,
-    a fast execution runner, and usage windows of seconds so the invoice is complete at the end."""
+    a fast execution runner, usage windows of seconds so the invoice is complete at the end, and
+    the verifier on cloudsim's guests with a week of schedule time per second."""
+    clouds_yaml = world.sites.clouds_yaml
     usage = {"usage_window_seconds": 5, "usage_pass_interval_seconds": 1}
     return {
         "replicator": {"clouds_yaml": clouds_yaml},
         "policy": {"clouds_yaml": clouds_yaml, **usage},
         "orchestrator": {"clouds_yaml": clouds_yaml, "runner_interval_seconds": 0.1, **usage},
+        "verifier": {
+            "clouds_yaml": clouds_yaml,
+            "guest_probes": {
+                name: {"admin_url": h.admin_url, "admin_token": h.admin_token}
+                for name, h in world.sites.sites.items()
+            },
+            "time_scale": 604800,
+            "runner_interval_seconds": 0.2,
+        },
     }
 
 
@@ -260,6 +271,60 @@ async def _wait_site_state(
         await asyncio.sleep(0.2)
 
 
+BUBBLE_CHECKS: list[dict[str, Any]] = [
+    {"name": "boots", "kind": "boot", "marker": "login:", "timeout_seconds": 20},
+    {"name": "db-data", "kind": "data", "tier": "db", "timeout_seconds": 120, "retries": 0},
+]
+"""The story's bubble test: every copy boots to a login prompt (its console log, through Nova),
+and the database's volumes hold exactly its consistency point's bytes, consistently."""
+
+
+async def scheduled_bubble_test(
+    client: httpx.AsyncClient, verifier: str, plan_id: str, say: Say, timeout: float = 300
+) -> dict[str, Any]:
+    """A weekly bubble test (the stack's verifier runs a week of schedule time per second):
+    it fires, the verifier asks for a test failover, checks the bubble, tears it down."""
+    body = {
+        "name": "weekly",
+        "plan_id": plan_id,
+        "project_id": DEMO_PROJECT,
+        "schedule": "0 3 * * 0",
+        "checks": BUBBLE_CHECKS,
+    }
+    d = await with_retries("defining the bubble test", lambda: _ok(
+        client.post(f"{verifier}/v1/test-definitions", json=body)))  # fmt: skip
+    deadline = time.monotonic() + timeout
+    runs: list[dict[str, Any]] = []
+    while not runs:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the weekly bubble test did not fire")
+        await asyncio.sleep(0.3)
+        runs = await _get(client, f"{verifier}/v1/test-runs?definition_id={d['definition_id']}")
+    await _ok(  # one run is the story; the schedule goes on in a real deployment
+        client.patch(
+            f"{verifier}/v1/test-definitions/{d['definition_id']}", json={"enabled": False}
+        )
+    )
+    run_id = runs[-1]["test_id"]
+    say("bubble-test", {"run": run_id, "schedule": body["schedule"]})
+    while True:
+        run: dict[str, Any] = await _get(client, f"{verifier}/v1/test-runs/{run_id}")
+        if run["phase"] == "done":
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"bubble test {run_id} still {run['phase']}")
+        await asyncio.sleep(0.3)
+    say("bubble", {"servers": len(run["server_ids"])})
+    for check in run["checks"]:
+        say("check", check)
+    say("verdict", {"status": run["status"], "rto": run["rto_seconds"], "rpo": run["rpo_seconds"]})
+    removed = (run.get("evidence") or {}).get("resources_removed", [])
+    say("teardown", {"deleted": len(removed), "cleanup": run["cleanup"]})
+    if run["status"] != "passed" or run["cleanup"] != "clean":
+        raise RuntimeError(f"bubble test {run_id} {run['status']}, cleanup {run['cleanup']}")
+    return run
+
+
 async def run_story(
     client: httpx.AsyncClient, urls: dict[str, str], world: DemoWorld, say: Say
 ) -> StoryResult:
@@ -287,13 +352,8 @@ async def run_story(
         out.events[kind] = done
         return done
 
-    test = await execute("test-failover")
-    detail = await _get(client, f"{orch}/v1/executions/{test['id']}")
-    bubble = _step(detail, "bubble-ready")
-    say("bubble", {"servers": bubble["result"]["servers"]})
-    cleanup = await execute("test-cleanup", test_id=test["id"])
-    teardown = await _get(client, f"{orch}/v1/executions/{cleanup['id']}")
-    say("teardown", _step(teardown, "teardown")["result"])
+    run = await scheduled_bubble_test(client, urls["verifier"], plan["id"], say)
+    out.events["bubble-test"] = run
 
     with world.sites.sites[SOURCE].admin() as admin:
         wl = admin.get("/workloads/shop-db").json()

@@ -21,7 +21,7 @@ _TEXT = {
     "app": "3-tier app 'shop' on site-a: db (2 volumes, workload), app, web; fixed IPs",
     "protected": "protection group created: RPO 5 s, guest-agent quiesce, site-a -> site-b",
     "ready": "recovery plan 'shop' created; readiness check at site-b: ready",
-    "bubble": "bubble test at site-b: servers booted in an isolated network (BubbleReady sent)",
+    "bubble": "bubble at site-b: servers booted in an isolated network (BubbleReady sent)",
     "teardown": "bubble torn down: nothing left behind",
     "cut": "site-a CUT (every API answers 503); operator declares it down",
     "back": "site-a is back",
@@ -52,6 +52,21 @@ def _say(console: Console, as_json: bool) -> Any:
                 f"[bold]failover to {TARGET}: achieved RPO {data['rpo']:.1f} s (data lost), "
                 f"RTO {data['rto']:.1f} s[/]"
             )
+        elif what == "bubble-test":
+            console.print(
+                f"[bold]scheduled bubble test[/] ({data['schedule']}, a week per second here) "
+                f"fired: run {data['run']}"
+            )
+        elif what == "check":
+            mark = "[green]passed[/]" if data["passed"] else f"[red]FAILED[/] {data['reason']}"
+            console.print(
+                f"  check {data['name']} ({data['kind']}) on {data['target']}: {mark} "
+                f"({data['attempts']} attempt(s), {data['duration_seconds']:.1f} s)"
+            )
+        elif what == "verdict":
+            rpo = "-" if data["rpo"] is None else f"{data['rpo']:.1f} s"
+            rto = "-" if data["rto"] is None else f"{data['rto']:.1f} s"
+            console.print(f"[bold]bubble test {data['status']}: RTO {rto}, CP age (RPO) {rpo}[/]")
         elif what == "reverse":
             console.print(
                 f"reprotect: replicated {TARGET} -> {SOURCE}, sent {data['sent'] / 2**20:.2f} MiB "
@@ -89,7 +104,7 @@ async def run_story_cmd(data_dir: Path, as_json: bool) -> int:
         stack = Stack(
             base,
             port_base=0,
-            overrides=story_overrides(world.sites.clouds_yaml),
+            overrides=story_overrides(world),
         )
         try:
             await stack.start()

@@ -80,6 +80,13 @@ async def run_up(
                 "policy": {"clouds_yaml": world.sites.clouds_yaml},
                 # The orchestrator probes every site's APIs (dr-site list shows the verdicts).
                 "orchestrator": {"clouds_yaml": world.sites.clouds_yaml},
+                "verifier": {  # bubble checks reach cloudsim's guests through its admin API
+                    "clouds_yaml": world.sites.clouds_yaml,
+                    "guest_probes": {
+                        name: {"admin_url": h.admin_url, "admin_token": h.admin_token}
+                        for name, h in world.sites.sites.items()
+                    },
+                },
             },
             token_validator=lambda: embedded_validator(
                 LifeboatSettings(data_dir=data_dir), world.sites.clouds_yaml, f"{SOURCE}-admin"

@@ -26,7 +26,7 @@ async def test_whole_story(tmp_path: Path) -> None:
         print(what, data)
 
     with demo_world(tmp_path) as world:
-        overrides = story_overrides(world.sites.clouds_yaml)
+        overrides = story_overrides(world)
         overrides["orchestrator"]["step_backoff_seconds"] = 0.2
         stack = Stack(
             tmp_path,
@@ -48,7 +48,11 @@ async def test_whole_story(tmp_path: Path) -> None:
     assert events["failback"]["target_site"] == SOURCE
     assert 0 <= events["failover"]["rpo_seconds"] < 60
     teardown = next(d for w, d in lines if w == "teardown")
-    assert teardown["deleted"] > 0
+    assert teardown["deleted"] > 0 and teardown["cleanup"] == "clean"
+    bubble = events["bubble-test"]
+    assert bubble["status"] == "passed" and bubble["rto_seconds"] > 0
+    checks = [d for w, d in lines if w == "check"]
+    assert {c["name"] for c in checks} == {"boots", "db-data"} and all(c["passed"] for c in checks)
     # The lifecycle closes: reprotect made a reverse group with its own schedule; after
     # failback the plan is protected again and the forward group's own RPO schedule (nobody
     # asked) brought a new CP of the servers failback made, within one RPO (5 s) plus a cycle.

@@ -141,6 +141,26 @@ def create_image(state: SiteState, ctx: Ctx, srv: Res, spec: dict[str, Any]) -> 
     return img
 
 
+CONSOLE_META = "cloudsim:console"
+
+
+def console_log(srv: Res) -> list[str]:
+    """What the guest printed on its serial console: a boot banner, a login prompt once it
+    runs, then the server's ``cloudsim:console`` metadata (an application's ready marker; a
+    recovered server carries its source's metadata, so the marker comes with the copy)."""
+    if srv["status"] not in ("ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED"):
+        return []
+    lines = [
+        f"[    0.000000] Linux version 6.1.0-cloudsim ({srv['id'][:8]})",
+        "[    1.250000] cloud-init: modules:final finished",
+        f"{srv.get('name', 'guest')} login:",
+    ]
+    extra = (srv.get("metadata") or {}).get(CONSOLE_META)
+    if extra:
+        lines.extend(str(extra).split("\\n"))
+    return lines
+
+
 def router(state: SiteState) -> APIRouter:
     r = APIRouter(prefix="/compute/v2.1")
 
@@ -168,6 +188,12 @@ def router(state: SiteState) -> APIRouter:
                 agent.powered = True
             if model.wants_services(srv):
                 model.start_services(state, srv)
+        elif name == "os-getConsoleOutput":
+            length = (spec or {}).get("length") if isinstance(spec, dict) else None
+            lines = console_log(srv)
+            if isinstance(length, int) and length >= 0:
+                lines = lines[-length:] if length else []
+            return JSONResponse({"output": "".join(f"{line}\n" for line in lines)})
         elif name == "reboot":
             kind = (spec or {}).get("type", "SOFT") if isinstance(spec, dict) else None
             if kind not in ("SOFT", "HARD"):

@@ -60,6 +60,15 @@ class ComputeAPI:
             f"get server {server_id}", lambda: convert.server(self._nova.get_server(server_id))
         )
 
+    async def console_output(self, server_id: str, length: int | None = 200) -> str:
+        """The server's console log tail (Nova ``os-getConsoleOutput``; bubble boot checks)."""
+
+        def job() -> str:
+            out = self._nova.get_server_console_output(server_id, length=length)
+            return str((out or {}).get("output") or "")
+
+        return await self._ctx.call(f"console output of server {server_id}", job)
+
     def _find_server(self, tag: LifeboatTag, name: str | None) -> models.Server | None:
         # Read as JSON: a project may hold thousands of servers when no name narrows the list.
         query: dict[str, Any] = {}

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 
 from lifeboat_shared.service import CurrentPrincipal, RuntimeDep
 from lifeboat_shared.service.tenancy import FORBIDDEN_PROJECT, listed_project
 from lifeboat_verifier.adapters.repository import TestRunRepository
+from lifeboat_verifier.entrypoints.definitions_api import run_out
+from lifeboat_verifier.entrypoints.schemas import RunOut
 
 router = APIRouter(tags=["test-runs"])
-
-
-class TestRunOut(BaseModel):
-    __test__ = False
-
-    test_id: str
-    plan_id: str
-    site_id: str
-    network_id: str
-    server_ids: list[str]
-    status: str
-    ready_at: datetime
-    project_id: str | None = Field(
-        default=None, description="The plan's project (null: recorded before tenancy)"
-    )
 
 
 @router.get(
@@ -41,20 +26,11 @@ async def list_runs(
     who: CurrentPrincipal,
     plan_id: Annotated[str | None, Query(max_length=64)] = None,
     project_id: Annotated[str | None, Query(max_length=128)] = None,
-) -> list[TestRunOut]:
+    definition_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[RunOut]:
     project = listed_project(who, project_id)
     async with runtime.db.read() as session:
-        runs = await TestRunRepository(session).list(plan_id, project_id=project)
-    return [
-        TestRunOut(
-            test_id=r.test_id,
-            plan_id=r.plan_id,
-            site_id=r.site_id,
-            network_id=r.network_id,
-            server_ids=r.server_ids,
-            status=r.status.value,
-            ready_at=r.ready_at,
-            project_id=r.project_id,
+        runs = await TestRunRepository(session).list(
+            plan_id, project_id=project, definition_id=definition_id
         )
-        for r in runs
-    ]
+    return [run_out(r) for r in runs]

@@ -38,12 +38,13 @@ from lifeboat_shared.contracts.messages.replicator import (
     ReplicateNow,
 )
 from lifeboat_shared.contracts.messages.sites import SiteDeclaredDown, SiteDeclaredUp
-from lifeboat_shared.contracts.messages.verifier import BubbleTestCompleted
+from lifeboat_shared.contracts.messages.verifier import BubbleTestAlertRaised, BubbleTestCompleted
 
 __all__ = [
     "BubbleEndpoint",
     "BubbleReady",
     "BubbleRemoved",
+    "BubbleTestAlertRaised",
     "BubbleTestCompleted",
     "ConsistencyPointCreated",
     "ConsistencyPointFailed",
