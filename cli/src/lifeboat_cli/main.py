@@ -45,13 +45,11 @@ app.add_typer(evacuations.app, name="evacuation")
 app.add_typer(rate_cards.app, name="rate-card")
 app.add_typer(usage.app, name="usage")
 app.add_typer(invoices.app, name="invoice")
+test_reports.register(tests.app)  # `test report` and `test verify-report` beside define|run|...
 app.add_typer(tests.app, name="test")
 executions.register(app)
 evacuations.register(app)
 restores.register(app)
-test_app = typer.Typer(no_args_is_help=True, help="Bubble tests and their signed reports")
-test_reports.register(test_app)
-app.add_typer(test_app, name="test")
 
 
 @app.callback()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from lifeboat_shared.contracts import topics
+from lifeboat_verifier.adapters.signing import load_public_key, verify_document
 from tests.integration.orchestrator.harness import inventory, orchestrated
 from tests.integration.replication.harness import fresh_database
 from tests.integration.verifier.harness import (
@@ -97,6 +98,12 @@ async def test_weekly_schedule_passes_on_a_good_copy_and_tenants_see_their_own(
             kinds = [t for t, data in events.values() if run["test_id"].encode() in data]
             assert sum("BubbleTestCompleted" in k for k in kinds) == 1, kinds
             assert sum("UsageRecorded" in k for k in kinds) == 2, kinds
+            # The run's evidence, signed with the deployment's key, verifies against its key.
+            doc = (await v.call("GET", f"/v1/test-reports/{run['test_id']}")).json()
+            assert doc["report"]["evidence"]["run_id"] == run["test_id"]
+            assert doc["report"]["evidence"]["passed"] is True
+            key = (await v.call("GET", "/v1/signing-key")).json()
+            verify_document(doc, load_public_key(key["public_key_pem"]))
 
 
 async def test_broken_copy_fails_naming_each_check_and_reason(
@@ -215,3 +222,5 @@ async def test_verifier_killed_mid_run_leaves_no_bubble_and_one_run(
                 if "BubbleTestCompleted" in t and run["test_id"].encode() in data
             ]  # fmt: skip
             assert len(completed) == 1
+            reports = (await v.call("GET", f"/v1/test-reports?plan_id={plan['id']}")).json()
+            assert [r["run_id"] for r in reports] == [run["test_id"]], reports

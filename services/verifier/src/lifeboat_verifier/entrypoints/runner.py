@@ -27,6 +27,7 @@ from lifeboat_verifier.domain.model import CheckResult, CleanupStatus, RunPhase,
 from lifeboat_verifier.domain.schedule import ScheduleClock
 from lifeboat_verifier.service_layer import runs
 from lifeboat_verifier.service_layer.checks import CheckEnv, run_checks
+from lifeboat_verifier.service_layer.closing import close_run
 from lifeboat_verifier.service_layer.starting import fire_due
 from lifeboat_verifier.settings import VerifierSettings
 
@@ -117,7 +118,7 @@ class RunDriver:
     ) -> None:
         now = datetime.now(UTC)
         if run.cleanup is CleanupStatus.CLEAN:
-            await stage(self.runtime, s, run, runs.finish(run, now), "done")
+            await stage(self.runtime, s, run, await close_run(self.runtime, s, run, now), "done")
             await repo.save(run)
             await repo.due_now(run.test_id)
             return
@@ -130,7 +131,7 @@ class RunDriver:
             return
         if run.ready_at is None and run.cleanup_attempts >= runs.MAX_BLIND_CLEANUPS:
             # never a bubble, and the orchestrator answers no teardown: nothing to remove
-            await stage(self.runtime, s, run, runs.finish(run, now), "done")
+            await stage(self.runtime, s, run, await close_run(self.runtime, s, run, now), "done")
             await repo.save(run)
             return
         msgs = runs.request_cleanup(run)

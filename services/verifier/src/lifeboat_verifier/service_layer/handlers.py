@@ -73,7 +73,9 @@ async def on_execution_completed(message: Message, ctx: HandlerContext) -> None:
         run.cleanup = CleanupStatus.CLEAN
         run.removed_at = message.completed_at
         if run.phase is RunPhase.CLEANING:
-            _emit(ctx, run, runs.finish(run, message.completed_at), "done")
+            # the run driver finishes it (verdict, events and the signed report, which needs
+            # the deployment's key) at once
+            await repo.due_now(run.test_id)
     else:
         _emit(
             ctx,
