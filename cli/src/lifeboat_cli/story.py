@@ -322,7 +322,26 @@ async def scheduled_bubble_test(
     say("teardown", {"deleted": len(removed), "cleanup": run["cleanup"]})
     if run["status"] != "passed" or run["cleanup"] != "clean":
         raise RuntimeError(f"bubble test {run_id} {run['status']}, cleanup {run['cleanup']}")
+    say("report", await verified_report(client, verifier, run_id))
     return run
+
+
+async def verified_report(client: httpx.AsyncClient, verifier: str, run_id: str) -> dict[str, Any]:
+    """The run's signed report, checked here against the deployment's public key (what
+    `lifeboat test verify-report` does offline)."""
+    from lifeboat_verifier.adapters.signing import load_public_key, verify_document
+
+    # issued in the transaction that finished the run: there once the run is done
+    document = await _get(client, f"{verifier}/v1/test-reports/{run_id}")
+    key = await _get(client, f"{verifier}/v1/signing-key")
+    verify_document(document, load_public_key(key["public_key_pem"]))  # raises if altered
+    report = document["report"]
+    return {
+        "report_id": report["report_id"],
+        "fingerprint": document["signature"]["key_fingerprint"],
+        "url": f"{verifier}/v1/test-reports/{report['report_id']}?format=html",
+        "checks": len(report["evidence"]["checks"]),
+    }
 
 
 async def run_story(

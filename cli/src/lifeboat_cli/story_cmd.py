@@ -67,6 +67,11 @@ def _say(console: Console, as_json: bool) -> Any:
             rpo = "-" if data["rpo"] is None else f"{data['rpo']:.1f} s"
             rto = "-" if data["rto"] is None else f"{data['rto']:.1f} s"
             console.print(f"[bold]bubble test {data['status']}: RTO {rto}, CP age (RPO) {rpo}[/]")
+        elif what == "report":
+            console.print(
+                f"  signed report {data['report_id']} ({data['checks']} checks; Ed25519 key "
+                f"{data['fingerprint'][:23]}...): signature verified; page: {data['url']}"
+            )
         elif what == "reverse":
             console.print(
                 f"reprotect: replicated {TARGET} -> {SOURCE}, sent {data['sent'] / 2**20:.2f} MiB "

@@ -47,6 +47,8 @@ async def test_whole_story(tmp_path: Path) -> None:
     assert events["failover"]["target_site"] == TARGET
     assert events["failback"]["target_site"] == SOURCE
     assert 0 <= events["failover"]["rpo_seconds"] < 60
+    signed = next(d for w, d in lines if w == "report")  # verified in the story itself
+    assert signed["report_id"].startswith("rpt-") and signed["checks"] >= 2
     teardown = next(d for w, d in lines if w == "teardown")
     assert teardown["deleted"] > 0 and teardown["cleanup"] == "clean"
     bubble = events["bubble-test"]
