@@ -151,3 +151,32 @@ async def test_hook_checks_run_installed_hooks_by_name_only() -> None:
     assert missing.reason and "no command hook named 'nope'" in missing.reason
     no_probe = await run_check(CheckSpec(name="d", kind=CheckKind.DATA, retries=0), target, env)
     assert no_probe.reason and "no guest probe" in no_probe.reason
+
+
+async def test_targets_of_a_linked_bubble_are_checked_through_their_own_site() -> None:
+    from dataclasses import replace
+    from typing import Any, cast
+
+    from lifeboat_shared.hooks import CommandHook
+    from lifeboat_verifier.service_layer.checks import CheckEnv, run_checks
+
+    site_b = CheckEnv(
+        project=cast(Any, None),
+        probe=None,
+        # passes only where it runs for site-c
+        hooks={"where": CommandHook(argv=["sh", "-c", '[ "$LIFEBOAT_HOOK_SITE_ID" = site-c ]'])},
+        secrets=[],
+        run_id="vt-1",
+        plan_id="p1",
+        site_id="site-b",
+    )
+    site_c = replace(site_b, site_id="site-c")
+    endpoints = [
+        {"server_id": "app1", "name": "bubble-shop-app"},  # the event's site (site-b)
+        {"server_id": "db1", "name": "bubble-shop-db", "site_id": "site-c"},
+    ]
+    spec = CheckSpec(name="where", kind=CheckKind.HOOK, hook="where", retries=0)
+    results = await run_checks([spec], endpoints, site_b, {"site-b": site_b, "site-c": site_c})
+    verdicts = {r.target: r.passed for r in results}
+    assert [v for k, v in verdicts.items() if "app1" in k] == [False], results  # at site-b
+    assert [v for k, v in verdicts.items() if "db1" in k] == [True], results  # at site-c

@@ -141,18 +141,22 @@ class RunDriver:
 
     async def _check(self, run: TestRun) -> list[CheckResult]:
         assert run.site_id is not None
-        cloud = self.s.site_clouds.get(run.site_id, run.site_id)
-        project = await self.clouds.project(SiteRef(site_id=run.site_id, cloud=cloud))
-        env = CheckEnv(
-            project=project,
-            probe=probe_for(self.s.guest_probes, run.site_id),
+        sites = {run.site_id} | {e["site_id"] for e in run.endpoints if e.get("site_id")}
+        envs = {site: await self._env(run, site) for site in sorted(sites)}
+        return await run_checks(runs.check_specs(run), run.endpoints, envs[run.site_id], envs)
+
+    async def _env(self, run: TestRun, site_id: str) -> CheckEnv:
+        """How checks reach one site of the bubble: its cloud and (cloudsim) guest probe."""
+        cloud = self.s.site_clouds.get(site_id, site_id)
+        return CheckEnv(
+            project=await self.clouds.project(SiteRef(site_id=site_id, cloud=cloud)),
+            probe=probe_for(self.s.guest_probes, site_id),
             hooks=dict(self.s.hooks),
             secrets=self.s.secrets(),
             run_id=run.test_id,
             plan_id=run.plan_id,
-            site_id=run.site_id,
+            site_id=site_id,
         )
-        return await run_checks(runs.check_specs(run), run.endpoints, env)
 
 
 async def verifier_runner(runtime: ServiceRuntime, stop: asyncio.Event) -> None:

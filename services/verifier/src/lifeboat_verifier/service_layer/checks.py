@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +40,7 @@ class Target:
     name: str
     source_server_id: str | None
     addresses: tuple[str, ...] = ()
+    site_id: str | None = None  # a linked bubble spans sites; None: the run's site
 
     @property
     def label(self) -> str:
@@ -64,6 +65,7 @@ def targets_of(spec: CheckSpec, endpoints: Sequence[dict[str, Any]]) -> list[Tar
             e.get("name") or "",
             e.get("source_server_id"),
             tuple(e.get("addresses") or ()),
+            e.get("site_id"),
         )
         for e in endpoints
     ]
@@ -230,8 +232,14 @@ async def run_check(spec: CheckSpec, target: Target, env: CheckEnv) -> CheckResu
 
 
 async def run_checks(
-    specs: Sequence[CheckSpec], endpoints: Sequence[dict[str, Any]], env: CheckEnv
+    specs: Sequence[CheckSpec],
+    endpoints: Sequence[dict[str, Any]],
+    env: CheckEnv,
+    site_envs: Mapping[str, CheckEnv] | None = None,
 ) -> list[CheckResult]:
+    """Every check on each of its targets, in parallel; a target at another site of a linked
+    bubble is checked through that site's cloud and guest probe (``site_envs``)."""
+    others = site_envs or {}
     jobs: list[Awaitable[CheckResult]] = []
     missing: list[CheckResult] = []
     now = datetime.now(UTC)
@@ -244,5 +252,5 @@ async def run_checks(
                     now, now, reason="no server of the bubble matches the check's target",
                 )
             )  # fmt: skip
-        jobs.extend(run_check(spec, t, env) for t in targets)
+        jobs.extend(run_check(spec, t, others.get(t.site_id or "", env)) for t in targets)
     return [*missing, *await asyncio.gather(*jobs)]
