@@ -10,6 +10,7 @@ find the schema at head (concurrent ``CREATE TABLE alembic_version`` once crashe
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 from alembic import command, context
@@ -20,12 +21,24 @@ from sqlalchemy.engine import Connection
 from lifeboat_shared.persistence.database import Database
 
 # Alembic's ``context`` is process-global: migrations of services sharing one process (the
-# embedded default) must not interleave.
-_one_at_a_time = asyncio.Lock()
+# embedded default) must not interleave. One lock per event loop: an asyncio.Lock binds to the
+# loop of its first contended acquire, and a process may run stacks in several loops one after
+# the other (tests; a stack in a thread of its own beside a browser driver).
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _one_at_a_time() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _locks.get(loop)
+    if lock is None:
+        lock = _locks[loop] = asyncio.Lock()
+    return lock
 
 
 async def upgrade_to_head(db: Database, script_location: str) -> None:
-    async with _one_at_a_time, db.engine.begin() as conn:
+    async with _one_at_a_time(), db.engine.begin() as conn:
         if db.is_postgres:
             key = f"lifeboat-migrate:{db.schema or 'public'}"
             await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
