@@ -184,7 +184,7 @@ RSYNC_DELTA = ["rsync", "--inplace", "--no-whole-file", "-I", "--stats"]
 
 
 def restore(base: Path, dst: Path) -> None:
-    """Put `dst` back to `base`'s content (not timed): every delta run starts from the same state."""
+    """Put `dst` back to `base`'s content (untimed): each delta run starts from the same state."""
     shutil.copyfile(base, dst)
 
 
@@ -236,8 +236,9 @@ def run(size: int, work: Path, repeat: int, rsync_extra: list[str]) -> dict[str,
         if has_rsync:
             full["rsync -W"] = lambda: sh(["rsync", "-W", str(src), str(work / "rsync.dst")])
         n_p3 = iter(range(10**6))
-        full["P3"] = lambda: dm(f"p3-{next(n_p3)}", source=src, target="full",
-                                extents=[Extent(0, size)])  # fmt: skip
+        full["P3"] = lambda: dm(
+            f"p3-{next(n_p3)}", source=src, target="full", extents=[Extent(0, size)]
+        )
 
         dst_of = {"cp": work / "cp.dst", "rsync -W": work / "rsync.dst", "P3": targets / "full"}
 
@@ -267,11 +268,22 @@ def run(size: int, work: Path, repeat: int, rsync_extra: list[str]) -> dict[str,
         r["changed_bytes"] = len(scribble(src, 0.01, seed=1)) * 4096
         n1 = iter(range(10**6))
         p1_trials: dict[str, fair.Trial] = {
-            "P1 steady": lambda: dm(f"p1s-{next(n1)}", source=src, target="p1s", extents=None,
-                                    base_manifest=work / "m0", write_manifest=work / "m1"),
-            "P1 cold": lambda: dm(f"p1c-{next(n1)}", source=src, target="p1c", extents=None,
-                                  write_manifest=work / "m1c"),
-        }  # fmt: skip
+            "P1 steady": lambda: dm(
+                f"p1s-{next(n1)}",
+                source=src,
+                target="p1s",
+                extents=None,
+                base_manifest=work / "m0",
+                write_manifest=work / "m1",
+            ),
+            "P1 cold": lambda: dm(
+                f"p1c-{next(n1)}",
+                source=src,
+                target="p1c",
+                extents=None,
+                write_manifest=work / "m1c",
+            ),
+        }
         rsync_out: list[str] = []
         if has_rsync:
 
@@ -281,8 +293,11 @@ def run(size: int, work: Path, repeat: int, rsync_extra: list[str]) -> dict[str,
                 return t
 
             p1_trials["rsync delta"] = rsync_delta
-        restore_for = {"P1 steady": targets / "p1s", "P1 cold": targets / "p1c",
-                       "rsync delta": work / "rsync.dst"}  # fmt: skip
+        restore_for = {
+            "P1 steady": targets / "p1s",
+            "P1 cold": targets / "p1c",
+            "rsync delta": work / "rsync.dst",
+        }
 
         def reset(name: str, _: int) -> None:
             targets.mkdir(parents=True, exist_ok=True)
@@ -339,9 +354,10 @@ def run(size: int, work: Path, repeat: int, rsync_extra: list[str]) -> dict[str,
         p4 = fair.alternate(
             {
                 "cp --sparse=always": cp_sparse,
-                "P4": lambda: dm(f"p4-{next(n4)}", source=sparse, target="sparse",
-                                 extents=[Extent(0, size)]),
-            },  # fmt: skip
+                "P4": lambda: dm(
+                    f"p4-{next(n4)}", source=sparse, target="sparse", extents=[Extent(0, size)]
+                ),
+            },
             repeat,
             before_each=fresh4,
         )
@@ -353,8 +369,14 @@ def run(size: int, work: Path, repeat: int, rsync_extra: list[str]) -> dict[str,
         r["p4_identical"] = same(sparse, targets / "sparse")
         _rm(targets / "sparse")
         # P5 resume after SIGKILL of the sender process at ~50% (a correctness figure: one run)
-        args = {"port": rx.port, "psk": psk.hex(), "tid": "p5", "src": str(src),
-                "target": "vol5", "size": size}  # fmt: skip
+        args = {
+            "port": rx.port,
+            "psk": psk.hex(),
+            "tid": "p5",
+            "src": str(src),
+            "target": "vol5",
+            "size": size,
+        }
         proc = subprocess.Popen([sys.executable, "-c", _SENDER, json.dumps(args)])
         seen = 0
         while proc.poll() is None:
@@ -366,8 +388,15 @@ def run(size: int, work: Path, repeat: int, rsync_extra: list[str]) -> dict[str,
         proc.wait()
         time.sleep(0.3)  # the receiver journals what fully arrived
         settle()
-        st = send_volume(address=("127.0.0.1", rx.port), security=sec, transfer_id="p5",
-                         size=size, source=src, target="vol5", extents=[Extent(0, size)])  # fmt: skip
+        st = send_volume(
+            address=("127.0.0.1", rx.port),
+            security=sec,
+            transfer_id="p5",
+            size=size,
+            source=src,
+            target="vol5",
+            extents=[Extent(0, size)],
+        )
         r["p5_killed_at"] = seen
         r["p5_resumed_from"] = st.resumed_from_offset
         r["p5_resent_wire"] = st.bytes_on_wire
