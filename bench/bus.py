@@ -52,11 +52,18 @@ from lifeboat_shared.bus.kafka import KafkaBus
 from lifeboat_shared.contracts.base import Message, register
 from lifeboat_shared.contracts.envelope import Envelope, new_envelope
 from lifeboat_shared.contracts.messages import RpoTickElapsed
+from lifeboat_shared.contracts.messages.protection import ReplicationSpec, SiteRef
 from lifeboat_shared.persistence.database import Database
 from lifeboat_shared.persistence.outbox import OutboxRelay, add_to_outbox
 from lifeboat_shared.persistence.tables import messaging_metadata
 
 GROUPS = [str(uuid.uuid4()) for _ in range(64)]
+SPEC = ReplicationSpec(  # the tick carries its group's spec since the contract grew it
+    project_id="bench",
+    source=SiteRef(site_id="site-a", cloud="site-a"),
+    target=SiteRef(site_id="site-b", cloud="site-b", data_endpoint="127.0.0.1:7000"),
+    volumes=[str(uuid.uuid4())],
+)
 
 
 @register
@@ -73,6 +80,7 @@ def tick(i: int) -> BenchTickElapsed:
         tick_seq=i,
         rpo_seconds=60,
         due_at=datetime.now(UTC),
+        spec=SPEC,
     )
 
 
