@@ -2,9 +2,12 @@
 
 Goal (issue 3): <= 2 s. References in the same run, each run --runs times alternating with the
 driver (bench/fair.py; median quoted, best shown): the same nine list calls made with plain
-openstacksdk, (a) concurrently, one thread and one Connection per list (the fairest plain client:
-what a careful script would do; Connections are warmed and reused across runs), and (b) one after
-the other (what a straightforward script does). Also the driver's per-list timings.
+openstacksdk, (a) as plain JSON (GET through the SDK's service adapters with the microversion
+the driver uses, following next links, no Resource objects: the strongest plain client, what the
+driver itself does minus its models), one thread and one Connection per list; (b) SDK proxies
+(Resource objects), the same threads and Connections; (c) SDK proxies one after the other (what a
+straightforward script does). Connections are warmed and reused across runs. Also the driver's
+per-list timings.
 
     uv run python bench/cloudsim_inventory.py [--vms 1000] [--runs 5]   (smoke: --vms 50 --runs 3)
 
@@ -91,16 +94,58 @@ def _time_raw(conn: openstack.connection.Connection) -> tuple[float, dict[str, t
     return time.perf_counter() - started, per
 
 
+def _json_list(adapter: Any, path: str, key: str, **kw: Any) -> list[Any]:
+    """Every item of a paginated OpenStack list as JSON (next links followed)."""
+    items: list[Any] = []
+    url, params = path, kw.pop("params", {})
+    while url:
+        body = adapter.get(url, params=params, **kw).json()
+        items += body.get(key) or []
+        nxt = [x["href"] for x in body.get(f"{key}_links") or () if x.get("rel") == "next"]
+        url, params = (nxt[0], {}) if nxt else (body.get("next") or "", {})
+        if url.startswith("/v2/"):  # Glance's next link repeats the endpoint's version
+            url = url[3:]
+    return items
+
+
+Lists = dict[str, Callable[[], Iterable[Any]]]
+
+
+def _json_lists(conn: openstack.connection.Connection) -> Lists:
+    pid = conn.current_project_id
+    nova = {"microversion": "2.47"}  # embeds flavors in servers, as the driver reads them
+    mine = {"params": {"project_id": pid}}
+    net = conn.network
+    return {
+        "servers": lambda: _json_list(conn.compute, "/servers/detail", "servers", **nova),
+        "flavors": lambda: _json_list(conn.compute, "/flavors/detail", "flavors"),
+        "images": lambda: _json_list(conn.image, "/images", "images"),
+        "volumes": lambda: _json_list(conn.block_storage, "/volumes/detail", "volumes"),
+        "ports": lambda: _json_list(net, "/ports", "ports", **mine),
+        "networks": lambda: _json_list(net, "/networks", "networks"),
+        "subnets": lambda: _json_list(net, "/subnets", "subnets"),
+        "security groups": lambda: _json_list(net, "/security-groups", "security_groups", **mine),
+        "floating IPs": lambda: _json_list(net, "/floatingips", "floatingips", **mine),
+    }
+
+
 def _time_raw_concurrent(
-    conns: dict[str, openstack.connection.Connection], pool: concurrent.futures.ThreadPoolExecutor
+    conns: dict[str, openstack.connection.Connection],
+    pool: concurrent.futures.ThreadPoolExecutor,
+    lists: Callable[[openstack.connection.Connection], Lists] = _raw_lists,
+    counts: dict[str, int] | None = None,
 ) -> float:
     """Every list in its own thread through its own Connection; wall time of the slowest."""
+
+    def one(conn: openstack.connection.Connection, name: str) -> int:
+        return len(list(lists(conn)[name]()))
+
     started = time.perf_counter()
-    futures = [
-        pool.submit(lambda c=c, n=n: len(list(_raw_lists(c)[n]()))) for n, c in conns.items()
-    ]
-    for f in futures:
-        f.result()
+    futures = {n: pool.submit(one, c, n) for n, c in conns.items()}
+    for n, f in futures.items():
+        found = f.result()
+        if counts is not None:
+            counts[n] = found
     return time.perf_counter() - started
 
 
@@ -132,6 +177,8 @@ async def _bench(vms: int, runs: int, base: Path) -> int:
             }
             pool = concurrent.futures.ThreadPoolExecutor(len(names))
             _time_raw_concurrent(conns, pool)  # warm-up of every Connection
+            json_counts: dict[str, int] = {}
+            _time_raw_concurrent(conns, pool, _json_lists, json_counts)
 
             await project.inventory()  # warm-up
             raw_per: dict[str, tuple[float, int]] = {}
@@ -148,9 +195,15 @@ async def _bench(vms: int, runs: int, base: Path) -> int:
             async def raw_concurrent() -> float:
                 return await asyncio.to_thread(_time_raw_concurrent, conns, pool)
 
+            async def json_concurrent() -> float:
+                return await asyncio.to_thread(
+                    _time_raw_concurrent, conns, pool, _json_lists, json_counts
+                )
+
             series = await fair.alternate_async(
                 {
                     "driver inventory (concurrent lists + models)": by_driver,
+                    "plain JSON via openstacksdk adapters, 9 threads": json_concurrent,
                     "raw openstacksdk, 9 threads, 1 Connection each": raw_concurrent,
                     "raw openstacksdk, same lists, sequential": raw_sequential,
                 },
@@ -178,9 +231,12 @@ async def _bench(vms: int, runs: int, base: Path) -> int:
     }
     print()
     print(f"Inventory of a {len(inv.servers)}-VM project on cloudsim ({runs} runs)")
-    print(f"{'list':<18}{'items':>8}{'driver (s)':>14}{'raw sdk (s)':>14}")
+    print(f"{'list':<18}{'items':>8}{'JSON items':>12}{'driver (s)':>12}{'raw sdk (s)':>13}")
     for name, count in counts.items():
-        print(f"{name:<18}{count:>8}{timings.get(name, 0.0):>14.3f}{raw_per[name][0]:>14.3f}")
+        print(
+            f"{name:<18}{count:>8}{json_counts.get(name, -1):>12}"
+            f"{timings.get(name, 0.0):>12.3f}{raw_per[name][0]:>13.3f}"
+        )
     print()
     w = max(len(n) for n in series)
     print(f"{'measure':<{w}}  {'median (s)':>10}  {'best (s)':>8}")
