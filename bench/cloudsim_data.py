@@ -121,11 +121,11 @@ def digest_diff(old_digests: list[int], new: Path, extent: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-gib", type=float, default=2.0)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=fair.HelpFormatter)
+    parser.add_argument("--size-gib", type=float, default=2.0, help="volume size")
     parser.add_argument("--changed", type=float, default=0.01, help="fraction of extents rewritten")
-    parser.add_argument("--dir", type=Path, default=None, help="work dir (default: a temp dir)")
-    parser.add_argument("--repeat", type=int, default=7, help="diff repetitions (median reported)")
+    parser.add_argument("--dir", type=Path, default=None, help="work dir (None: a temp dir)")
+    parser.add_argument("--repeat", type=int, default=7, help="runs of every compared tool")
     args = parser.parse_args()
     size = int(args.size_gib * 1024**3)
     work = Path(tempfile.mkdtemp(prefix="cloudsim-bench-", dir=args.dir))

@@ -249,9 +249,9 @@ async def _bench(vms: int, runs: int, base: Path) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vms", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=fair.HelpFormatter)
+    parser.add_argument("--vms", type=int, default=1000, help="VMs in the project")
+    parser.add_argument("--runs", type=int, default=5, help="runs of every compared client")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-inventory-") as tmp:
         return asyncio.run(_bench(args.vms, args.runs, Path(tmp)))

@@ -13,6 +13,7 @@ let the helper time the whole call.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -110,3 +111,7 @@ def table(series: Mapping[str, Series], unit: str = "s", scale: float = 1.0) -> 
             f"  {s.best * scale:>8.3f} {unit}"
         )
     return "\n".join(lines)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows the script's whole docstring as written, and every option's default."""

@@ -494,12 +494,10 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--size-gib", type=float, default=2.0)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=fair.HelpFormatter)
+    ap.add_argument("--size-gib", type=float, default=2.0, help="volume size")
     ap.add_argument("--quick", action="store_true", help="256 MiB smoke run")
-    ap.add_argument("--dir", type=Path, default=None, help="work directory (default: a temp dir)")
+    ap.add_argument("--dir", type=Path, default=None, help="work directory (None: a temp dir)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of every tool per scenario")
     ap.add_argument("--rsync-extra", default="", help="extra flags for the rsync delta")
     args = ap.parse_args()

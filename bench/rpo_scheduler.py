@@ -273,8 +273,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--groups", type=int, default=10_000)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=fair.HelpFormatter)
+    parser.add_argument("--groups", type=int, default=10_000, help="protection groups")
     parser.add_argument("--minutes", type=int, default=5, help="Simulated minutes (>= 3)")
     args = parser.parse_args()
     minutes = max(3, args.minutes)

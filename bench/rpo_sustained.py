@@ -39,6 +39,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import fair
 import rpo_probe
 from rpo_world import split_world
 
@@ -290,15 +291,15 @@ def per_cycle(counters: dict[str, dict[str, Any]], cycles: int, window: float) -
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--volumes", type=int, default=100)
-    ap.add_argument("--churn-mb", type=float, default=20.0)
-    ap.add_argument("--rpo", type=int, default=30)
-    ap.add_argument("--minutes", type=float, default=10.0, help="measuring window (default 10)")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=fair.HelpFormatter)
+    ap.add_argument("--volumes", type=int, default=100, help="VMs, one volume and group each")
+    ap.add_argument("--churn-mb", type=float, default=20.0, help="aggregate MB/s written")
+    ap.add_argument("--rpo", type=int, default=30, help="RPO target (s)")
+    ap.add_argument("--minutes", type=float, default=10.0, help="measuring window")
     ap.add_argument(
         "--one-cloudsim-process",
         action="store_true",
-        help="both sites in one cloudsim process, as `lifeboat up` runs them (default: one each)",
+        help="both sites in one cloudsim process, as `lifeboat up` has them (else one each)",
     )
     ap.add_argument("--profile", action="store_true", help="py-spy this process in steady state")
     ap.add_argument("--profile-seconds", type=float, default=60.0, help="py-spy duration")
