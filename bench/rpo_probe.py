@@ -57,7 +57,7 @@ class Probe:
             parts = urlsplit(request.url)
             site = probe.site_ports.get(parts.port or 0)
             if site is not None:
-                segs = [s for s in parts.path.split("/") if s][:4]
+                segs = [s for s in parts.path.split("/") if s][:6]
                 path = "/".join("{id}" if _ID.match(s) else s for s in segs)
                 with probe.lock:
                     probe.api[f"{site} {request.method} /{path}"] += 1
