@@ -7,11 +7,16 @@ Measures, per backend:
     consumer's inbox commit, p50/p99.
 Reference in the same run: Kafka's own producer perf tool (Java client, acks=all, idempotent,
 same record size), i.e. what the broker on this machine takes with no Lifeboat in the way.
+Throughput: every pipeline and the reference run --repeat times (default 3), alternating with the
+order rotated every round (bench/fair.py), reported as median (quoted) and best. Latency: one
+--duration window per pipeline (its p50/p99 already summarise thousands of events); the
+reference's latency is its own, at full speed (queueing), not at --rate.
 
 Kafka and PostgreSQL come from LIFEBOAT_KAFKA_BOOTSTRAP / LIFEBOAT_DATABASE_URL or are started
 with the project's scripts. Not part of the test suite.
 
-    uv run python bench/bus.py [--events 20000] [--rate 1000] [--duration 10]
+    uv run python bench/bus.py [--events 20000] [--rate 1000] [--duration 10] [--repeat 3]
+    smoke run: --events 2000 --rate 200 --duration 3 --repeat 2 --backends embedded-sqlite
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from typing import ClassVar
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import fair
+
 from lifeboat_shared.bus.consumer import ConsumerLoop
 from lifeboat_shared.bus.embedded import EmbeddedBus
 from lifeboat_shared.bus.handlers import HandlerContext
@@ -45,11 +52,18 @@ from lifeboat_shared.bus.kafka import KafkaBus
 from lifeboat_shared.contracts.base import Message, register
 from lifeboat_shared.contracts.envelope import Envelope, new_envelope
 from lifeboat_shared.contracts.messages import RpoTickElapsed
+from lifeboat_shared.contracts.messages.protection import ReplicationSpec, SiteRef
 from lifeboat_shared.persistence.database import Database
 from lifeboat_shared.persistence.outbox import OutboxRelay, add_to_outbox
 from lifeboat_shared.persistence.tables import messaging_metadata
 
 GROUPS = [str(uuid.uuid4()) for _ in range(64)]
+SPEC = ReplicationSpec(  # the tick carries its group's spec since the contract grew it
+    project_id="bench",
+    source=SiteRef(site_id="site-a", cloud="site-a"),
+    target=SiteRef(site_id="site-b", cloud="site-b", data_endpoint="127.0.0.1:7000"),
+    volumes=[str(uuid.uuid4())],
+)
 
 
 @register
@@ -66,6 +80,7 @@ def tick(i: int) -> BenchTickElapsed:
         tick_seq=i,
         rpo_seconds=60,
         due_at=datetime.now(UTC),
+        spec=SPEC,
     )
 
 
@@ -216,11 +231,14 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 10) - 1] * 1000 if len(values) > 10 else 0.0
 
 
-def kafka_reference(bootstrap: str, records: int, size: int) -> str:
+def kafka_libs() -> list[Path]:
     cache = Path(os.environ.get("LIFEBOAT_CACHE", Path.home() / ".cache" / "lifeboat"))
-    libs = sorted(cache.glob("kafka-*/libs"))
-    if not libs:
-        return "n/a (Kafka jars not cached)"
+    return sorted(cache.glob("kafka-*/libs"))
+
+
+def kafka_reference(bootstrap: str, records: int, size: int) -> tuple[float, str]:
+    """Kafka's ProducerPerformance: (records/s, its latency line)."""
+    libs = kafka_libs()
     topic = f"bench-ref-{uuid.uuid4().hex[:6]}"
     cp = f"{libs[-1]}/*"
     subprocess.run(
@@ -272,8 +290,8 @@ def kafka_reference(bootstrap: str, records: int, size: int) -> str:
         out.splitlines()[-1],
     )
     if not match:
-        return out.splitlines()[-1]
-    return f"{float(match.group(1)):,.0f} ev/s, p50 {match.group(3)} ms, p99 {match.group(4)} ms"
+        raise RuntimeError(f"ProducerPerformance: {out.splitlines()[-1]}")
+    return float(match.group(1)), f"p50 {match.group(3)} ms, p99 {match.group(4)} ms"
 
 
 def start(script: str, workdir: Path) -> str:
@@ -295,6 +313,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--backends", default="kafka,embedded-sqlite,embedded-postgres")
+    parser.add_argument("--repeat", type=int, default=3, help="throughput runs of every tool")
     parser.add_argument("--role", default="producer", help=argparse.SUPPRESS)
     parser.add_argument("--group", help=argparse.SUPPRESS)
     parser.add_argument("--topic", default="", help=argparse.SUPPRESS)
@@ -355,20 +374,47 @@ def main() -> None:
             ),
         }
         rows = []
-        for key in args.backends.split(","):
+        keys = args.backends.split(",")
+        ref_latency: list[str] = []
+
+        def throughput_trial(key: str) -> fair.Trial:
+            def trial() -> float:
+                eps, _ = asyncio.run(
+                    run_pipeline(backends[key], args.events, args.tx_size, None, 0)
+                )
+                return float(args.events / eps)  # seconds: fair.Series works in seconds
+
+            return trial
+
+        def reference_trial() -> float:
+            eps, lat = kafka_reference(bootstrap, args.events, 300)
+            ref_latency.append(lat)
+            return float(args.events / eps)
+
+        trials: dict[str, fair.Trial] = {k: throughput_trial(k) for k in keys}
+        if kafka_libs():
+            trials["reference"] = reference_trial
+        series = fair.alternate(trials, args.repeat)
+        for key in keys:
             backend = backends[key]
-            throughput, _ = asyncio.run(run_pipeline(backend, args.events, args.tx_size, None, 0))
             _, lat = asyncio.run(run_pipeline(backend, 0, args.tx_size, args.rate, args.duration))
+            s = series[key]
             rows.append(
                 (
                     backend.name,
-                    f"{throughput:,.0f} ev/s",
+                    f"{args.events / s.median:,.0f} ev/s (best {args.events / s.best:,.0f})",
                     f"{pct(lat, 50):.1f} ms",
                     f"{pct(lat, 99):.1f} ms",
                 )
             )
             print(f"  done: {key}", file=sys.stderr, flush=True)
-        reference = kafka_reference(bootstrap, args.events, 300)
+        reference = "n/a (Kafka jars not cached)"
+        if "reference" in series:
+            ref = series["reference"]
+            reference = (
+                f"{args.events / ref.median:,.0f} ev/s (best {args.events / ref.best:,.0f}); "
+                f"{ref_latency[-1]}"
+            )
     finally:
         for script, d in started:
             subprocess.run(["bash", str(ROOT / script), "stop", str(d)], check=False)
@@ -377,7 +423,12 @@ def main() -> None:
         f"{args.tx_size} for throughput; steady {args.rate:.0f} ev/s for {args.duration:.0f} s "
         "for latency)\n"
     )
-    header = ("pipeline", "throughput", f"p50 @ {args.rate:.0f}/s", f"p99 @ {args.rate:.0f}/s")
+    header = (
+        f"pipeline ({args.repeat} runs)",
+        "throughput median (best)",
+        f"p50 @ {args.rate:.0f}/s",
+        f"p99 @ {args.rate:.0f}/s",
+    )
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
     for r in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))

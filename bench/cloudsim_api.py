@@ -2,7 +2,10 @@
 
 Goal: >= 200/s each, so cloudsim never bounds Lifeboat's own benchmarks. Measured through
 openstacksdk (what Lifeboat's driver uses; serial and with threads) and through plain HTTP with
-keep-alive (the server's own capacity). Run: `uv run python bench/cloudsim_api.py [N]`.
+keep-alive (the server's own capacity). Every cell (client x resource) runs REPEAT times
+(default 3), alternating with the order rotated every round (bench/fair.py); reported as the
+median rate (quoted) and the best. Run: `uv run python bench/cloudsim_api.py [N] [REPEAT]`
+(N creates per cell, default 400; smoke run: 50 2).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import fair
 import httpx
 import openstack
 from openstack.config import OpenStackConfig
@@ -29,20 +33,28 @@ def _sdk(clouds_yaml: Path) -> Any:
     return openstack.connection.Connection(config=cfg)
 
 
-def _rate(n: int, threads: int, fn: Callable[[int], object]) -> float:
-    t = time.perf_counter()
-    if threads == 1:
-        for i in range(n):
-            fn(i)
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(fn, range(n)))
-    return n / (time.perf_counter() - t)
+def _run(n: int, threads: int, fn: Callable[[int], object]) -> fair.Trial:
+    """A trial: n creates (fresh names every run), 1 thread or a pool; seconds taken."""
+    offset = [0]
+
+    def trial() -> float:
+        base, offset[0] = offset[0], offset[0] + n
+        t = time.perf_counter()
+        if threads == 1:
+            for i in range(base, base + n):
+                fn(i)
+        else:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(fn, range(base, base + n)))
+        return time.perf_counter() - t
+
+    return trial
 
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 400
-    rows: list[tuple[str, float, float]] = []
+    repeat = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    trials: dict[tuple[str, str], fair.Trial] = {}
     with tempfile.TemporaryDirectory() as d, running_sites(["bench"], Path(d)) as sites:
         conn = _sdk(sites.clouds_yaml)
         image = conn.image.find_image("cirros").id
@@ -58,13 +70,8 @@ def main() -> None:
             return conn.block_storage.create_volume(size=1, name=f"v{i}")
 
         for threads in (1, THREADS):
-            rows.append(
-                (
-                    f"openstacksdk, {threads} thread(s)",
-                    _rate(n, threads, sdk_server),
-                    _rate(n, threads, sdk_volume),
-                )
-            )
+            trials[(f"openstacksdk, {threads} thread(s)", "server")] = _run(n, threads, sdk_server)
+            trials[(f"openstacksdk, {threads} thread(s)", "volume")] = _run(n, threads, sdk_volume)
 
         token = conn.session.get_token()
         pid = conn.current_project_id
@@ -95,22 +102,26 @@ def main() -> None:
             assert r.status_code == 202, r.text
             return r
 
-        rows.append(
-            (
-                f"plain HTTP keep-alive, {THREADS} threads",
-                _rate(n, THREADS, http_server),
-                _rate(n, THREADS, http_volume),
-            )
-        )
+        http = f"plain HTTP keep-alive, {THREADS} threads"
+        trials[(http, "server")] = _run(n, THREADS, http_server)
+        trials[(http, "volume")] = _run(n, THREADS, http_volume)
+        keys = list(trials)
+        series = fair.alternate({f"{a}|{b}": trials[(a, b)] for a, b in keys}, repeat)
         client.close()
         conn.close()
     print(
-        f"\ncloudsim API benchmark: {n} creates per cell, zero injected latency (goal >= 200/s)\n"
+        f"\ncloudsim API benchmark: {n} creates per cell, {repeat} runs of every cell, zero "
+        "injected latency (goal >= 200/s); creates/s, median (best)\n"
     )
+
+    def rate(client: str, kind: str) -> str:
+        s = series[f"{client}|{kind}"]
+        return f"{n / s.median:.0f} ({n / s.best:.0f})"
+
     print(f"| {'client':<36} | {'server creates/s':>16} | {'volume creates/s':>16} |")
     print(f"|{'-' * 38}|{'-' * 18}|{'-' * 18}|")
-    for name, s, v in rows:
-        print(f"| {name:<36} | {s:>16.0f} | {v:>16.0f} |")
+    for name in dict.fromkeys(a for a, _ in keys):
+        print(f"| {name:<36} | {rate(name, 'server'):>16} | {rate(name, 'volume'):>16} |")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Run: ``cd /work/main && uv run python bench/rbd.py [--size-gib 2] [--quick] [--repeat 3]
 [--ceph-a DIR --ceph-b DIR] [--dir D]``
 
-Scenarios (each tool run --repeat times, alternating, an untimed ``sync`` before each run):
+Scenarios (each tool run --repeat times, alternating, an untimed ``sync`` before each run;
+reported as bench/fair.py does everywhere: median quoted, best beside it, ratios median/median
+and best/best between tools of the same run):
   delta  1% of the image changed as scattered 4 KiB blocks of seeded random data between
          snapshots A and B. Lifeboat (librbd diff -> zstd -> AES-GCM -> TCP -> librbd writes into
          the replica -> flush) against ``rbd export-diff --from-snap A src@B - | rbd import-diff -
@@ -37,7 +39,6 @@ import re
 import select
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import fair
 from rbd_support import (
     BLOCK,
     POOL,
@@ -335,7 +337,7 @@ def _stat(out: str, name: str) -> int:
 
 
 def _t(x: list[float]) -> str:
-    return f"{min(x):.3f} s ({statistics.median(x):.3f})"
+    return fair.Series("", x).fmt()
 
 
 def table(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
@@ -350,14 +352,13 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         lb, rf = r.get(f"{key}_lb_s"), r.get(f"{key}_ref_s")
         if not lb or not rf:
             continue
-        best = min(rf) / min(lb)
-        med = statistics.median(rf) / statistics.median(lb)
+        ratio = fair.fmt_ratio(fair.Series("ref", rf), fair.Series("lifeboat", lb))
         lw, rw = r[f"{key}_lb_wire"], r[f"{key}_ref_wire"]
         rw_v = rw[-1] if isinstance(rw, list) else rw
         wire = f"{lw[-1]:,} vs {rw_v:,} ({lw[-1] / rw_v:.3f}x)"
         ok = all(r[f"{key}_identical"])
         rows.append((f"{name}{'' if ok else ' (MISMATCH)'}", _t(lb), f"{ref}: {_t(rf)}",
-                     f"{best:.2f}x ({med:.2f}x), goal {goal}", wire))  # fmt: skip
+                     f"{ratio}, goal {goal}", wire))  # fmt: skip
     return rows
 
 
@@ -410,7 +411,7 @@ def main() -> int:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"\nLifeboat RBD path, {size / GiB:.2f} GiB image, --repeat {r['repeat']}, {when}, "
           f"load avg {load_before[0]} -> {r['load_after'][0]}\n")  # fmt: skip
-    print("| scenario | Lifeboat best (median) | reference best (median) | ratio | wire bytes "
+    print("| scenario | Lifeboat median (best) | reference median (best) | ratio | wire bytes "
           "(Lifeboat vs reference) |\n|---|---|---|---|---|")  # fmt: skip
     for row in rows:
         print("| " + " | ".join(row) + " |")

@@ -3,21 +3,28 @@
 Run: ``cd /work/main && uv run python bench/replication.py [--size-gib 2] [--quick] [--repeat 3]
 [--dir D]``
 
-Scenarios (goals from Lifeboat issue 5):
-  P1 hash-compare delta with a base manifest, 1% scattered 4 KiB blocks changed
+Scenarios (goals from Lifeboat issues 5 and 18):
+  P1 hash-compare delta, 1% scattered 4 KiB blocks changed, two ways:
+     steady: against the manifest the previous cycle left (as in production);
+     cold: no manifest, sender and receiver both hash (manifest built inside the timing)
      (>= 12x faster than ``rsync --inplace --no-whole-file -I``; wire <= 1.05x changed + 0.5%)
   P2 delta from snapshot-diff extents, end to end (>= 30x faster than the same rsync delta)
   P3 full sync of random data, receiver in its own process, encrypted
      (>= 2x faster than ``rsync -W``, >= 0.4x cp's throughput)
   P4 sparse volume, 10% allocated, full sync (<= 3x ``cp --sparse=always``; DR alloc <= 1.01x)
-  P5 resume after SIGKILL of the sender at ~50% (re-sent bytes <= 1.05x the remainder)
+  P5 resume after SIGKILL of the sender at ~50% (re-sent bytes <= 1.05x the remainder; one run)
+Method (bench/fair.py, the same for every tool): within each scenario every tool, Lifeboat's and
+the references, runs --repeat times (default 3) in the same run, alternating with the order
+rotated every round, each after an untimed ``sync``; delta runs (rsync's and ours) each start from
+the same destination, restored (untimed) to the previous cycle's content. Reported: median (the
+figure to quote) and best; ratios only between tools of the same run (median/median, best/best).
+rsync delta mode: local rsync defaults to --whole-file, so --no-whole-file forces the delta
+algorithm; --inplace skips the temp copy; -I ignores mtimes; the checksum is rsync's negotiated
+default (xxh128 on rsync >= 3.2.3: as fast as xxh3, ~3x faster than md5; --block-size=8192 made
+no difference at 256 MiB). Add flags with --rsync-extra.
 The data mover always fsyncs the replica before it reports success; cp and rsync do not, so
-"cp+sync" is shown too (on this VM the disk takes ~0.46 s per GiB of O_DIRECT writes: a floor for
-any durable copy). Page cache is warm for every tool alike (nothing is dropped: shared host).
-Data mover scenarios and the cp / rsync -W references run --repeat times (default 3), alternating,
-each after a `sync` (not timed) so that one tool's background writeback does not slow the next,
-and the table shows the best and, in parentheses, the median: the host is shared and noisy. The
-rsync deltas can only run once per change set (afterwards there is nothing left to transfer).
+"cp+sync" is shown too. Page cache is warm for every tool alike (nothing is dropped: shared host).
+Sizes: --size-gib (default 2), --quick = 256 MiB. Disk: about 4x the size in --dir.
 Prints a table and writes bench/results/replication-<UTC timestamp>.json.
 """
 
@@ -31,13 +38,14 @@ import re
 import select
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import fair
 
 from lifeboat_replicator.datamover import Extent, LinkSecurity, TransferStats, send_volume
 
@@ -172,7 +180,15 @@ def _rm(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def run(size: int, work: Path, repeat: int) -> dict[str, Any]:
+RSYNC_DELTA = ["rsync", "--inplace", "--no-whole-file", "-I", "--stats"]
+
+
+def restore(base: Path, dst: Path) -> None:
+    """Put `dst` back to `base`'s content (untimed): each delta run starts from the same state."""
+    shutil.copyfile(base, dst)
+
+
+def run(size: int, work: Path, repeat: int, rsync_extra: list[str]) -> dict[str, Any]:
     has_rsync = ensure_rsync()
     psk = os.urandom(32)
     (work / "psk").write_text(psk.hex())
@@ -180,88 +196,187 @@ def run(size: int, work: Path, repeat: int) -> dict[str, Any]:
     dr = work / "dr"
     targets = dr / "targets"
     rx = ReceiverProc(dr, work / "psk")
-    r: dict[str, Any] = {"size": size, "repeat": repeat}
+    r: dict[str, Any] = {"size": size, "repeat": repeat, "quoted": fair.QUOTED}
+    last: dict[str, TransferStats] = {}
 
-    def dm(tid: str, **kw: Any) -> TransferStats:
-        settle()
-        return send_volume(
+    def dm(tid: str, **kw: Any) -> float:
+        st = send_volume(
             address=("127.0.0.1", rx.port), security=sec, transfer_id=tid, size=size, **kw
         )
+        last[tid.rsplit("-", 1)[0]] = st
+        return st.seconds
+
+    def sh(cmd: list[str]) -> float:
+        return timed(cmd)[0]
 
     def same(a: Path, b: Path) -> bool:
         return subprocess.run(["cmp", "-s", str(a), str(b)]).returncode == 0
 
+    def keep(name: str, series: dict[str, fair.Series]) -> None:
+        r[name] = {k: v.as_dict() for k, v in series.items()}
+
     src = work / "src"
+    base = work / "base"
     print(f"writing {size / GiB:.2f} GiB of random data ...", flush=True)
     fill_random(src, size)
-    delta = ["rsync", "--inplace", "--no-whole-file", "-I", "--stats", str(src)]
+    delta = [*RSYNC_DELTA, *rsync_extra, str(src), str(work / "rsync.dst")]
+    r["rsync_delta_cmd"] = " ".join(delta[:-2])
     try:
-        # full copies, alternating tools so that noise from the shared host hits all alike
-        r.update(cp_s=[], cp_sync_s=[], rsync_W_s=[], p3_s=[], p3_wire=[])
-        for i in range(repeat):
-            t, _ = timed(["cp", str(src), str(work / "cp.dst")])
+        # P3 full copies: every tool --repeat times, alternating, a sync (not timed) before each
+        cp_sync = fair.Series("cp+sync")
+
+        def cp() -> float:
+            t = sh(["cp", str(src), str(work / "cp.dst")])
             t0 = time.perf_counter()
             subprocess.run(["sync", str(work / "cp.dst")], check=True)
-            r["cp_s"].append(t)
-            r["cp_sync_s"].append(t + time.perf_counter() - t0)
-            _rm(work / "cp.dst")
-            if has_rsync:
-                _rm(work / "rsync.dst")
-                r["rsync_W_s"].append(timed(["rsync", "-W", str(src), str(work / "rsync.dst")])[0])
-            st = dm(f"p3-{i}", source=src, target=f"full{i}", extents=[Extent(0, size)])
-            r["p3_s"].append(st.seconds)
-            r["p3_wire"].append(st.bytes_on_wire)
-            if i:
-                _rm(targets / f"full{i}")
-        r["p3_identical"] = same(src, targets / "full0")
-        # base manifest of what the replica holds (a hashing pass only: empty extent list)
-        r["manifest_build_s"] = dm("m0", source=src, target="full0", extents=[],
-                                   write_manifest=work / "m0").seconds  # fmt: skip
-        # P1: 1% scattered 4 KiB blocks changed; hash-compare against the manifest
+            cp_sync.runs.append(t + time.perf_counter() - t0)
+            return t
+
+        full: dict[str, fair.Trial] = {"cp": cp}
+        if has_rsync:
+            full["rsync -W"] = lambda: sh(["rsync", "-W", str(src), str(work / "rsync.dst")])
+        n_p3 = iter(range(10**6))
+        full["P3"] = lambda: dm(
+            f"p3-{next(n_p3)}", source=src, target="full", extents=[Extent(0, size)]
+        )
+
+        dst_of = {"cp": work / "cp.dst", "rsync -W": work / "rsync.dst", "P3": targets / "full"}
+
+        def fresh(name: str, _: int) -> None:
+            _rm(dst_of[name])
+            settle()
+
+        p3 = fair.alternate(full, repeat, before_each=fresh)
+        p3["cp+sync"] = cp_sync
+        keep("p3", p3)
+        r["p3_wire"] = last["p3"].bytes_on_wire
+        r["p3_identical"] = same(src, targets / "full")
+        _rm(targets / "full")
+        _rm(work / "cp.dst")
+
+        # the replica as of the previous cycle, and the manifest the previous cycle left
+        restore(src, base)
+        t0 = time.perf_counter()
+        dm("m0", source=src, target="m0", extents=[], write_manifest=work / "m0")
+        _rm(targets / "m0")
+        r["manifest_build_s"] = time.perf_counter() - t0
+
+        # P1: 1% scattered 4 KiB blocks changed; the replica, the rsync destination and the
+        # data mover targets all restored to the previous cycle's content before every run.
+        # steady = hash-compare against the manifest kept from the previous cycle (production);
+        # cold = no manifest: sender and receiver both hash (the manifest is built in the timing).
         r["changed_bytes"] = len(scribble(src, 0.01, seed=1)) * 4096
+        n1 = iter(range(10**6))
+        p1_trials: dict[str, fair.Trial] = {
+            "P1 steady": lambda: dm(
+                f"p1s-{next(n1)}",
+                source=src,
+                target="p1s",
+                extents=None,
+                base_manifest=work / "m0",
+                write_manifest=work / "m1",
+            ),
+            "P1 cold": lambda: dm(
+                f"p1c-{next(n1)}",
+                source=src,
+                target="p1c",
+                extents=None,
+                write_manifest=work / "m1c",
+            ),
+        }
+        rsync_out: list[str] = []
         if has_rsync:
-            r["rsync_delta_s"], out = timed([*delta, str(work / "rsync.dst")])
-            r["rsync_delta_literal"] = rsync_literal(out)
-        r["p1_s"] = []
-        for i in range(repeat):  # same work each time: same base manifest, same changes
-            st = dm(f"p1-{i}", source=src, target="full0", extents=None,
-                    base_manifest=work / "m0", write_manifest=work / "m1")  # fmt: skip
-            r["p1_s"].append(st.seconds)
-        r["p1_wire"], r["p1_changed"] = st.bytes_on_wire, st.bytes_changed
-        # P2: another 1%, extents given (from the snapshot diff)
+
+            def rsync_delta() -> float:
+                t, out = timed(delta)
+                rsync_out.append(out)
+                return t
+
+            p1_trials["rsync delta"] = rsync_delta
+        restore_for = {
+            "P1 steady": targets / "p1s",
+            "P1 cold": targets / "p1c",
+            "rsync delta": work / "rsync.dst",
+        }
+
+        def reset(name: str, _: int) -> None:
+            targets.mkdir(parents=True, exist_ok=True)
+            restore(base, restore_for[name])
+            settle()
+
+        keep("p1", fair.alternate(p1_trials, repeat, before_each=reset))
+        r["p1_wire"], r["p1_changed"] = last["p1s"].bytes_on_wire, last["p1s"].bytes_changed
+        r["p1_cold_wire"] = last["p1c"].bytes_on_wire
+        r["p1_identical"] = same(src, targets / "p1s") and same(src, targets / "p1c")
+        if rsync_out:
+            r["rsync_delta_literal"] = rsync_literal(rsync_out[-1])
+        for p in (targets / "p1s", targets / "p1c"):
+            _rm(p)
+
+        # P2: another 1%, extents given (from the snapshot diff); same restore discipline
+        restore(src, base)
         ext = [Extent(b * 4096, 4096) for b in scribble(src, 0.01, seed=2)]
+        n2 = iter(range(10**6))
+        p2_trials: dict[str, fair.Trial] = {
+            "P2": lambda: dm(f"p2-{next(n2)}", source=src, target="p2", extents=ext)
+        }
+        rsync_out.clear()
         if has_rsync:
-            r["rsync_delta2_s"], out = timed([*delta, str(work / "rsync.dst")])
-            r["rsync_delta2_literal"] = rsync_literal(out)
-        r["p2_s"] = []
-        for i in range(repeat):
-            st = dm(f"p2-{i}", source=src, target="full0", extents=ext)
-            r["p2_s"].append(st.seconds)
-        r["p2_wire"], r["p2_changed"] = st.bytes_on_wire, st.bytes_changed
-        r["p2_identical"] = same(src, targets / "full0")
+            p2_trials["rsync delta"] = rsync_delta
+        restore_for["P2"] = targets / "p2"
+        keep("p2", fair.alternate(p2_trials, repeat, before_each=reset))
+        r["p2_wire"], r["p2_changed"] = last["p2"].bytes_on_wire, last["p2"].bytes_changed
+        r["p2_identical"] = same(src, targets / "p2")
+        if rsync_out:
+            r["rsync_delta2_literal"] = rsync_literal(rsync_out[-1])
+        _rm(targets / "p2")
+        _rm(base)
+        _rm(work / "rsync.dst")
+
         # P4 sparse volume, 10% allocated
         sparse = work / "sparse"
         fill_sparse(sparse, size, 0.10)
-        r.update(cp_sparse_s=[], cp_sparse_sync_s=[], p4_s=[])
-        for i in range(repeat):
-            cmd = ["cp", "--sparse=always", str(sparse), str(work / "cp.sparse")]
-            t = timed(cmd)[0]
+        cps_sync = fair.Series("cp --sparse=always +sync")
+
+        def cp_sparse() -> float:
+            t = sh(["cp", "--sparse=always", str(sparse), str(work / "cp.sparse")])
             t0 = time.perf_counter()
             subprocess.run(["sync", str(work / "cp.sparse")], check=True)
-            r["cp_sparse_s"].append(t)
-            r["cp_sparse_sync_s"].append(t + time.perf_counter() - t0)
-            _rm(work / "cp.sparse")
-            st = dm(f"p4-{i}", source=sparse, target=f"sparse{i}", extents=[Extent(0, size)])
-            r["p4_s"].append(st.seconds)
-            r["p4_wire"] = st.bytes_on_wire
+            cps_sync.runs.append(t + time.perf_counter() - t0)
+            return t
+
+        n4 = iter(range(10**6))
+
+        def fresh4(name: str, _: int) -> None:
+            _rm(work / "cp.sparse" if name.startswith("cp") else targets / "sparse")
+            settle()
+
+        p4 = fair.alternate(
+            {
+                "cp --sparse=always": cp_sparse,
+                "P4": lambda: dm(
+                    f"p4-{next(n4)}", source=sparse, target="sparse", extents=[Extent(0, size)]
+                ),
+            },
+            repeat,
+            before_each=fresh4,
+        )
+        p4["cp --sparse=always +sync"] = cps_sync
+        keep("p4", p4)
+        r["p4_wire"] = last["p4"].bytes_on_wire
         r["p4_src_alloc"] = os.stat(sparse).st_blocks * 512
-        r["p4_dr_alloc"] = os.stat(targets / "sparse0").st_blocks * 512
-        r["p4_identical"] = same(sparse, targets / "sparse0")
-        for i in range(repeat):
-            _rm(targets / f"sparse{i}")
-        # P5 resume after SIGKILL of the sender process at ~50%
-        args = {"port": rx.port, "psk": psk.hex(), "tid": "p5", "src": str(src),
-                "target": "vol5", "size": size}  # fmt: skip
+        r["p4_dr_alloc"] = os.stat(targets / "sparse").st_blocks * 512
+        r["p4_identical"] = same(sparse, targets / "sparse")
+        _rm(targets / "sparse")
+        # P5 resume after SIGKILL of the sender process at ~50% (a correctness figure: one run)
+        args = {
+            "port": rx.port,
+            "psk": psk.hex(),
+            "tid": "p5",
+            "src": str(src),
+            "target": "vol5",
+            "size": size,
+        }
         proc = subprocess.Popen([sys.executable, "-c", _SENDER, json.dumps(args)])
         seen = 0
         while proc.poll() is None:
@@ -272,7 +387,16 @@ def run(size: int, work: Path, repeat: int) -> dict[str, Any]:
             time.sleep(0.005)
         proc.wait()
         time.sleep(0.3)  # the receiver journals what fully arrived
-        st = dm("p5", source=src, target="vol5", extents=[Extent(0, size)])
+        settle()
+        st = send_volume(
+            address=("127.0.0.1", rx.port),
+            security=sec,
+            transfer_id="p5",
+            size=size,
+            source=src,
+            target="vol5",
+            extents=[Extent(0, size)],
+        )
         r["p5_killed_at"] = seen
         r["p5_resumed_from"] = st.resumed_from_offset
         r["p5_resent_wire"] = st.bytes_on_wire
@@ -284,77 +408,79 @@ def run(size: int, work: Path, repeat: int) -> dict[str, Any]:
     return r
 
 
-def _b(x: list[float]) -> float:
-    return min(x)
-
-
-def _m(x: list[float]) -> float:
-    return statistics.median(x)
+def _s(r: dict[str, Any], group: str, name: str) -> fair.Series | None:
+    d = r[group].get(name)
+    return fair.Series(name, list(d["runs"])) if d else None
 
 
 def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """Rows: scenario, data mover best (median), reference, result with both ratios."""
+    """Rows: scenario, data mover median (best), reference median (best), ratios (same run)."""
     size = r["size"]
     rows: list[tuple[str, str, str, str]] = []
 
-    def t(x: list[float]) -> str:
-        return f"{_b(x):.3f} s ({_m(x):.3f})"
+    def ratio(ref: fair.Series | None, ours: fair.Series) -> str:
+        return fair.fmt_ratio(ref, ours) if ref else "n/a (no rsync)"
 
-    def ratio(ref: float | None, x: list[float]) -> str:
-        if not ref:
-            return "n/a (no rsync)"
-        return f"{ref / _b(x):.1f}x ({ref / _m(x):.1f}x)"
-
-    rd, rd2 = r.get("rsync_delta_s"), r.get("rsync_delta2_s")
-    rw = _b(r["rsync_W_s"]) if r["rsync_W_s"] else None
+    p1s, p1c = _s(r, "p1", "P1 steady"), _s(r, "p1", "P1 cold")
+    rd, rd2 = _s(r, "p1", "rsync delta"), _s(r, "p2", "rsync delta")
+    p2, p3, p4 = _s(r, "p2", "P2"), _s(r, "p3", "P3"), _s(r, "p4", "P4")
+    cp, cp_sync, rw = _s(r, "p3", "cp"), _s(r, "p3", "cp+sync"), _s(r, "p3", "rsync -W")
+    cps, cps_sync = _s(r, "p4", "cp --sparse=always"), _s(r, "p4", "cp --sparse=always +sync")
+    assert p1s and p1c and p2 and p3 and p4 and cp and cp_sync and cps and cps_sync
     p1_wire = r["p1_wire"] / r["p1_changed"]
     p1_goal = 1.05 + 0.005 * size / r["p1_changed"]
     p2_wire = r["p2_wire"] / r["p2_changed"]
-    cp_b, cp_m = _b(r["cp_s"]), _m(r["cp_s"])
-    p4_b = _b(r["p4_s"]) / _b(r["cp_sparse_s"])
-    p4_m = _m(r["p4_s"]) / _m(r["cp_sparse_s"])
     p4_alloc = r["p4_dr_alloc"] / r["p4_src_alloc"]
-    cps_sync = _b(r["cp_sparse_sync_s"])
     p5 = r["p5_resent_wire"] / max(1, r["p5_remainder_at_kill"])
     p5b = r["p5_resent_wire"] / max(1, r["p5_remainder_after_resume_point"])
+    rds = rd.fmt() if rd else "n/a"
     rows.append(
         (
-            "P1 manifest delta 1%",
-            t(r["p1_s"]),
-            f"rsync delta {rd or 0:.2f} s",
-            f"{ratio(rd, r['p1_s'])} faster (goal >=12x); "
+            "P1 steady (manifest kept) 1%",
+            p1s.fmt(),
+            f"rsync delta {rds}",
+            f"{ratio(rd, p1s)} faster (goal >=12x); "
             f"wire {p1_wire:.3f}x changed (goal <= {p1_goal:.2f}x)",
         )
     )
     rows.append(
         (
+            "P1 cold (no manifest) 1%",
+            p1c.fmt(),
+            f"rsync delta {rds}",
+            f"{ratio(rd, p1c)} faster; wire {r['p1_cold_wire'] / r['p1_changed']:.3f}x changed",
+        )
+    )
+    rows.append(
+        (
             "P2 extents delta 1%",
-            t(r["p2_s"]),
-            f"rsync delta {rd2 or 0:.2f} s",
-            f"{ratio(rd2, r['p2_s'])} faster (goal >=30x); wire {p2_wire:.3f}x changed",
+            p2.fmt(),
+            f"rsync delta {rd2.fmt() if rd2 else 'n/a'}",
+            f"{ratio(rd2, p2)} faster (goal >=30x); wire {p2_wire:.3f}x changed",
         )
     )
     rows.append(
         (
             "P3 full sync (enc, 2 procs)",
-            t(r["p3_s"]),
-            f"cp {cp_b:.2f} s / cp+sync {_b(r['cp_sync_s']):.2f} s / rsync -W {rw or 0:.2f} s",
-            f"{ratio(rw, r['p3_s'])} faster than rsync -W (goal >=2x); "
-            f"{cp_b / _b(r['p3_s']):.2f}x ({cp_m / _m(r['p3_s']):.2f}x) cp throughput "
-            f"(goal >=0.4x); {size / _b(r['p3_s']) / 1e6:.0f} MB/s",
+            p3.fmt(),
+            f"cp {cp.fmt()} / cp+sync {cp_sync.fmt()} / rsync -W {rw.fmt() if rw else 'n/a'}",
+            f"{ratio(rw, p3)} faster than rsync -W (goal >=2x); "
+            f"{cp.median / p3.median:.2f}x (best/best {cp.best / p3.best:.2f}x) cp throughput "
+            f"(goal >=0.4x); {size / p3.median / 1e6:.0f} MB/s",
         )
     )
     rows.append(
         (
             "P4 sparse 10% full sync",
-            t(r["p4_s"]),
-            f"cp --sparse=always {_b(r['cp_sparse_s']):.2f} s / +sync {cps_sync:.2f} s",
-            f"{p4_b:.2f}x ({p4_m:.2f}x) cp time (goal <=3x), "
-            f"{_b(r['p4_s']) / cps_sync:.2f}x cp+sync; "
+            p4.fmt(),
+            f"cp --sparse=always {cps.fmt()} / +sync {cps_sync.fmt()}",
+            f"{p4.median / cps.median:.2f}x (best/best {p4.best / cps.best:.2f}x) cp time "
+            f"(goal <=3x), {p4.median / cps_sync.median:.2f}x cp+sync; "
             f"DR alloc {p4_alloc:.3f}x source (goal <=1.01x)",
         )
     )
-    ok = all(r[k] for k in ("p2_identical", "p3_identical", "p4_identical", "p5_identical"))
+    keys = ("p1_identical", "p2_identical", "p3_identical", "p4_identical", "p5_identical")
+    ok = all(r[k] for k in keys)
     rows.append(
         (
             "P5 resume after SIGKILL ~50%",
@@ -368,19 +494,18 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--size-gib", type=float, default=2.0)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=fair.HelpFormatter)
+    ap.add_argument("--size-gib", type=float, default=2.0, help="volume size")
     ap.add_argument("--quick", action="store_true", help="256 MiB smoke run")
-    ap.add_argument("--dir", type=Path, default=None, help="work directory (default: a temp dir)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per data mover scenario")
+    ap.add_argument("--dir", type=Path, default=None, help="work directory (None: a temp dir)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of every tool per scenario")
+    ap.add_argument("--rsync-extra", default="", help="extra flags for the rsync delta")
     args = ap.parse_args()
     size = 256 * MiB if args.quick else int(args.size_gib * GiB) // (64 * 1024) * (64 * 1024)
     work = Path(tempfile.mkdtemp(prefix="lb-replbench-", dir=args.dir))
     load_before = round(os.getloadavg()[0], 2)
     try:
-        r = run(size, work, max(1, args.repeat))
+        r = run(size, work, max(1, args.repeat), args.rsync_extra.split())
         r["load_before"], r["load_after"] = load_before, round(os.getloadavg()[0], 2)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -390,8 +515,11 @@ def main() -> int:
     w2 = max(len(x[2]) for x in rows)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load = r["load_before"], r["load_after"]
-    print(f"\nLifeboat data mover, {size / GiB:.2f} GiB, {when}, load avg {load[0]} -> {load[1]}")
-    print(f"{'scenario':<{w0}}  {'best (median)':<{w1}}  {'reference (best)':<{w2}}  result")
+    print(
+        f"\nLifeboat data mover, {size / GiB:.2f} GiB, {r['repeat']} runs of every tool, {when}, "
+        f"load avg {load[0]} -> {load[1]}"
+    )
+    print(f"{'scenario':<{w0}}  {'median (best)':<{w1}}  {'reference median (best)':<{w2}}  result")
     for a, b, c, d in rows:
         print(f"{a:<{w0}}  {b:<{w1}}  {c:<{w2}}  {d}")
     RESULTS.mkdir(exist_ok=True)
