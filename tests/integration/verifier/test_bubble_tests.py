@@ -104,6 +104,24 @@ async def test_weekly_schedule_passes_on_a_good_copy_and_tenants_see_their_own(
             assert doc["report"]["evidence"]["passed"] is True
             key = (await v.call("GET", "/v1/signing-key")).json()
             verify_document(doc, load_public_key(key["public_key_pem"]))
+            # Another project naming this plan gets no bubble: the orchestrator refuses a
+            # StartExecution whose project is not the plan's, and the run says why at once.
+            r = await v.call(
+                "POST", "/v1/test-definitions",
+                {"name": "steal", "plan_id": plan["id"], "checks": []}, AS_B,
+            )  # fmt: skip
+            assert r.status_code == 201, r.text
+            r = await v.call(
+                "POST", f"/v1/test-definitions/{r.json()['definition_id']}/runs", None, AS_B
+            )
+            assert r.status_code == 202, r.text
+            stolen = await v.run_done(r.json()["test_id"], timeout=60)
+            assert stolen["status"] == "failed" and not stolen["server_ids"], stolen
+            assert "rejected: plan" in (stolen["evidence"] or {}).get("failure", "") or (
+                "rejected: plan" in json.dumps(stolen)
+            ), stolen
+            executions = await o.get(f"/v1/executions?plan_id={plan['id']}")
+            assert [e["kind"] for e in executions].count("test-failover") == 1, executions
 
 
 async def test_broken_copy_fails_naming_each_check_and_reason(

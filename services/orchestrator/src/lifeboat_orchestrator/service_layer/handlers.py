@@ -4,7 +4,7 @@ points) learned from other services, ``StartExecution`` commands, and automatic 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from lifeboat_orchestrator.adapters.catalog import CatalogRepository
 from lifeboat_orchestrator.adapters.plans import PlanRepository
@@ -16,6 +16,7 @@ from lifeboat_shared.contracts.base import Message
 from lifeboat_shared.contracts.messages import (
     ConsistencyPointCreated,
     ConsistencyPointPruned,
+    ExecutionCompleted,
     ReplicateNow,
     RpoTickElapsed,
     SiteDeclaredDown,
@@ -111,9 +112,17 @@ async def on_cp_pruned(message: Message, ctx: HandlerContext) -> None:
 
 
 async def on_start_execution(message: Message, ctx: HandlerContext) -> None:
-    """The verifier's (or automation's) way in; a rejected command is logged, not retried."""
+    """The verifier's (or automation's) way in. The command runs only on a plan of the project
+    it names (another project's plan is rejected as if it did not exist); a rejected command is
+    not retried: it ends in ``ExecutionCompleted`` (cancelled, ``error`` "rejected: ..."), so its
+    sender learns why at once."""
     assert isinstance(message, StartExecution)
+    plan = await PlanRepository(ctx.session).get(message.plan_id)
     try:
+        if plan is not None and message.project_id not in (None, plan.spec.project_id):
+            raise ExecutionRejected(
+                f"plan {message.plan_id} not found", field="plan_id", conflict=False
+            )
         await start_execution(
             ctx.session,
             execution_id=message.execution_id,
@@ -126,6 +135,22 @@ async def on_start_execution(message: Message, ctx: HandlerContext) -> None:
         )
     except ExecutionRejected as exc:
         log.warning("StartExecution %s rejected: %s", message.execution_id, exc)
+        owner = plan.spec if plan is not None else None
+        ctx.emit(
+            ExecutionCompleted(
+                execution_id=message.execution_id,
+                plan_id=message.plan_id,
+                execution_kind=message.execution_kind,
+                source_site=owner.source_site if owner else "unknown",
+                target_site=message.target_site or (owner.target_sites[0] if owner else "unknown"),
+                outcome="cancelled",
+                recovery_point=None,
+                error=f"rejected: {exc}"[:2000],
+                completed_at=datetime.now(UTC),
+                project_id=message.project_id,
+            ),
+            event_id=f"start-rejected-{message.execution_id}",
+        )
 
 
 HANDLERS: Handlers = {

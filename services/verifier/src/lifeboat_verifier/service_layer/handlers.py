@@ -60,6 +60,9 @@ async def on_execution_completed(message: Message, ctx: HandlerContext) -> None:
             run.failover_error = (message.error or f"test failover {message.outcome}")[:2000]
             if run.phase is RunPhase.REQUESTED:
                 run.phase = RunPhase.CLEANING  # a partial bubble may exist: tear it down
+                if (message.error or "").startswith("rejected:"):
+                    # the orchestrator refused to start it: nothing was made, nothing to remove
+                    run.cleanup = CleanupStatus.CLEAN
                 await repo.due_now(run.test_id)
         await repo.save(run)
         return
