@@ -180,3 +180,17 @@ async def test_targets_of_a_linked_bubble_are_checked_through_their_own_site() -
     verdicts = {r.target: r.passed for r in results}
     assert [v for k, v in verdicts.items() if "app1" in k] == [False], results  # at site-b
     assert [v for k, v in verdicts.items() if "db1" in k] == [True], results  # at site-c
+
+
+def test_a_tenants_catastrophic_pattern_is_stopped_not_run_forever() -> None:
+    import time
+
+    import pytest
+
+    from lifeboat_verifier.service_layer.checks import CheckFailed, _matches
+
+    assert _matches(r"ok \d+", "status: ok 200", "GET /")
+    started = time.monotonic()
+    with pytest.raises(CheckFailed, match="took over 1 s"):
+        _matches(r"(x+x+)+y", "x" * 5000, "GET /")  # re would backtrack for hours
+    assert time.monotonic() - started < 30

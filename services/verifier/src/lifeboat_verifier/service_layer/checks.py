@@ -10,13 +10,13 @@ orchestrator names copies after their source), neither picks every server.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import regex
 
 from lifeboat_shared.cloud import CloudProject
 from lifeboat_shared.hooks import CommandHook, HookFailed, installed, run_command
@@ -112,18 +112,42 @@ async def _tcp(spec: CheckSpec, t: Target, env: CheckEnv) -> str:
     return f"port {spec.port} open"
 
 
+# A tenant's pattern runs on text its own guest produced: bounded text, bounded time (the regex
+# module stops a catastrophic backtrack; re would hold the event loop of every tenant's runs).
+MATCHED_TEXT_MAX = 64 * 1024
+MATCH_TIMEOUT_SECONDS = 1.0
+
+
+def _matches(pattern: str, text: str, what: str) -> bool:
+    try:
+        found = regex.search(pattern, text[:MATCHED_TEXT_MAX], timeout=MATCH_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise CheckFailed(
+            f"{what}: matching {pattern!r} took over {MATCH_TIMEOUT_SECONDS:.0f} s (stopped)"
+        ) from None
+    return found is not None
+
+
 async def _http(spec: CheckSpec, t: Target, env: CheckEnv) -> str:
     port = await _probe(env).services_port(t.server_id)
     try:
-        async with httpx.AsyncClient(timeout=spec.timeout_seconds) as client:
-            r = await client.get(f"http://127.0.0.1:{port}{spec.path}")
+        async with (
+            httpx.AsyncClient(timeout=spec.timeout_seconds) as client,
+            client.stream("GET", f"http://127.0.0.1:{port}{spec.path}") as r,
+        ):
+            body = b""
+            async for chunk in r.aiter_bytes():
+                body += chunk
+                if len(body) >= MATCHED_TEXT_MAX:
+                    break  # the first 64 KiB are what the pattern sees
     except httpx.HTTPError as exc:
         raise CheckFailed(f"GET {spec.path}: {exc}") from None
+    text = body[:MATCHED_TEXT_MAX].decode("utf-8", "replace")
     if r.status_code != spec.status:
         raise CheckFailed(f"GET {spec.path} answered {r.status_code}, want {spec.status}")
-    if spec.body_regex and not re.search(spec.body_regex, r.text):
+    if spec.body_regex and not _matches(spec.body_regex, text, f"GET {spec.path}"):
         raise CheckFailed(f"GET {spec.path}: body does not match {spec.body_regex!r}")
-    return f"{r.status_code} {r.text[:500]}"
+    return f"{r.status_code} {text[:500]}"
 
 
 async def _command(spec: CheckSpec, t: Target, env: CheckEnv) -> str:
@@ -131,7 +155,7 @@ async def _command(spec: CheckSpec, t: Target, env: CheckEnv) -> str:
     status, out = await _probe(env).exec(t.server_id, spec.command)
     if status != 200:
         raise CheckFailed(f"command {spec.command!r} failed ({status}): {out[:300]}")
-    if spec.output_regex and not re.search(spec.output_regex, out):
+    if spec.output_regex and not _matches(spec.output_regex, out, f"command {spec.command!r}"):
         raise CheckFailed(f"command {spec.command!r}: output does not match {spec.output_regex!r}")
     if spec.command == "check-consistency" and '"crash_consistent": false' in out.replace(
         '"crash_consistent":false', '"crash_consistent": false'
