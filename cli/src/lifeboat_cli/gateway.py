@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,11 @@ def write_clouds_yaml(path: Path, site_clouds_yaml: Path, login_cloud: str) -> P
     clouds.yaml); `openstack --os-cloud lifeboat-embedded dr ...` finds Lifeboat in its catalog."""
     clouds = yaml.safe_load(site_clouds_yaml.read_text())["clouds"]
     entry = dict(clouds[login_cloud])
-    path.write_text(yaml.safe_dump({"clouds": {EMBEDDED_CLOUD: entry}}, sort_keys=False))
+    # it holds a Keystone password: owner-only, like the sites' own clouds.yaml should be
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(yaml.safe_dump({"clouds": {EMBEDDED_CLOUD: entry}}, sort_keys=False))
+    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
     return path
 
 

@@ -3,7 +3,7 @@
 import socket
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from lifeboat_shared.hooks import CommandHook, secret_values
@@ -19,7 +19,7 @@ class GuestProbeSite(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     admin_url: str = Field(max_length=2048, description="e.g. http://host:port/cloudsim/admin")
-    admin_token: str = Field(max_length=512)
+    admin_token: SecretStr = Field(max_length=512)
 
 
 class VerifierSettings(ServiceSettings):

@@ -83,6 +83,10 @@ async def emit_dr_usage(
         meters = DrMeterRepository(session)
         await meters.lock()
         known = await meters.all()
+        # Under the lock, what runs at a DR site now: the read above may predate a failback
+        # another replica already metered to its end (flavors looked up outside stay valid).
+        plans = await PlanRepository(session).all()
+        running = {k: v for p in plans for k, v in dr_servers(p).items()}
         for key, server in running.items():
             meter = known.get(key)
             if meter is None:

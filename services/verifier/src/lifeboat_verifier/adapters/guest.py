@@ -75,7 +75,7 @@ class CloudsimProbe:
     def _admin(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             base_url=self._site.admin_url.rstrip("/"),
-            headers={"X-Auth-Token": self._site.admin_token},
+            headers={"X-Auth-Token": self._site.admin_token.get_secret_value()},
             timeout=30,
         )
 
