@@ -70,3 +70,15 @@ def test_schema_refuses_a_bad_value_naming_the_field() -> None:
     values["ingress"] = {"enabled": True, "hots": "typo.example.com"}
     with pytest.raises(check_chart.ValuesRefused, match="hots"):
         check_chart.render(values)
+
+
+def test_no_report_signing_key_is_refused_unless_generation_is_asked_for() -> None:
+    values = yaml.safe_load((check_chart.CHART / "ci" / "embedded.yaml").read_text())
+    values["secret"].pop("generateReportSigningKey")
+    with pytest.raises(check_chart.ValuesRefused, match=r"secret\.reportSigningKey is required"):
+        check_chart.render(values)
+    values["secret"]["reportSigningKey"] = (
+        "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----"
+    )
+    secret = next(d for d in check_chart.render(values) if d["kind"] == "Secret")
+    assert secret["stringData"]["report-signing-key"].startswith("-----BEGIN PRIVATE KEY-----")
