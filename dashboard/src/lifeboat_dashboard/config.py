@@ -36,10 +36,24 @@ class DashboardConfig:
 
     @classmethod
     def from_env(cls) -> DashboardConfig:
-        """LIFEBOAT_DASHBOARD_BASE_URL, or LIFEBOAT_DASHBOARD_<SERVICE>_URL for each service."""
+        """LIFEBOAT_DASHBOARD_BASE_URL, or LIFEBOAT_DASHBOARD_<SERVICE>_URL for each service;
+        LIFEBOAT_DASHBOARD_SECRET_KEY_FILE (the session signing key shared by every replica:
+        without it each process signs with a key of its own and a restart signs everyone out)
+        and LIFEBOAT_DASHBOARD_SECURE_COOKIE=true behind HTTPS."""
+        kw: dict[str, object] = {
+            "secure_cookie": os.environ.get("LIFEBOAT_DASHBOARD_SECURE_COOKIE", "").lower()
+            in ("1", "true", "yes")
+        }
+        key_file = os.environ.get("LIFEBOAT_DASHBOARD_SECRET_KEY_FILE")
+        if key_file:
+            with open(key_file, "rb") as f:
+                key = f.read().strip()
+            if len(key) < 32:
+                raise ValueError("LIFEBOAT_DASHBOARD_SECRET_KEY_FILE: at least 32 bytes")
+            kw["secret_key"] = key
         base = os.environ.get("LIFEBOAT_DASHBOARD_BASE_URL")
         if base:
-            return cls.from_base(base)
+            return cls.from_base(base, None, **kw)
         urls = {s: os.environ.get(f"LIFEBOAT_DASHBOARD_{s.upper()}_URL", "") for s in SERVICES}
         missing = [s for s, u in urls.items() if not u]
         if missing:
@@ -47,4 +61,4 @@ class DashboardConfig:
                 "set LIFEBOAT_DASHBOARD_BASE_URL or LIFEBOAT_DASHBOARD_<SERVICE>_URL for "
                 + ", ".join(missing)
             )
-        return cls.from_urls(urls)
+        return cls.from_urls(urls, **kw)
