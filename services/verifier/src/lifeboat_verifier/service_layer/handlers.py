@@ -40,6 +40,12 @@ async def on_bubble_ready(message: Message, ctx: HandlerContext) -> None:
     ]
     run.ready_at = message.ready_at
     run.expires_at = message.expires_at
+    if run.phase is RunPhase.DONE:
+        # the bubble came after its run gave up waiting: nobody checks it; tear it down now
+        # rather than leave it to the orchestrator's expiry
+        _emit(ctx, run, runs.request_cleanup(run), f"late-cleanup-{run.cleanup_attempts}")
+        await repo.save(run)
+        return
     if run.phase is RunPhase.REQUESTED:
         run.phase = RunPhase.READY
     await repo.save(run)
