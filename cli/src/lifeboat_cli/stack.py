@@ -27,7 +27,7 @@ from lifeboat_shared.service.auth import TokenValidator
 from lifeboat_shared.service.server import uvicorn_config
 from lifeboat_shared.service.spec import ServiceSpec
 from lifeboat_shared.settings import LifeboatSettings
-from lifeboat_shared.telemetry.logging import configure_logging
+from lifeboat_shared.telemetry.logging import configure_logging, stop_file_logging
 from lifeboat_verifier.bootstrap import build as build_verifier
 from lifeboat_verifier.settings import VerifierSettings
 
@@ -139,3 +139,4 @@ class Stack:
             # uvicorn raises SystemExit when a lifespan start-up fails; keep it in the task.
             await asyncio.gather(*self._serving, return_exceptions=True)
         await self.bus.stop()
+        stop_file_logging(self.data_dir / "lifeboat.log")

@@ -35,6 +35,21 @@ class _Redacting(logging.Formatter):
         return text
 
 
+def stop_file_logging(file: Path) -> None:
+    """Detach and close the handler ``configure_logging`` made for ``file`` (a stack stopping in
+    a process that goes on, e.g. a test: a closed FileHandler left on the root logger reopens
+    its file at the next record, and fails once that directory is gone)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if (
+            getattr(handler, "_lifeboat", False)
+            and isinstance(handler, logging.FileHandler)
+            and Path(handler.baseFilename) == file.absolute()
+        ):
+            root.removeHandler(handler)
+            handler.close()
+
+
 def configure_logging(
     service: str,
     *,
