@@ -106,6 +106,12 @@ class EmbeddedBus:
         self._round_robin = itertools.count()
         self._appended = asyncio.Event()
         self._started = False
+        # The log's heads as this process last knew them: read from the database at most once
+        # per idle_poll however many consumers poll, and moved forward by this process's own
+        # appends, so an idle consumer costs no query of its own.
+        self._heads: dict[TopicPartition, int] = {}
+        self._heads_read_at = float("-inf")
+        self._heads_lock = asyncio.Lock()
 
     async def start(self) -> None:
         await self.db.ensure_schema()
@@ -162,6 +168,7 @@ class EmbeddedBus:
             p = partition_for(r.key, await self.partitions_of(r.topic), self._round_robin)
             by_partition.setdefault((r.topic, p), []).append(r)
         now = time.time()
+        appended: dict[TopicPartition, int] = {}
         async with self.db.transaction() as session:
             for (topic, partition), batch in sorted(by_partition.items()):
                 head = (
@@ -191,7 +198,23 @@ class EmbeddedBus:
                         for i, r in enumerate(batch)
                     ],
                 )
+                appended[(topic, partition)] = head + len(batch)
+        for tp, head in appended.items():  # committed: this process's consumers may read them
+            self._heads[tp] = max(self._heads.get(tp, 0), head)
         self._appended.set()
+
+    async def heads(self) -> Mapping[TopicPartition, int]:
+        """Next offset of every partition: this process's appends at once, other processes'
+        within ``idle_poll`` (one read of the small heads table shared by all consumers)."""
+        async with self._heads_lock:
+            if time.monotonic() - self._heads_read_at >= self.idle_poll:
+                async with self.db.read() as session:
+                    rows = await session.execute(sa.select(heads_table))
+                for r in rows:
+                    tp = (r.topic, r.partition)
+                    self._heads[tp] = max(self._heads.get(tp, 0), int(r.next_offset))
+                self._heads_read_at = time.monotonic()
+            return self._heads
 
     async def send(self, records: Sequence[Record]) -> Awaitable[None]:
         await self.publish(records)  # durable once its transaction committed
@@ -333,21 +356,14 @@ class EmbeddedConsumer:
 
     async def _fetch(self, max_records: int) -> list[ConsumedRecord]:
         out: list[ConsumedRecord] = []
+        heads = await self._bus.heads()
+        ready = [tp for tp in self._assignment if heads.get(tp, 0) > self._positions[tp]]
+        if not ready:
+            return out
         async with self._db.read() as session:
-            # One read of the (small) heads table tells which partitions have anything new,
-            # instead of one log query per assigned partition on every poll.
-            topics = sorted({t for t, _ in self._assignment})
-            heads = {
-                (r.topic, r.partition): int(r.next_offset)
-                for r in await session.execute(
-                    sa.select(heads_table).where(heads_table.c.topic.in_(topics))
-                )
-            }
-            for tp in self._assignment:
+            for tp in ready:
                 if len(out) >= max_records:
                     break
-                if heads.get(tp, 0) <= self._positions[tp]:
-                    continue
                 topic, partition = tp
                 rows = await session.execute(
                     sa.select(log_table)

@@ -176,7 +176,9 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI, BackupsAPI, VolumeExtrasA
     async def get_snapshot(self, snapshot_id: str) -> models.Snapshot:
         return await self._ctx.call(
             f"get snapshot {snapshot_id}",
-            lambda: convert.snapshot(self._cinder.get_snapshot(snapshot_id)),
+            lambda: convert.snapshot(
+                rawlist.cinder_get(self._ctx.conn, f"/snapshots/{snapshot_id}", "snapshot")
+            ),
         )
 
     def _find_snapshot(self, tag: LifeboatTag, volume_id: str) -> models.Snapshot | None:
@@ -215,7 +217,9 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI, BackupsAPI, VolumeExtrasA
         if wait:
             snap = await self._ctx.wait_for(
                 f"wait for snapshot {snap.id} available",
-                lambda: convert.snapshot(self._cinder.get_snapshot(snap.id)),
+                lambda: convert.snapshot(
+                    rawlist.cinder_get(self._ctx.conn, f"/snapshots/{snap.id}", "snapshot")
+                ),
                 lambda s: s.status,
                 ready=("available",),
                 failed=("error",),

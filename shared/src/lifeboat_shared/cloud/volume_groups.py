@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lifeboat_shared.cloud import convert, models
+from lifeboat_shared.cloud import convert, models, rawlist
 from lifeboat_shared.cloud.cinder_base import CinderBase
 from lifeboat_shared.cloud.errors import InvalidInput, NotFound
 from lifeboat_shared.cloud.findcreate import find_or_create
@@ -29,20 +29,24 @@ class VolumeGroupsAPI(CinderBase):
 
     async def get_volume_group(self, group_id: str) -> models.VolumeGroup:
         def job() -> models.VolumeGroup:
-            group = self._cinder.get_group(group_id)
+            conn = self._ctx.conn
+            group = rawlist.cinder_get(conn, f"/groups/{group_id}", "group")
+            # Members: Cinder's volume list filtered by group_id (JSON, not SDK resources: a
+            # project with hundreds of volumes made this the most expensive call of a cycle).
+            query = {"group_id": group_id}
             members = [
-                v.id
-                for v in self._cinder.volumes(details=True)
-                if getattr(v, "group_id", None) == group_id
+                str(v["id"])
+                for v in rawlist.cinder(conn, "/volumes/detail", "volumes", **query)
+                if v.get("group_id") == group_id
             ]
             return convert.volume_group(group, members)
 
         return await self._ctx.call(f"get volume group {group_id}", job)
 
     def _find_group(self, tag: LifeboatTag) -> models.VolumeGroup | None:
-        for res in self._cinder.groups(details=True):
-            if tag.matches_marks(getattr(res, "description", None)):
-                return convert.volume_group(res)
+        for raw in rawlist.cinder(self._ctx.conn, "/groups/detail", "groups"):
+            if tag.matches_marks(raw.get("description")):
+                return convert.volume_group(raw)
         return None
 
     async def create_volume_group(
@@ -148,11 +152,12 @@ class VolumeGroupsAPI(CinderBase):
             )
 
     def _find_group_snapshot(self, tag: LifeboatTag, group_id: str) -> models.GroupSnapshot | None:
-        for res in self._cinder.group_snapshots(details=True):
-            if getattr(res, "group_id", None) == group_id and tag.matches_marks(
-                getattr(res, "description", None)
-            ):
-                return convert.group_snapshot(res)
+        query = {"group_id": group_id}  # a filter Cinder allows for group snapshots
+        for raw in rawlist.cinder(
+            self._ctx.conn, "/group_snapshots/detail", "group_snapshots", **query
+        ):
+            if raw.get("group_id") == group_id and tag.matches_marks(raw.get("description")):
+                return convert.group_snapshot(raw)
         return None
 
     async def create_group_snapshot(
@@ -183,7 +188,11 @@ class VolumeGroupsAPI(CinderBase):
         if wait:
             gsnap = await self._ctx.wait_for(
                 f"wait for group snapshot {gsnap.id} available",
-                lambda: convert.group_snapshot(self._cinder.get_group_snapshot(gsnap.id)),
+                lambda: convert.group_snapshot(
+                    rawlist.cinder_get(
+                        self._ctx.conn, f"/group_snapshots/{gsnap.id}", "group_snapshot"
+                    )
+                ),
                 lambda g: g.status,
                 ready=("available",),
                 failed=("error",),
@@ -191,14 +200,28 @@ class VolumeGroupsAPI(CinderBase):
             )
         return gsnap
 
-    async def group_snapshot_members(self, group_snapshot_id: str) -> tuple[models.Snapshot, ...]:
-        """The volume snapshots a group snapshot made (one per volume of the group)."""
+    async def group_snapshot_members(
+        self, group_snapshot_id: str, volume_ids: Sequence[str] | None = None
+    ) -> tuple[models.Snapshot, ...]:
+        """The volume snapshots a group snapshot made (one per volume of the group).
+
+        `volume_ids`: the group's volumes when the caller knows them: one list per volume
+        filtered by volume_id (a filter every Cinder allows; group_snapshot_id is not) instead
+        of every snapshot of the project."""
+        conn = self._ctx.conn
 
         def job() -> tuple[models.Snapshot, ...]:
+            path = "/snapshots/detail"
+            listings = (
+                [rawlist.cinder(conn, path, "snapshots", volume_id=v) for v in volume_ids]
+                if volume_ids is not None
+                else [rawlist.cinder(conn, path, "snapshots")]
+            )
             return tuple(
                 convert.snapshot(s)
-                for s in self._cinder.snapshots(details=True)
-                if getattr(s, "group_snapshot_id", None) == group_snapshot_id
+                for listing in listings
+                for s in listing
+                if s.get("group_snapshot_id") == group_snapshot_id
             )
 
         return await self._ctx.call(f"list snapshots of group snapshot {group_snapshot_id}", job)

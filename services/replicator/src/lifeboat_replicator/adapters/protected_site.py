@@ -26,6 +26,7 @@ from lifeboat_replicator.adapters.cinder_groups import (
 from lifeboat_replicator.adapters.rbd_site import RbdSiteVolumes
 from lifeboat_replicator.datamover import BlockSource, Extent
 from lifeboat_shared.cloud import (
+    BadRequest,
     CloudProject,
     Conflict,
     InvalidInput,
@@ -37,6 +38,7 @@ from lifeboat_shared.cloud import (
 __all__ = [
     "Extent",
     "GroupConflict",
+    "KnownGroups",
     "MemberNotFound",
     "MemberVolume",
     "ProtectedSite",
@@ -68,6 +70,30 @@ def _device_order(sv: models.ServerVolume) -> tuple[int, str]:
     return (0, sv.device) if sv.device else (1, sv.volume_id)
 
 
+class KnownGroups:
+    """Which Cinder group held exactly which volumes when this process last snapshotted a
+    protection group: {(site, project, group key): (Cinder group id, volume ids)}.
+
+    Lets a cycle whose membership did not change go straight to the group snapshot (one call
+    instead of listing the project's volumes and reading the group four times). Only a hint:
+    if the group is gone or its members changed behind our back, the snapshot tells (an error,
+    or members that differ), the hint is dropped and the full check runs.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[str, str, str], tuple[str, frozenset[str]]] = {}
+
+    def get(self, key: tuple[str, str, str], volumes: Sequence[str]) -> str | None:
+        known = self._groups.get(key)
+        return known[0] if known is not None and known[1] == frozenset(volumes) else None
+
+    def remember(self, key: tuple[str, str, str], group_id: str, volumes: Sequence[str]) -> None:
+        self._groups[key] = (group_id, frozenset(volumes))
+
+    def forget(self, key: tuple[str, str, str]) -> None:
+        self._groups.pop(key, None)
+
+
 class ProtectedSite:
     """Cloud-side operations of a replication cycle at the protected site."""
 
@@ -78,11 +104,15 @@ class ProtectedSite:
         connector: Mapping[str, Any],
         group_type: str | None = None,
         rbd: RbdSiteVolumes | None = None,
+        known_groups: KnownGroups | None = None,
     ) -> None:
         self.project = project
         self.connector = dict(connector)
         self.rbd = rbd
         self.groups = ProtectionGroups(project, group_type=group_type)
+        self.known_groups = known_groups if known_groups is not None else KnownGroups()
+        # created_at of the snapshots this object took (a group snapshot lists them): no GET
+        self._taken_at: dict[str, datetime] = {}
 
     # --- membership -----------------------------------------------------------------------
 
@@ -140,24 +170,50 @@ class ProtectedSite:
         if not volumes:
             raise InvalidInput("volumes: a group snapshot needs at least one volume")
         wanted = list(dict.fromkeys(volumes))
-        bs = self.project.block_storage
-        tag = LifeboatTag(op=cycle_id, step="group-snapshot", key=group_key)
+        key = (self.project.site, self.project.context.project or "", group_key)
+        known = self.known_groups.get(key, wanted)
+        if known is not None:
+            try:
+                got = await self._group_snapshot(cycle_id, group_key, known, wanted)
+            except (NotFound, BadRequest, Conflict, GroupConflict):
+                got = None  # the group changed behind our back: check it fully below
+            if got is not None:
+                return got
+            self.known_groups.forget(key)
         # On a retry of the same cycle the membership is the same, so this is a no-op.
         group = await self.groups.ensure_volume_group(group_key, wanted)
+        got = await self._group_snapshot(cycle_id, group_key, group.id, wanted)
+        self.known_groups.remember(key, group.id, wanted)
+        return got
+
+    async def _group_snapshot(
+        self, cycle_id: str, group_key: str, group_id: str, wanted: list[str]
+    ) -> dict[str, str]:
+        bs = self.project.block_storage
+        tag = LifeboatTag(op=cycle_id, step="group-snapshot", key=group_key)
         gsnap = await bs.create_group_snapshot(
-            group.id,
+            group_id,
             f"lifeboat-{cycle_id}",
             description=f"Lifeboat cycle {cycle_id}",
             tag=tag,
         )
-        members = await bs.group_snapshot_members(gsnap.id)
+        members = await bs.group_snapshot_members(gsnap.id, wanted)
         out = {s.volume_id: s.id for s in members}
         if set(out) != set(wanted):
+            # Not a snapshot any CP can use; gone, so that a retry of this cycle (same tag)
+            # takes a new one once the membership is right.
+            await bs.delete_group_snapshot(gsnap.id)
             raise GroupConflict(
                 f"group snapshot {gsnap.id} of cycle {cycle_id} holds volumes {sorted(out)}, "
                 f"the cycle asked for {sorted(wanted)}"
             )
-        await cinder_access.wait_snapshots_available(self.project, list(out.values()))
+        for snap in members:
+            if snap.created_at:
+                self._taken_at[snap.id] = cinder_access.parse_time(snap.created_at)
+        # The members list shows each snapshot's status: poll only the ones still creating.
+        await cinder_access.wait_snapshots_available(
+            self.project, [s.id for s in members if s.status.lower() != "available"]
+        )
         return {v: out[v] for v in wanted}
 
     # --- application-consistent snapshot of one VM ----------------------------------------
@@ -210,6 +266,8 @@ class ProtectedSite:
     # --- reading snapshots ----------------------------------------------------------------
 
     async def snapshot_taken_at(self, snapshot_id: str) -> datetime:
+        if snapshot_id in self._taken_at:
+            return self._taken_at[snapshot_id]
         snap = await self.project.block_storage.get_snapshot(snapshot_id)
         return cinder_access.parse_time(snap.created_at)
 
@@ -227,23 +285,26 @@ class ProtectedSite:
         return None if found is None else [Extent(o, n) for o, n in found]
 
     def open_snapshot(
-        self, *, cycle_id: str, snapshot_id: str, size_gib: int
+        self, *, cycle_id: str, snapshot_id: str, size_gib: int, volume_id: str | None = None
     ) -> AbstractAsyncContextManager[Path | BlockSource]:
         """Read access to a snapshot's bytes. On an RBD site: the image at that snapshot,
         through librbd. Elsewhere: a temporary volume from it (tagged: a retry finds it),
-        attached to this host read-only (a local path); detached and deleted on exit."""
-        return self._open_snapshot(cycle_id, snapshot_id, size_gib)
+        attached to this host read-only (a local path); detached and deleted on exit.
+        `volume_id`: the snapshot's volume when the caller knows it (saves a GET)."""
+        return self._open_snapshot(cycle_id, snapshot_id, size_gib, volume_id)
 
     @asynccontextmanager
     async def _open_snapshot(
-        self, cycle_id: str, snapshot_id: str, size_gib: int
+        self, cycle_id: str, snapshot_id: str, size_gib: int, volume_id: str | None
     ) -> AsyncIterator[Path | BlockSource]:
         bs = self.project.block_storage
-        snap = await bs.get_snapshot(snapshot_id)
-        if self.rbd is not None and await self.rbd.has_volume(snap.volume_id):
-            with self.rbd.open_snapshot(snap.volume_id, snapshot_id) as source:
+        if volume_id is None:
+            volume_id = (await bs.get_snapshot(snapshot_id)).volume_id
+        if self.rbd is not None and await self.rbd.has_volume(volume_id):
+            with self.rbd.open_snapshot(volume_id, snapshot_id) as source:
                 yield source
             return
+        snap = await bs.get_snapshot(snapshot_id)
         tag = LifeboatTag(op=cycle_id, step="read-snapshot", key=snapshot_id)
         vol = await bs.create_volume(
             max(size_gib, snap.size_gb or 1),

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifeboat_replicator.adapters.protected_site import ProtectedSite
+from lifeboat_replicator.adapters.protected_site import KnownGroups, ProtectedSite
 from lifeboat_replicator.adapters.rbd_site import RbdSiteVolumes
 from lifeboat_replicator.adapters.recovery_site import RecoverySite
 from lifeboat_replicator.datamover import (
@@ -79,6 +79,7 @@ class CycleDeps:
     rbd_sites: dict[str, RbdSiteVolumes] = field(default_factory=dict)
     admin_cloud_suffix: str = "-admin"
     hooks: HookHost = field(default_factory=HookHost)
+    known_groups: KnownGroups = field(default_factory=KnownGroups)
 
     async def admin_project(self, site: SiteRef, project: str) -> CloudProject:
         """The site's admin cloud (``<cloud><admin_cloud_suffix>`` in clouds.yaml) scoped to the
@@ -92,6 +93,7 @@ class CycleDeps:
             await self.clouds.project(site),
             connector=self.connector,
             rbd=self.rbd_sites.get(site.site_id),
+            known_groups=self.known_groups,
         )
 
 
@@ -216,7 +218,10 @@ async def transfer_stage(cycle: ReplicationCycle, deps: CycleDeps, checkpoint: C
             new_manifest = manifests / f"{vol.replica_volume_id}-{vol.source_snapshot_id}.xxh3"
             size = vol.size_gib * 1024**3
             async with source.open_snapshot(
-                cycle_id=cycle.id, snapshot_id=vol.source_snapshot_id, size_gib=vol.size_gib
+                cycle_id=cycle.id,
+                snapshot_id=vol.source_snapshot_id,
+                size_gib=vol.size_gib,
+                volume_id=vol.volume_id,
             ) as path:
                 try:
                     stats = await asyncio.to_thread(
