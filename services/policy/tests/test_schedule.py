@@ -43,10 +43,11 @@ def test_next_due_is_one_rpo_after_the_recovery_point_minus_the_cycle() -> None:
     # measured from the tick when the CP answers it: queueing and the snapshot count too
     ticked = T0 - timedelta(seconds=3)
     assert schedule.update_lead(None, T0, T0 + timedelta(seconds=40), ticked) == 43
-    # The lead is an EWMA and is clamped to half the RPO.
+    # The lead follows a slower cycle quickly, a faster one slowly; clamped to half the RPO.
     lead = schedule.update_lead(lead, T0, T0 + timedelta(seconds=1000))
-    assert lead == pytest.approx(0.7 * 40 + 0.3 * 1000)
+    assert lead == pytest.approx(0.5 * 40 + 0.5 * 1000)
     assert schedule.due_after_cp("g", RPO, T0, lead, T0) == T0 + timedelta(seconds=150)
+    assert schedule.update_lead(40, T0, T0 + timedelta(seconds=10)) == pytest.approx(37)
     # A CP that arrives late makes the next tick due at once, never in the past.
     late = T0 + timedelta(seconds=900)
     assert schedule.due_after_cp("g", RPO, T0, 0, late) == late
