@@ -95,6 +95,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "replicator": {
                     "clouds_yaml": world.sites.clouds_yaml,
                     "max_parallel_volumes": 8,
+                    "max_concurrent_cycles": args.concurrent_cycles,
                     "runner_interval_seconds": 0.2,
                 }
             },
@@ -243,6 +244,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "volumes": args.volumes,
         "rpo_target_s": args.rpo,
+        "concurrent_cycles": args.concurrent_cycles,
         "minutes": args.minutes,
         "churn_target_mb_s": args.churn_mb,
         "churn_written_mb_s": written / span / 1e6 if written else None,
@@ -297,6 +299,12 @@ def main() -> None:
     ap.add_argument("--rpo", type=int, default=30, help="RPO target (s)")
     ap.add_argument("--minutes", type=float, default=10.0, help="measuring window")
     ap.add_argument(
+        "--concurrent-cycles",
+        type=int,
+        default=8,
+        help="the replicator's max_concurrent_cycles (its default: 8)",
+    )
+    ap.add_argument(
         "--one-cloudsim-process",
         action="store_true",
         help="both sites in one cloudsim process, as `lifeboat up` has them (else one each)",
@@ -312,6 +320,7 @@ def main() -> None:
             f"{res['churn_written_mb_s'] or 0:.1f} MB/s (target {res['churn_target_mb_s']:.0f})",
         ),
         ("RPO target", f"{res['rpo_target_s']} s"),
+        ("replicator max_concurrent_cycles", f"{res['concurrent_cycles']}"),
         (
             "achieved RPO p50 / p99 / max",
             f"{res['achieved_rpo_p50_s']:.1f} / {res['achieved_rpo_p99_s']:.1f} / "
