@@ -1,5 +1,6 @@
 """Cinder snapshots, generic volume groups, group snapshots (one instant across the group) and
-the cloudsim changed-extents extension (like `rbd diff --from-snap`)."""
+two cloudsim extensions: changed extents (like `rbd diff --from-snap`, or the EBS direct APIs'
+ListChangedBlocks) and snapshot block reads (like EBS's GetSnapshotBlock)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from cloudsim.util import (
 from cloudsim.versions import microversion
 
 SNAP_PROJECT = "os-extended-snapshot-attributes:project_id"
+MAX_BLOCK_READ = 64 * 1024 * 1024
 
 
 def router(state: SiteState) -> APIRouter:
@@ -158,6 +160,27 @@ def router(state: SiteState) -> APIRouter:
         snap = snap_of(ctx_for(state, request, pid), sid)
         snap["metadata"].update(str_metadata(get_dict(await json_body(request), "metadata")))
         return {"metadata": dict(snap["metadata"])}
+
+    # --- snapshot block reads (cloudsim extension) -------------------------------------------
+    @r.get("/snapshots/{sid}/blocks")
+    async def snapshot_blocks(pid: str, sid: str, request: Request) -> Response:
+        """`length` bytes of an available snapshot from `offset` (at most 64 MiB per request;
+        past the end reads as zeros are not served: the range must lie within the snapshot)."""
+        ctx = ctx_for(state, request, pid)
+        snap = snap_of(ctx, sid)
+        try:
+            offset = int(request.query_params.get("offset", "0"))
+            length = int(request.query_params.get("length", "0"))
+        except ValueError:
+            raise bad_request("offset, length: integers are required") from None
+        if offset < 0 or length < 0 or length > MAX_BLOCK_READ:
+            raise bad_request(f"length: 0..{MAX_BLOCK_READ} bytes from a non-negative offset")
+        if snap["status"] != "available":
+            raise bad_request(f"Snapshot {sid} is {snap['status']}, not available.")
+        if offset + length > snap["size"] * ops.GIB:
+            raise bad_request(f"offset + length: beyond the snapshot's {snap['size']} GiB")
+        data = state.blockstore.read_snapshot(sid, offset, length) if length else b""
+        return Response(content=data, media_type="application/octet-stream")
 
     # --- changed extents (cloudsim extension) ------------------------------------------------
     @r.get("/volumes/{vid}/changed_extents")

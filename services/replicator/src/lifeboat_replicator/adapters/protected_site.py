@@ -10,6 +10,7 @@ Every creation carries a LifeboatTag, so a cycle step that runs twice (crash, ti
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from lifeboat_replicator.adapters.cinder_groups import (
     ProtectionGroups,
 )
 from lifeboat_replicator.adapters.rbd_site import RbdSiteVolumes
+from lifeboat_replicator.adapters.snapshot_reads import ApiSnapshotSource
 from lifeboat_replicator.datamover import BlockSource, Extent
 from lifeboat_shared.cloud import (
     BadRequest,
@@ -34,6 +36,8 @@ from lifeboat_shared.cloud import (
     NotFound,
     models,
 )
+
+GIB = 1024**3
 
 __all__ = [
     "Extent",
@@ -71,8 +75,9 @@ def _device_order(sv: models.ServerVolume) -> tuple[int, str]:
 
 
 class KnownGroups:
-    """Which Cinder group held exactly which volumes when this process last snapshotted a
-    protection group: {(site, project, group key): (Cinder group id, volume ids)}.
+    """What this process learnt about the sites (hints, never trusted blindly): whether a site
+    serves snapshot blocks over its API, and which Cinder group held exactly which volumes
+    when it last snapshotted a protection group: {(site, project, key): (group id, volumes)}.
 
     Lets a cycle whose membership did not change go straight to the group snapshot (one call
     instead of listing the project's volumes and reading the group four times). Only a hint:
@@ -82,6 +87,8 @@ class KnownGroups:
 
     def __init__(self) -> None:
         self._groups: dict[tuple[str, str, str], tuple[str, frozenset[str]]] = {}
+        # site -> whether it serves snapshot blocks over its API (asked once per process)
+        self.snapshot_reads: dict[str, bool] = {}
 
     def get(self, key: tuple[str, str, str], volumes: Sequence[str]) -> str | None:
         known = self._groups.get(key)
@@ -285,17 +292,30 @@ class ProtectedSite:
         return None if found is None else [Extent(o, n) for o, n in found]
 
     def open_snapshot(
-        self, *, cycle_id: str, snapshot_id: str, size_gib: int, volume_id: str | None = None
+        self,
+        *,
+        cycle_id: str,
+        snapshot_id: str,
+        size_gib: int,
+        volume_id: str | None = None,
+        ranges_known: bool = False,
     ) -> AbstractAsyncContextManager[Path | BlockSource]:
         """Read access to a snapshot's bytes. On an RBD site: the image at that snapshot,
-        through librbd. Elsewhere: a temporary volume from it (tagged: a retry finds it),
-        attached to this host read-only (a local path); detached and deleted on exit.
+        through librbd. With `ranges_known` (the caller reads only the changed extents) on a
+        site that serves snapshot blocks over its API (cloudsim): those reads, nothing else.
+        Elsewhere: a temporary volume from it (tagged: a retry finds it), attached to this host
+        read-only (a local path); detached and deleted on exit.
         `volume_id`: the snapshot's volume when the caller knows it (saves a GET)."""
-        return self._open_snapshot(cycle_id, snapshot_id, size_gib, volume_id)
+        return self._open_snapshot(cycle_id, snapshot_id, size_gib, volume_id, ranges_known)
 
     @asynccontextmanager
     async def _open_snapshot(
-        self, cycle_id: str, snapshot_id: str, size_gib: int, volume_id: str | None
+        self,
+        cycle_id: str,
+        snapshot_id: str,
+        size_gib: int,
+        volume_id: str | None,
+        ranges_known: bool,
     ) -> AsyncIterator[Path | BlockSource]:
         bs = self.project.block_storage
         if volume_id is None:
@@ -303,6 +323,11 @@ class ProtectedSite:
         if self.rbd is not None and await self.rbd.has_volume(volume_id):
             with self.rbd.open_snapshot(volume_id, snapshot_id) as source:
                 yield source
+            return
+        if ranges_known and await self._serves_snapshot_reads(snapshot_id):
+            yield ApiSnapshotSource(
+                functools.partial(bs.read_snapshot_blocks, snapshot_id), size_gib * GIB
+            )
             return
         snap = await bs.get_snapshot(snapshot_id)
         tag = LifeboatTag(op=cycle_id, step="read-snapshot", key=snapshot_id)
@@ -322,6 +347,14 @@ class ProtectedSite:
                 yield path
         finally:
             await asyncio.shield(bs.delete_volume(vol.id))
+
+    async def _serves_snapshot_reads(self, snapshot_id: str) -> bool:
+        site = self.project.site
+        known = self.known_groups.snapshot_reads.get(site)
+        if known is None:
+            known = await self.project.block_storage.snapshot_reads(snapshot_id)
+            self.known_groups.snapshot_reads[site] = known
+        return known
 
     async def delete_snapshots(self, snapshot_ids: Sequence[str]) -> None:
         """Retention: delete snapshots (gone already = fine); group snapshots as a whole."""

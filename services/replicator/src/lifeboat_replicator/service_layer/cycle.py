@@ -222,6 +222,7 @@ async def transfer_stage(cycle: ReplicationCycle, deps: CycleDeps, checkpoint: C
                 snapshot_id=vol.source_snapshot_id,
                 size_gib=vol.size_gib,
                 volume_id=vol.volume_id,
+                ranges_known=extents is not None,
             ) as path:
                 try:
                     stats = await asyncio.to_thread(
