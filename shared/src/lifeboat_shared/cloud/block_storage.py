@@ -111,15 +111,13 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI, BackupsAPI, VolumeExtrasA
         if wait or bootable:
             volume = await self.wait_for_volume(volume.id, "available", timeout=timeout)
         if bootable and not volume.bootable:
-            vid = volume.id
-
-            def set_bootable() -> models.Volume:
-                action = {"os-set_bootable": {"bootable": True}}
-                rawcreate.cinder_volume_action(self._ctx.conn, vid, action)
-                got = rawlist.cinder_get(self._ctx.conn, f"/volumes/{vid}", "volume")
-                return convert.volume(got)
-
-            volume = await self._ctx.call(f"set volume {vid} bootable", set_bootable)
+            vid, action = volume.id, {"os-set_bootable": {"bootable": True}}
+            await self._ctx.call(
+                f"set volume {vid} bootable",
+                lambda: rawcreate.cinder_volume_action(self._ctx.conn, vid, action),
+            )
+            # Cinder answers the action with no body; the flag is all that changed.
+            volume = volume.model_copy(update={"bootable": True})
         return volume
 
     async def wait_for_volume(
