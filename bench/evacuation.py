@@ -460,10 +460,11 @@ async def drive(
 
 def settings_line(args: argparse.Namespace) -> str:
     cloud = CloudDriverSettings()  # as the orchestrator's driver reads it (env included)
+    poll_max = cloud.poll_max_interval if "poll_max_interval" in cloud.model_fields_set else 0.5
     return (
         f"max_parallel_executions {max(64, args.apps)}, sdk workers/site "
         f"{cloud.max_workers_per_site}, status poll {cloud.poll_initial_interval} s x1.5 up to "
-        f"{cloud.poll_max_interval} s, topic partitions {args.topic_partitions or 6}, "
+        f"{poll_max} s, topic partitions {args.topic_partitions or 6}, "
         "SQLite + embedded bus"
     )
 

@@ -86,6 +86,8 @@ async def test_port_with_fixed_ip_and_security_group(
     ]
     assert port.security_group_ids == (sg.id,)
     assert port.mac_address
+    # The Neutron tags (a second request, best effort) are set too, as read back.
+    assert set(tag.neutron_tags()) <= set((await cloud.network.get_port(port.id)).tags)
     again = await cloud.network.create_port(
         base_net.network.id, name=port.name or "", fixed_ips=[(base_net.subnet.id, None)], tag=tag
     )

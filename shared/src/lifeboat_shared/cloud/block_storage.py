@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lifeboat_shared.cloud import convert, models, rawlist
+from lifeboat_shared.cloud import convert, models, rawcreate, rawlist
 from lifeboat_shared.cloud.attachments import AttachmentsAPI
 from lifeboat_shared.cloud.backups import BackupsAPI
 from lifeboat_shared.cloud.errors import InvalidInput, NotFound
@@ -83,12 +83,13 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI, BackupsAPI, VolumeExtrasA
         meta = dict(metadata or {})
         if tag is not None:
             meta.update(tag.metadata())
+        # The API's own body (source_volid, imageRef), sent as JSON (see rawcreate).
         attrs: dict[str, Any] = {"size": size_gb, "metadata": meta}
         optional = {
             "name": name,
             "snapshot_id": snapshot_id,
-            "source_volume_id": source_volume_id,
-            "image_id": image_id,
+            "source_volid": source_volume_id,
+            "imageRef": image_id,
             "volume_type": volume_type,
             "availability_zone": availability_zone,
             "group_id": group_id,
@@ -100,7 +101,7 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI, BackupsAPI, VolumeExtrasA
             f"create volume {name or ''}".strip(),
             tag,
             lambda t: self._find_volume(t, name),
-            lambda: convert.volume(self._cinder.create_volume(**attrs)),
+            lambda: convert.volume(rawcreate.cinder_create_volume(self._ctx.conn, attrs)),
             fresh=fresh,
         )
         if not created and volume.status == "in-use":
@@ -110,11 +111,13 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI, BackupsAPI, VolumeExtrasA
         if wait or bootable:
             volume = await self.wait_for_volume(volume.id, "available", timeout=timeout)
         if bootable and not volume.bootable:
+            vid, action = volume.id, {"os-set_bootable": {"bootable": True}}
             await self._ctx.call(
-                f"set volume {volume.id} bootable",
-                lambda: self._cinder.set_volume_bootable_status(volume.id, True),
+                f"set volume {vid} bootable",
+                lambda: rawcreate.cinder_volume_action(self._ctx.conn, vid, action),
             )
-            volume = await self.get_volume(volume.id)
+            # Cinder answers the action with no body; the flag is all that changed.
+            volume = volume.model_copy(update={"bootable": True})
         return volume
 
     async def wait_for_volume(

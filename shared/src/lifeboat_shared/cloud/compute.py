@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lifeboat_shared.cloud import convert, models, rawlist
+from lifeboat_shared.cloud import convert, models, rawcreate, rawlist
 from lifeboat_shared.cloud.context import ProjectContext
 from lifeboat_shared.cloud.errors import Conflict, InvalidInput, NotFound
 from lifeboat_shared.cloud.findcreate import find_or_create
@@ -139,7 +139,9 @@ class ComputeAPI:
         meta = _check_metadata(dict(metadata or {}))
         if tag is not None:
             meta.update(tag.metadata())
-        attrs: dict[str, Any] = {"name": name, "flavor_id": flavor_id, "metadata": meta}
+        # The API's own body (flavorRef, imageRef, block_device_mapping_v2): sent as JSON, not
+        # through an SDK Resource (see rawcreate).
+        attrs: dict[str, Any] = {"name": name, "flavorRef": flavor_id, "metadata": meta}
         bdm: list[dict[str, Any]] = []
         if boot_volume_id is not None:
             bdm.append(
@@ -152,7 +154,7 @@ class ComputeAPI:
                 }
             )
         else:
-            attrs["image_id"] = image_id
+            attrs["imageRef"] = image_id
         for vol in data_volume_ids:
             bdm.append(
                 {
@@ -164,7 +166,7 @@ class ComputeAPI:
                 }
             )
         if bdm:
-            attrs["block_device_mapping"] = bdm
+            attrs["block_device_mapping_v2"] = bdm
         networks: list[dict[str, str]] = [{"port": p} for p in port_ids]
         networks += [{"uuid": n} for n in network_ids]
         attrs["networks"] = networks or "none"
@@ -180,7 +182,7 @@ class ComputeAPI:
             f"create server {name}",
             tag,
             lambda t: self._find_server(t, name),
-            lambda: convert.server(self._nova.create_server(**attrs)),
+            lambda: convert.server(rawcreate.nova_create_server(self._ctx.conn, attrs)),
             fresh=fresh,
         )
         if wait:

@@ -13,13 +13,18 @@ from typing import Any, TypeVar
 
 from openstack import exceptions as sdk_exc
 
-from lifeboat_shared.cloud import convert, models, rawlist
+from lifeboat_shared.cloud import convert, models, rawcreate, rawlist
 from lifeboat_shared.cloud.context import ProjectContext
 from lifeboat_shared.cloud.errors import Conflict, InvalidInput, NotFound
 from lifeboat_shared.cloud.findcreate import find_or_create
 from lifeboat_shared.cloud.tags import LifeboatTag
 
 M = TypeVar("M")
+
+
+def _field(res: Any, name: str) -> Any:
+    """A field of an SDK Resource or of a resource read as JSON."""
+    return res.get(name) if isinstance(res, dict) else getattr(res, name, None)
 
 
 def _described(description: str | None) -> dict[str, str]:
@@ -59,12 +64,16 @@ class NetworkAPI:
         conv: Callable[[Any], M],
         description: str | None,
         fresh: bool = False,
+        json_path: str | None = None,
     ) -> M:
-        """find-or-create for a Neutron resource; `create` gets the description to set."""
+        """find-or-create for a Neutron resource; `create` gets the description to set.
+
+        ``json_path`` (e.g. "/ports"): `create` returns the API's JSON, and the tags are set
+        the same way."""
 
         def find(t: LifeboatTag) -> M | None:
             for res in candidates():
-                if t.matches_marks(getattr(res, "description", None), getattr(res, "tags", None)):
+                if t.matches_marks(_field(res, "description"), _field(res, "tags")):
                     return conv(res)
             return None
 
@@ -74,7 +83,12 @@ class NetworkAPI:
                 # Tags are a convenience on top of the description mark: a cloud without the
                 # tag extension still gets idempotent creation.
                 with contextlib.suppress(sdk_exc.SDKException):
-                    res = self._neutron.set_tags(res, tag.neutron_tags())
+                    if json_path is not None:  # made as JSON (rawcreate): tagged as JSON
+                        res["tags"] = rawcreate.neutron_set_tags(
+                            self._ctx.conn, f"{json_path}/{res['id']}", tag.neutron_tags()
+                        )
+                    else:
+                        res = self._neutron.set_tags(res, tag.neutron_tags())
             return conv(res)
 
         made, _ = await find_or_create(self._ctx, f"create {what}", tag, find, make, fresh=fresh)
@@ -188,23 +202,28 @@ class NetworkAPI:
         fresh: bool = False,
     ) -> models.Port:
         """A port with chosen (subnet_id, ip) fixed IPs (ip None = any free address)."""
+        # Found, created and tagged as JSON (see rawcreate): an evacuation makes one per VM NIC.
         attrs: dict[str, Any] = {"network_id": network_id, "name": name}
         if fixed_ips:
             attrs["fixed_ips"] = [
                 {"subnet_id": s, **({"ip_address": ip} if ip else {})} for s, ip in fixed_ips
             ]
         if security_group_ids is not None:
-            attrs["security_group_ids"] = list(security_group_ids)
+            attrs["security_groups"] = list(security_group_ids)
         if mac_address is not None:
             attrs["mac_address"] = mac_address
+        conn = self._ctx.conn
         return await self._create(
             f"port {name}",
             tag,
-            lambda: self._neutron.ports(network_id=network_id, name=name),
-            lambda desc: self._neutron.create_port(**attrs, **_described(desc)),
+            lambda: rawlist.neutron(conn, "/ports", "ports", network_id=network_id, name=name),
+            lambda desc: rawcreate.neutron_create(
+                conn, "/ports", "port", {**attrs, **_described(desc)}
+            ),
             convert.port,
             description,
             fresh,
+            json_path="/ports",
         )
 
     async def delete_port(self, port_id: str) -> None:

@@ -127,6 +127,9 @@ class ExecutionRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sems: dict[str, asyncio.Semaphore] = {}
         self._committed_steps = 0
+        # The project of each driven execution's plan (loaded once per drive): its progress
+        # events name it without reading the plan again in every step's transaction.
+        self._projects: dict[str, str | None] = {}
         self.kick = asyncio.Event()
 
     def _sem(self, site: str) -> asyncio.Semaphore:
@@ -214,6 +217,8 @@ class ExecutionRunner:
         except Exception:
             log.exception("execution %s: runner error", execution_id)
             await asyncio.sleep(self.config.step_backoff_seconds)
+        finally:
+            self._projects.pop(execution_id, None)
 
     async def _load(
         self, execution_id: str
@@ -242,6 +247,7 @@ class ExecutionRunner:
         if plan is None:
             await self._finish(execution, None, "plan was deleted")
             return
+        self._projects[execution.id] = plan.spec.project_id
         results = {s.id: s.result for s in execution.steps if s.state.done}
         for s in execution.steps:
             if s.state is StepState.RUNNING:  # in flight when the last runner died
@@ -394,7 +400,11 @@ class ExecutionRunner:
                     if (step.state.done if other.id == step.id else other.state.done)
                 )
                 total = len(execution.steps)
-                owner = await PlanRepository(s).get(execution.plan_id)
+                if execution.id in self._projects:
+                    project_id = self._projects[execution.id]
+                else:
+                    owner = await PlanRepository(s).get(execution.plan_id)
+                    project_id = owner.spec.project_id if owner else None
                 await add_to_outbox(
                     s,
                     [
@@ -402,7 +412,7 @@ class ExecutionRunner:
                             ExecutionStepProgressed(
                                 execution_id=execution.id,
                                 plan_id=execution.plan_id,
-                                project_id=owner.spec.project_id if owner else None,
+                                project_id=project_id,
                                 execution_kind=execution.kind,
                                 step=step.id[:255],
                                 status=status,

@@ -25,10 +25,12 @@ def clouds_for(runtime: ServiceRuntime) -> SiteClouds:
         settings = runtime.settings
         assert isinstance(settings, OrchestratorSettings)
         # Status polls every <= 0.5 s: a server that is ACTIVE after 2 s is seen within 0.5 s, and
-        # polls are cheap JSON reads.
-        clouds = _clouds[key] = SiteClouds(
-            settings.clouds_yaml, CloudDriverSettings(poll_max_interval=0.5)
-        )
+        # polls are cheap JSON reads. LIFEBOAT_CLOUD_POLL_MAX_INTERVAL, when set, wins (an
+        # init argument would override the environment).
+        driver = CloudDriverSettings()
+        if "poll_max_interval" not in driver.model_fields_set:
+            driver = CloudDriverSettings(poll_max_interval=0.5)
+        clouds = _clouds[key] = SiteClouds(settings.clouds_yaml, driver)
     return clouds
 
 
