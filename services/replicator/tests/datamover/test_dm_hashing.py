@@ -35,13 +35,16 @@ def test_parallel_pass_equals_serial(
     try:
         base_groups, base_blocks, _ = plan.hash_source(fd, size, dmap, True)
         assert base_blocks is not None
-        base = Manifest(size, base_blocks, base_groups)
+
+        def base() -> Manifest:  # a fresh copy per call: diff_against_manifest updates it in place
+            return Manifest(size, array("Q", base_blocks), array("Q", base_groups))
+
         os.close(fd)
         if not sparse:
             scribble(src, 60, seed=4)
         fd, size, dmap = _open(src)
         monkeypatch.setattr(parhash, "PARALLEL_MIN", 1 << 62)
-        serial = plan.diff_against_manifest(fd, size, dmap, base)
+        serial = plan.diff_against_manifest(fd, size, dmap, base())
         monkeypatch.setattr(parhash, "PARALLEL_MIN", 1)
         forks: list[int] = []
         real_fork = os.fork
@@ -53,7 +56,7 @@ def test_parallel_pass_equals_serial(
             return pid
 
         monkeypatch.setattr(os, "fork", counting_fork)
-        parallel = plan.diff_against_manifest(fd, size, dmap, base)
+        parallel = plan.diff_against_manifest(fd, size, dmap, base())
         assert forks  # the helper process really ran
         assert parallel[0] == serial[0]
         assert parallel[1].blocks == serial[1].blocks and parallel[1].groups == serial[1].groups
