@@ -88,3 +88,30 @@ def test_failed_helper_half_is_redone(tmp_path: Path, monkeypatch: pytest.Monkey
         assert array("Q", want) == got
     finally:
         os.close(fd)
+
+
+def test_manifest_save_load_and_damage(tmp_path: Path) -> None:
+    """A manifest reads back as saved; a flipped, cut or foreign file is refused by name."""
+    size = 3 * MiB + 4096
+    m = Manifest.empty(size)
+    for i in range(len(m.blocks)):
+        m.blocks[i] = i * 0x9E3779B97F4A7C15 % (1 << 64)
+    m.groups[1] = 42
+    path = tmp_path / "m"
+    m.save(path)
+    back = Manifest.load(path, size)
+    assert back.blocks == m.blocks and back.groups == m.groups
+    raw = path.read_bytes()
+    flipped = bytearray(raw)
+    flipped[100] ^= 1
+    for name, data, message in (
+        ("flipped", bytes(flipped), "checksum mismatch"),
+        ("cut", raw[:-16], "checksum mismatch"),
+        ("foreign", b"x" * len(raw), "not a Lifeboat block manifest"),
+        ("short", raw[:10], "not a Lifeboat block manifest"),
+    ):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=message):
+            Manifest.load(tmp_path / name, size)
+    with pytest.raises(ValueError, match="describes"):
+        Manifest.load(path, size + 4096)
