@@ -35,13 +35,16 @@ def test_parallel_pass_equals_serial(
     try:
         base_groups, base_blocks, _ = plan.hash_source(fd, size, dmap, True)
         assert base_blocks is not None
-        base = Manifest(size, base_blocks, base_groups)
+
+        def base() -> Manifest:  # a fresh copy per call: diff_against_manifest updates it in place
+            return Manifest(size, array("Q", base_blocks), array("Q", base_groups))
+
         os.close(fd)
         if not sparse:
             scribble(src, 60, seed=4)
         fd, size, dmap = _open(src)
         monkeypatch.setattr(parhash, "PARALLEL_MIN", 1 << 62)
-        serial = plan.diff_against_manifest(fd, size, dmap, base)
+        serial = plan.diff_against_manifest(fd, size, dmap, base())
         monkeypatch.setattr(parhash, "PARALLEL_MIN", 1)
         forks: list[int] = []
         real_fork = os.fork
@@ -53,7 +56,7 @@ def test_parallel_pass_equals_serial(
             return pid
 
         monkeypatch.setattr(os, "fork", counting_fork)
-        parallel = plan.diff_against_manifest(fd, size, dmap, base)
+        parallel = plan.diff_against_manifest(fd, size, dmap, base())
         assert forks  # the helper process really ran
         assert parallel[0] == serial[0]
         assert parallel[1].blocks == serial[1].blocks and parallel[1].groups == serial[1].groups
@@ -85,3 +88,30 @@ def test_failed_helper_half_is_redone(tmp_path: Path, monkeypatch: pytest.Monkey
         assert array("Q", want) == got
     finally:
         os.close(fd)
+
+
+def test_manifest_save_load_and_damage(tmp_path: Path) -> None:
+    """A manifest reads back as saved; a flipped, cut or foreign file is refused by name."""
+    size = 3 * MiB + 4096
+    m = Manifest.empty(size)
+    for i in range(len(m.blocks)):
+        m.blocks[i] = i * 0x9E3779B97F4A7C15 % (1 << 64)
+    m.groups[1] = 42
+    path = tmp_path / "m"
+    m.save(path)
+    back = Manifest.load(path, size)
+    assert back.blocks == m.blocks and back.groups == m.groups
+    raw = path.read_bytes()
+    flipped = bytearray(raw)
+    flipped[100] ^= 1
+    for name, data, message in (
+        ("flipped", bytes(flipped), "checksum mismatch"),
+        ("cut", raw[:-16], "checksum mismatch"),
+        ("foreign", b"x" * len(raw), "not a Lifeboat block manifest"),
+        ("short", raw[:10], "not a Lifeboat block manifest"),
+    ):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=message):
+            Manifest.load(tmp_path / name, size)
+    with pytest.raises(ValueError, match="describes"):
+        Manifest.load(path, size + 4096)

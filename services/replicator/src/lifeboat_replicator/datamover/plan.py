@@ -274,7 +274,7 @@ def diff_against_manifest(
     hash differs (measured: re-reading those groups afterwards cost ~20 us each). Groups that are
     holes in the source were not read; where the base says otherwise their blocks hash as zeros.
     """
-    blocks = array("Q", base.blocks)
+    blocks = base.blocks  # updated in place: `base` is the caller's to drop (no second copy)
     changed: list[int] = []
 
     def wants(g: int, gh: int) -> bool:
@@ -282,11 +282,10 @@ def diff_against_manifest(
 
     def on_blocks(g: int, hashes: list[int]) -> None:
         b0 = g * GROUP_BLOCKS
-        old = base.blocks
         for j, h in enumerate(hashes):
-            blocks[b0 + j] = h
-            if h != old[b0 + j]:
+            if h != blocks[b0 + j]:
                 changed.append(b0 + j)
+                blocks[b0 + j] = h
 
     groups, _, read = hash_source(src, size, dmap, False, on_blocks, wants)
     read_groups = bytearray(len(groups))
@@ -296,9 +295,10 @@ def diff_against_manifest(
         if not read_groups[g] and groups[g] != base.groups[g]:  # a hole now, data in the base
             b0 = g * GROUP_BLOCKS
             for k in range(b0, min(b0 + GROUP_BLOCKS, len(blocks))):
-                blocks[k] = zero_hash(min(BLOCK, size - k * BLOCK))
-                if blocks[k] != base.blocks[k]:
+                h = zero_hash(min(BLOCK, size - k * BLOCK))
+                if h != blocks[k]:
                     changed.append(k)
+                    blocks[k] = h
     changed.sort()
     return changed, Manifest(size, blocks, groups), read
 
@@ -306,8 +306,9 @@ def diff_against_manifest(
 def update_manifest(
     src: Source, size: int, base: Manifest, ranges: Sequence[tuple[int, int]]
 ) -> tuple[Manifest, int]:
-    """Base manifest with the groups touched by `ranges` rehashed from the source."""
-    new = Manifest(size, array("Q", base.blocks), array("Q", base.groups))
+    """Base manifest with the groups touched by `ranges` rehashed from the source (`base` is
+    updated in place and returned: no second copy of its arrays)."""
+    new = base
     touched: set[int] = set()
     for off, ln in ranges:
         touched.update(range(off // GROUP, (off + ln - 1) // GROUP + 1))
