@@ -105,9 +105,10 @@ def update_lead(
     created_at: datetime,
     ticked_at: datetime | None = None,
 ) -> float:
-    """Asymmetric EWMA of how long a tick takes to become a CP: ``created_at`` minus the tick's time when
-    this CP answers the unit's last tick (bus, queueing and the snapshot included), else minus
-    ``taken_at``. The achieved RPO just before a CP lands is ``rpo - lead + that time``."""
+    """Asymmetric EWMA of how long a tick takes to become a CP: ``created_at`` minus the tick's
+    time when this CP answers the unit's last tick (bus, queueing and the snapshot included),
+    else minus ``taken_at``. The achieved RPO just before a CP lands is
+    ``rpo - lead + that time``."""
     start = ticked_at if ticked_at is not None and ticked_at <= taken_at else taken_at
     sample = max(0.0, (created_at - start).total_seconds())
     if previous is None:
