@@ -18,18 +18,7 @@ from lifeboat_shared.cloud import rawlist
 
 
 def _microversion(adapter: Any, client_max: str) -> str | None:
-    """rawlist.max_microversion, kept on the proxy: its endpoint-data lookup was a quarter of a
-    creation's CPU (the SDK keeps the discovered endpoint data for the session's life too)."""
-    cache: dict[str, str | None] | None = getattr(adapter, "_lifeboat_microversions", None)
-    if cache is None:
-        cache = {}
-        try:
-            adapter._lifeboat_microversions = cache
-        except AttributeError:  # an adapter that takes no attributes: look up every time
-            return rawlist.max_microversion(adapter, client_max)
-    if client_max not in cache:
-        cache[client_max] = rawlist.max_microversion(adapter, client_max)
-    return cache[client_max]
+    return rawlist.max_microversion(adapter, client_max)  # cached on the proxy
 
 
 def post_json(
