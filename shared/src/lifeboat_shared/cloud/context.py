@@ -5,6 +5,7 @@ site's thread pool, the retry policy and status polling.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Collection
 from typing import ParamSpec, TypeVar
@@ -15,6 +16,16 @@ from lifeboat_shared.cloud.errors import CloudError, NotFound, OperationFailed, 
 from lifeboat_shared.cloud.executor import SiteExecutor
 from lifeboat_shared.cloud.retry import RETRYABLE, RetryPolicy
 from lifeboat_shared.cloud.settings import CloudDriverSettings
+
+_IDS = re.compile(r"[0-9a-fA-F]{8}(?:-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}|\b[0-9a-f]{16,}\b")
+FIRST_POLL_SHARE = 0.8  # the first status poll of a wait: at this share of the usual duration
+WAIT_EWMA = 0.3
+
+
+def wait_kind(operation: str) -> str:
+    """The kind of a wait, for its latency estimate: the operation without resource ids."""
+    return _IDS.sub("*", operation)
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,19 +90,40 @@ class ProjectContext:
     ) -> T:
         """Poll `fetch` (in the pool) until its status is in `ready`.
 
+        The first poll is at once; a kind of wait (the operation without its ids) that took a
+        while before at this site polls next at 0.8 of its usual duration (an EWMA), then at
+        the initial interval growing by 1.5x up to the maximum.
+
         Polling sleeps on the event loop, not in a worker thread, so many concurrent waits cost
         no threads. Raises OperationFailed on a `failed` status, OperationTimedOut at the
         deadline.
         """
-        deadline = time.monotonic() + (timeout or self.settings.wait_timeout)
+        started = time.monotonic()
+        deadline = started + (timeout or self.settings.wait_timeout)
         interval = self.settings.poll_initial_interval
         ready_set = {s.lower() for s in ready}
         failed_set = {s.lower() for s in failed}
+        kind = wait_kind(operation)
+        usual = self.executor.wait_seconds.get(kind)
+        polls = 0
         while True:
             current = await self.call(operation, fetch)
+            polls += 1
             status = status_of(current).lower()
             if status in ready_set:
+                if polls > 1 or usual is not None:  # not instant: learn how long it takes
+                    took = time.monotonic() - started
+                    self.executor.wait_seconds[kind] = (
+                        took if usual is None else (1 - WAIT_EWMA) * usual + WAIT_EWMA * took
+                    )
                 return current
+            if polls == 1 and usual is not None:
+                # A kind of wait that usually takes a while: the next poll near its usual end
+                # instead of a series of early ones (each poll costs the site and us a request).
+                first = FIRST_POLL_SHARE * usual - (time.monotonic() - started)
+                if first > interval:
+                    await asyncio.sleep(min(first, max(0.0, deadline - time.monotonic())))
+                    continue
             if status in failed_set:
                 raise OperationFailed(f"ended in status {status!r}", operation=operation)
             if time.monotonic() >= deadline:

@@ -29,6 +29,8 @@ class SiteExecutor:
         self._pool = ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix=f"lifeboat-cloud-{site}"
         )
+        # How long this site's waits of each kind took (see ProjectContext.wait_for)
+        self.wait_seconds: dict[str, float] = {}
 
     async def run(
         self, operation: str, func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
