@@ -67,7 +67,7 @@ from cloudsim.guest.records import RECORD_SIZE
 from lifeboat_cli.demo import SOURCE, TARGET
 from lifeboat_cli.stack import Stack
 
-COMMITTED = re.compile(r"consistency point from cycle ([0-9a-f-]{36})")
+COMMITTED = re.compile(r"consistency point from cycle ([0-9a-f-]{36}) in ([0-9.]+) s")
 LOST = re.compile(r"holds its lease now")
 # The calls a cycle waits on (site-a's snapshots and attachments, site-b's replica side).
 DELAYED = ["snapshot.create", "attachment.create", "volume.create", "volume.show"]
@@ -101,6 +101,19 @@ def infra(tmp: Path) -> Iterator[tuple[str, str]]:
             subprocess.run([*sh, str(ROOT / script), "stop", str(d)], capture_output=True)
 
 
+def infra_processes(tmp: Path) -> dict[str, list[psutil.Process]]:
+    """PostgreSQL (postmaster and its backends) and the Kafka broker, from their pid files."""
+    out: dict[str, list[psutil.Process]] = {}
+    for role, pid_file in (
+        ("postgresql", tmp / "pg" / "data" / "postmaster.pid"),
+        ("kafka", tmp / "kafka" / "pid"),
+    ):
+        with contextlib.suppress(OSError, ValueError, psutil.Error):
+            p = psutil.Process(int(pid_file.read_text().split()[0]))
+            out[role] = [p, *p.children(recursive=True)]
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -125,7 +138,13 @@ class Replicator:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def committed(self) -> list[str]:
-        return COMMITTED.findall(self.log.read_text(errors="replace"))
+        return [cid for cid, _s in COMMITTED.findall(self.log.read_text(errors="replace"))]
+
+    def cycle_seconds(self, skip: int) -> list[float]:
+        """Wall time (claim to CP) of the cycles committed after the first ``skip``."""
+        return [float(s) for _c, s in COMMITTED.findall(self.log.read_text(errors="replace"))][
+            skip:
+        ]
 
     def leases_lost(self) -> int:
         return len(LOST.findall(self.log.read_text(errors="replace")))
@@ -180,6 +199,7 @@ async def trial(
         await wait_ready(c, reps, 120)
         await asyncio.sleep(args.warmup)
         before = [set(r.committed()) for r in reps]
+        skip = [len(b) for b in before]
         roles = rpo_probe.processes()
         pids = {r.proc.pid for r in reps}
         roles = {
@@ -191,7 +211,8 @@ async def trial(
             ]
             for k, v in roles.items()
         }
-        roles.pop("other children", None)  # PostgreSQL, Kafka: shown apart below
+        roles.pop("other children", None)
+        roles.update(infra_processes(log_dir))
         cpu0 = [r.cpu() for r in reps]
         other0 = rpo_probe.cpu_seconds(roles)
         t0 = time.monotonic()
@@ -202,6 +223,7 @@ async def trial(
         after = [set(r.committed()) for r in reps]
         done = [a - b for a, b in zip(after, before, strict=True)]
         cps = sum(len(d) for d in done)
+        durations = [x for r, k in zip(reps, skip, strict=True) for x in r.cycle_seconds(k)]
         load = os.getloadavg()[0]
     finally:
         for r in reps:
@@ -220,6 +242,9 @@ async def trial(
         "replicator_cpu_cores": cpu,
         "other_cpu_cores": other,
         "load_1min": load,
+        "cycle_s_median": statistics.median(durations) if durations else None,
+        # CPU-seconds one CP costs, all measured processes together (what 2 cores can sustain)
+        "cpu_s_per_cp": (sum(cpu) + sum(other.values())) / (cps / window) if cps else None,
         "committed_in_trial": len(everything),
         "cycles_committed_twice": duplicates + len(shared),
         "leases_lost": sum(r.leases_lost() for r in reps),
@@ -374,6 +399,12 @@ def summarise(trials: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "replicator_cpu_cores_per_process": [t["replicator_cpu_cores"] for t in ts],
             "other_cpu_cores": [t["other_cpu_cores"] for t in ts],
             "load_1min": [t["load_1min"] for t in ts],
+            "cycle_s_median": statistics.median(
+                [t["cycle_s_median"] for t in ts if t["cycle_s_median"] is not None] or [0.0]
+            ),
+            "cpu_s_per_cp_median": statistics.median(
+                [t["cpu_s_per_cp"] for t in ts if t["cpu_s_per_cp"] is not None] or [0.0]
+            ),
             "cycles_committed_twice": sum(t["cycles_committed_twice"] for t in ts),
             "leases_lost": sum(t["leases_lost"] for t in ts),
             "trials": [{k: v for k, v in t.items() if k != "committed_ids"} for t in ts],
@@ -392,8 +423,10 @@ def print_table(res: dict[str, Any]) -> None:
         f"{a['warmup']:.0f} s warm-up; {res['database']} + {res['bus']}; "
         f"max_concurrent_cycles {a['concurrent']} per process"
     )
-    head = f"  {'regime':<8} {'procs':>5} {'CPs/s median':>13} {'best':>6} {'x of 1':>7}"
-    print(head + f" {'replicator CPU (cores)':>24}  {'others CPU (cores)':<20} load")
+    print(
+        f"  {'regime':<8} {'procs':>5} {'CPs/s median':>13} {'best':>6} {'x of 1':>7} "
+        f"{'cycle s':>8} {'replicator CPU':>15} {'others CPU':>11} {'CPU-s/CP':>9}  load"
+    )
     for regime, reg in res["regimes"].items():
         for name in ("1", "2"):
             s = reg[name]
@@ -406,7 +439,8 @@ def print_table(res: dict[str, Any]) -> None:
             )
             print(
                 f"  {regime:<8} {name:>5} {s['median']:13.2f} {s['best']:6.2f} {x:>7} "
-                f"{per:>24}  {others:<20.2f} {loads}"
+                f"{s['cycle_s_median']:8.1f} {per:>15} {others:11.2f} "
+                f"{s['cpu_s_per_cp_median']:9.2f}  {loads}"
             )
         print(
             f"  {regime:<8} 2 vs 1: median {reg['speedup_median']:.2f}x, "
@@ -414,6 +448,19 @@ def print_table(res: dict[str, Any]) -> None:
             f"{reg['1']['cycles_committed_twice'] + reg['2']['cycles_committed_twice']}, "
             f"leases lost: {reg['1']['leases_lost'] + reg['2']['leases_lost']}"
         )
+    print("  others CPU by process (cores, median over the trials):")
+    for regime, reg in res["regimes"].items():
+        for name in ("1", "2"):
+            roles = reg[name]["other_cpu_cores"]
+            parts = ", ".join(
+                f"{k} {statistics.median(o.get(k, 0.0) for o in roles):.2f}" for k in roles[0]
+            )
+            print(f"    {regime:<8} {name}: {parts}")
+    print(
+        "  cycle s: median wall time of a cycle (claim to CP); CPU in cores (1.0 = one core busy);"
+        "\n  CPU-s/CP: CPU seconds of every measured process per CP (replicators, cloudsim sites,"
+        "\n  receivers, the other services, PostgreSQL, Kafka); load: 1-min load average per trial"
+    )
     ck = res["check"]
     print(
         f"  check: {ck['cycles_committed_in_logs']} commits in the logs, {ck['distinct']} distinct "
