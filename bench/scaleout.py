@@ -12,7 +12,8 @@ the bus's consumer group. They share the cycles through the runner's lease:
 process).
 
 Saturated: many groups with a short RPO, so that there is always a backlog of pending cycles
-(at most one per group). The world (sites, groups, churn) is built once; each trial starts 1 or 2
+(at most one per group). The world (sites, groups, churn) is built once, then two replicators
+run untimed until every group has its first CP (a full copy); each trial starts 1 or 2
 replicator processes, waits a warm-up, counts the CPs completed over a fixed window, then stops
 them (SIGTERM: their cycles go back to pending). Trials alternate 1 and 2 (bench/fair.py order),
 the same number of each; median and best (the highest CPs/s) are reported. Per trial: the CPU
@@ -268,6 +269,27 @@ async def trial(
     }
 
 
+async def first_cps(c: httpx.AsyncClient, groups: int, env: dict[str, str], tmp: Path) -> None:
+    """Untimed: two replicators until every group has its first CP (a full copy), so that the
+    trials measure steady cycles."""
+    reps = [Replicator(i, env, tmp, "first") for i in range(2)]
+    try:
+        await wait_ready(c, reps, 120)
+        started = time.monotonic()
+        while True:
+            r = await c.get(f"{reps[0].url}/v1/consistency-points", params={"limit": 1000})
+            have = len({cp["group_id"] for cp in r.raise_for_status().json()})
+            if have >= groups:
+                break
+            if time.monotonic() - started > 1800:
+                raise RuntimeError(f"only {have} of {groups} groups have a CP after 30 min")
+            await asyncio.sleep(2)
+        print(f"every group has its first CP after {time.monotonic() - started:.0f} s", flush=True)
+    finally:
+        for rep in reps:
+            rep.stop()
+
+
 async def set_latency(world: Any, ms: float) -> None:
     rules = [{"operation": op, "latency_ms": ms} for op in DELAYED] if ms else []
     for h in world.sites.sites.values():
@@ -359,6 +381,7 @@ async def drive(
             }
             (await c.post(f"{policy}/v1/protection-groups", json=body)).raise_for_status()
         print(f"{args.groups} groups protected (RPO {args.rpo} s)", flush=True)
+        await first_cps(c, args.groups, rep_env, tmp)
         for regime in args.regimes.split(","):
             await set_latency(world, args.latency_ms if regime == "latency" else 0)
             trials: dict[str, list[dict[str, Any]]] = {"1": [], "2": []}
