@@ -456,6 +456,10 @@ def summarise(trials: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return out
 
 
+def times(x: float | None) -> str:
+    return f"{x:.2f}x" if x is not None else "n/a (no CP with 1 process)"
+
+
 def print_table(res: dict[str, Any]) -> None:
     a = res["args"]
     print(
@@ -484,8 +488,8 @@ def print_table(res: dict[str, Any]) -> None:
                 f"{s['cpu_s_per_cp_median']:9.2f}  {loads}"
             )
         print(
-            f"  {regime:<8} 2 vs 1: median {reg['speedup_median']:.2f}x, "
-            f"best {reg['speedup_best']:.2f}x (goal >= 1.7x); cycles committed twice: "
+            f"  {regime:<8} 2 vs 1: median {times(reg['speedup_median'])}, "
+            f"best {times(reg['speedup_best'])} (goal >= 1.7x); cycles committed twice: "
             f"{reg['1']['cycles_committed_twice'] + reg['2']['cycles_committed_twice']}, "
             f"leases lost: {reg['1']['leases_lost'] + reg['2']['leases_lost']}; "
             f"fewest pending cycles seen: {reg['1']['backlog_min']} / {reg['2']['backlog_min']} "
@@ -531,9 +535,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = ap.parse_args()
     res = asyncio.run(run(args))
-    print_table(res)
     out = ROOT / "bench" / "results" / f"scaleout-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(res, indent=2))
+    print_table(res)
     print(f"\n{out}")
 
 
