@@ -27,7 +27,7 @@ Two regimes (say which one a figure is in):
            latency_ms): a cycle mostly waits on the cloud, as on a real OpenStack.
 
     uv run python bench/scaleout.py [--groups 80] [--rpo 2] [--rounds 3] [--window 60]
-        [--regimes cpu,latency] [--latency-ms 300]
+        [--regimes cpu,latency] [--latency-ms 1000]
     smoke run on a busy machine: --groups 24 --rounds 1 --warmup 10 --window 20
 
 Saturation is checked, not assumed: every 5 s of the window the pending cycles are counted
@@ -531,7 +531,12 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=60.0, help="measuring window (s)")
     ap.add_argument("--concurrent", type=int, default=8, help="max_concurrent_cycles per process")
     ap.add_argument("--regimes", default="cpu,latency", help="cpu, latency or both")
-    ap.add_argument("--latency-ms", type=float, default=300.0, help="latency regime's delay")
+    ap.add_argument(
+        "--latency-ms",
+        type=float,
+        default=1000.0,
+        help="latency regime's delay per delayed call (300 ms left the 2-core host CPU-bound)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = ap.parse_args()
     res = asyncio.run(run(args))
