@@ -14,6 +14,7 @@ promises crash consistency for writers that share this fence (everything inside 
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -21,8 +22,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+@functools.lru_cache(maxsize=65536)
+def _real(path: str) -> str:
+    # realpath walks every component with lstat: per write it was 40% of a busy site's CPU
+    # (100 workload writers, P6); a volume file's real path does not change.
+    return os.path.realpath(path)
+
+
 def _keys(paths: Iterable[Path | str]) -> frozenset[str]:
-    return frozenset(os.path.realpath(os.fspath(p)) for p in paths)
+    return frozenset(_real(os.fspath(p)) for p in paths)
 
 
 class WriteFence:
