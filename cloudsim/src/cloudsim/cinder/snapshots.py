@@ -4,6 +4,8 @@ ListChangedBlocks) and snapshot block reads (like EBS's GetSnapshotBlock)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -179,7 +181,11 @@ def router(state: SiteState) -> APIRouter:
             raise bad_request(f"Snapshot {sid} is {snap['status']}, not available.")
         if offset + length > snap["size"] * ops.GIB:
             raise bad_request(f"offset + length: beyond the snapshot's {snap['size']} GiB")
-        data = state.blockstore.read_snapshot(sid, offset, length) if length else b""
+        data = (
+            await asyncio.to_thread(state.blockstore.read_snapshot, sid, offset, length)
+            if length
+            else b""
+        )
         return Response(content=data, media_type="application/octet-stream")
 
     # --- changed extents (cloudsim extension) ------------------------------------------------

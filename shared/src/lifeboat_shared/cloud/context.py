@@ -20,6 +20,7 @@ from lifeboat_shared.cloud.settings import CloudDriverSettings
 _IDS = re.compile(r"[0-9a-fA-F]{8}(?:-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}|\b[0-9a-f]{16,}\b")
 FIRST_POLL_SHARE = 0.8  # the first status poll of a wait: at this share of the usual duration
 WAIT_EWMA = 0.3
+FIRST_POLL_MAX_INTERVALS = 4  # the learned first sleep: at most this many poll_max_interval
 
 
 def wait_kind(operation: str) -> str:
@@ -91,8 +92,8 @@ class ProjectContext:
         """Poll `fetch` (in the pool) until its status is in `ready`.
 
         The first poll is at once; a kind of wait (the operation without its ids) that took a
-        while before at this site polls next at 0.8 of its usual duration (an EWMA), then at
-        the initial interval growing by 1.5x up to the maximum.
+        while before at this site polls next at 0.8 of its usual duration (an EWMA; at most 4x
+        the maximum interval), then at the initial interval growing by 1.5x up to the maximum.
 
         Polling sleeps on the event loop, not in a worker thread, so many concurrent waits cost
         no threads. Raises OperationFailed on a `failed` status, OperationTimedOut at the
@@ -117,15 +118,19 @@ class ProjectContext:
                         took if usual is None else (1 - WAIT_EWMA) * usual + WAIT_EWMA * took
                     )
                 return current
+            if status in failed_set:
+                raise OperationFailed(f"ended in status {status!r}", operation=operation)
             if polls == 1 and usual is not None:
                 # A kind of wait that usually takes a while: the next poll near its usual end
-                # instead of a series of early ones (each poll costs the site and us a request).
-                first = FIRST_POLL_SHARE * usual - (time.monotonic() - started)
+                # instead of a series of early ones (each poll costs the site and us a request);
+                # never longer than a few of the longest poll intervals.
+                first = min(
+                    FIRST_POLL_SHARE * usual - (time.monotonic() - started),
+                    FIRST_POLL_MAX_INTERVALS * self.settings.poll_max_interval,
+                )
                 if first > interval:
                     await asyncio.sleep(min(first, max(0.0, deadline - time.monotonic())))
                     continue
-            if status in failed_set:
-                raise OperationFailed(f"ended in status {status!r}", operation=operation)
             if time.monotonic() >= deadline:
                 raise OperationTimedOut(
                     f"still {status!r} after {timeout or self.settings.wait_timeout:.0f}s",

@@ -38,7 +38,9 @@ def max_microversion(adapter: Any, client_max: str) -> str | None:
         return cache[client_max]
     found = sdk_utils.maximum_supported_microversion(adapter, client_max)
     version = str(found) if found is not None else None
-    if cache is not None:
+    if cache is not None and version is not None:
+        # Only a version the site told us: a lookup that failed (site down) answers None,
+        # and keeping that would send unversioned requests until a restart.
         cache[client_max] = version
     return version
 

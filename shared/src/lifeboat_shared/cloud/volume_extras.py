@@ -12,6 +12,7 @@ from openstack import exceptions as sdk_exc
 from lifeboat_shared.cloud import convert, rawlist
 from lifeboat_shared.cloud.cinder_base import CinderBase
 from lifeboat_shared.cloud.errors import InvalidInput
+from lifeboat_shared.cloud.translate import translate_errors
 
 
 class VolumeExtrasAPI(CinderBase):
@@ -46,10 +47,11 @@ class VolumeExtrasAPI(CinderBase):
 
     def read_snapshot_blocks(self, snapshot_id: str, offset: int, length: int) -> bytes:
         """Blocking (for data-mover threads): `length` bytes of the snapshot at `offset`,
-        through the site's snapshot read API (see `snapshot_reads`)."""
-        data = self._read_blocks(snapshot_id, offset, length)
-        if data is None:
-            raise sdk_exc.NotFoundException(f"site serves no blocks of snapshot {snapshot_id}")
+        through the site's snapshot read API (see `snapshot_reads`); errors as CloudErrors."""
+        with translate_errors(f"read snapshot {snapshot_id}"):
+            data = self._read_blocks(snapshot_id, offset, length)
+            if data is None:
+                raise sdk_exc.NotFoundException(f"site serves no blocks of snapshot {snapshot_id}")
         return data
 
     def _changed_extents(

@@ -63,6 +63,9 @@ async def on_cp_created(message: Message, ctx: HandlerContext) -> None:
             unit.lead_seconds, message.taken_at, message.created_at, unit.last_tick_at
         )
         context = contexts.get(unit.unit_id)
+        if context is not None:  # a first full copy's hours must not linger in the estimate
+            half = context.cadence.interval(message.taken_at).total_seconds() / 2
+            unit.lead_seconds = min(unit.lead_seconds, half)
         if context is not None and not context.paused and not unit.paused:
             unit.next_due_at = schedule.due_after_cp(
                 unit.unit_id, context.cadence, message.taken_at, unit.lead_seconds, now

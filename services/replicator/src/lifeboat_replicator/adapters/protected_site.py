@@ -79,10 +79,10 @@ class KnownGroups:
     serves snapshot blocks over its API, and which Cinder group held exactly which volumes
     when it last snapshotted a protection group: {(site, project, key): (group id, volumes)}.
 
-    Lets a cycle whose membership did not change go straight to the group snapshot (one call
-    instead of listing the project's volumes and reading the group four times). Only a hint:
-    if the group is gone or its members changed behind our back, the snapshot tells (an error,
-    or members that differ), the hint is dropped and the full check runs.
+    Lets a cycle whose membership did not change go straight to the group snapshot after one
+    filtered read of the group's members (instead of listing the project's volumes and reading
+    the group four times). Only a hint: if the group is gone or holds other volumes, the hint is
+    dropped and the full check runs.
     """
 
     def __init__(self) -> None:
@@ -179,6 +179,16 @@ class ProtectedSite:
         wanted = list(dict.fromkeys(volumes))
         key = (self.project.site, self.project.context.project or "", group_key)
         known = self.known_groups.get(key, wanted)
+        if known is not None:
+            # One filtered read confirms the group still holds exactly these volumes (another
+            # replicator may have changed it since): then no project-wide checks are needed.
+            try:
+                held = set((await self.project.block_storage.get_volume_group(known)).volume_ids)
+            except NotFound:
+                held = set()
+            if held != set(wanted):
+                known = None
+                self.known_groups.forget(key)
         if known is not None:
             try:
                 got = await self._group_snapshot(cycle_id, group_key, known, wanted)

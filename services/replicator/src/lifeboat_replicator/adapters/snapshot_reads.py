@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from lifeboat_shared.cloud import RateLimited, Unavailable
+
 MAX_REQUEST = 16 * 1024 * 1024  # bytes per API request
 
 
@@ -29,7 +33,16 @@ class ApiSnapshotSource:
                 view[pos:] = bytes(len(view) - pos)
                 return
             n = min(len(view) - pos, MAX_REQUEST, self._size - at)
-            view[pos : pos + n] = self._read(at, n)
+            # A busy site's 429/503 is retried a few times (reads are idempotent); what still
+            # fails reaches the cycle as the cloud error it is (Unavailable: retried later).
+            for attempt in Retrying(
+                retry=retry_if_exception_type((Unavailable, RateLimited)),
+                stop=stop_after_attempt(4),
+                wait=wait_exponential(multiplier=0.2, max=2.0),
+                reraise=True,
+            ):
+                with attempt:
+                    view[pos : pos + n] = self._read(at, n)
             pos += n
 
     def data_ranges(self, start: int, end: int) -> list[tuple[int, int]]:
