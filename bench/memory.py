@@ -109,21 +109,6 @@ def fill_strided(path: Path, size: int, written: float, pool: bytes, seed: int) 
     return done
 
 
-def scribble(path: Path, fraction: float, seed: int) -> list[int]:
-    rnd = random.Random(seed)
-    nblocks = path.stat().st_size // 4096
-    picks = sorted(rnd.sample(range(nblocks), int(nblocks * fraction)))
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        junk = os.urandom(4096 * 256)
-        for i, b in enumerate(picks):
-            j = (i * 4096 * 7) % (len(junk) - 4096)
-            os.pwrite(fd, junk[j : j + 4096], b * 4096)
-    finally:
-        os.close(fd)
-    return picks
-
-
 def sender_main() -> int:
     """The sender process: reads one phase (JSON) per stdin line, runs its transfers at once in
     threads (asyncio.to_thread, as the replicator's cycle does), answers one JSON line."""
@@ -171,7 +156,7 @@ def sender_main() -> int:
 
 
 def replicator(sizes: list[float], streams: int, written: float, work: Path) -> list[dict]:
-    from replication import ReceiverProc
+    from replication import ReceiverProc, scribble
 
     psk = os.urandom(32)
     (work / "psk").write_text(psk.hex())
@@ -399,6 +384,8 @@ def main() -> int:
         return sender_main()
     if args.role in ("scheduler", "populate"):
         return scheduler_main(args.db, args.groups, args.sim_seconds, args.role == "populate")
+    if args.dir is not None:
+        Path(args.dir).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="lb-membench-", dir=args.dir))
     r: dict[str, Any] = {"load_before": round(os.getloadavg()[0], 2), "idle_python": idle_rss()}
     try:
