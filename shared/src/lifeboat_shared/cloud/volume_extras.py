@@ -20,16 +20,20 @@ class VolumeExtrasAPI(CinderBase):
 
     def _read_blocks(self, snapshot_id: str, offset: int, length: int) -> bytes | None:
         adapter: Any = self._cinder
+        # Streamed and read in one call: `resp.content` would gather megabytes in 10 KiB
+        # pieces through Python (a tenth of the replicator's CPU under P6).
         resp = adapter.get(
             f"/snapshots/{snapshot_id}/blocks",
             params={"offset": offset, "length": length},
             raise_exc=False,
+            stream=True,
         )
-        if resp.status_code in (404, 405, 501):
-            adapter.get_snapshot(snapshot_id)  # NotFound when the snapshot itself is gone
-            return None  # the site has no such API (a real Cinder's router: 404)
-        sdk_exc.raise_from_response(resp)
-        data: bytes = resp.content
+        with resp:
+            if resp.status_code in (404, 405, 501):
+                adapter.get_snapshot(snapshot_id)  # NotFound when the snapshot itself is gone
+                return None  # the site has no such API (a real Cinder's router: 404)
+            sdk_exc.raise_from_response(resp)
+            data: bytes = resp.raw.read(length + 1, decode_content=True) if length else b""
         if len(data) != length:
             raise sdk_exc.SDKException(
                 f"snapshot {snapshot_id}: asked for {length} bytes at {offset}, got {len(data)}"

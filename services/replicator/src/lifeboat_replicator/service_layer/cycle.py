@@ -259,7 +259,8 @@ async def transfer_stage(cycle: ReplicationCycle, deps: CycleDeps, checkpoint: C
                 vol.transferred = True
                 vol.bytes_changed = stats.bytes_changed
                 vol.bytes_sent = stats.bytes_on_wire
-                await checkpoint(cycle)
+                if any(not v.transferred for v in cycle.volumes):
+                    await checkpoint(cycle)  # after the last one, the stage's checkpoint does
 
     pending = [v for v in cycle.volumes if not v.transferred]
     watcher = asyncio.create_task(watch_suspension())

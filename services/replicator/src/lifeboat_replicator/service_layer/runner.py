@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -68,9 +69,23 @@ QUIESCE_FAILURES = Counter(
     "why: the QuiesceFailed alert, the cycle and the consistency point",
     ["group_id"],
 )
+HOLDS = Counter(
+    "lifeboat_replication_lease_holds",
+    "Lease checks before a side effect: a compare-and-set, or none while the lease this runner "
+    "set (claim, renewal or hold) still has more than half its length to run",
+    ["kind"],
+)
+LINK_OBSERVATION_EVERY_SECONDS = 10.0
+"""A link that keeps working is reported at most this often (per link, by this runner); a
+failure, and the first success after one, always are (UC6's hysteresis counts consecutive
+failures)."""
 LEASES_LOST = Counter(
     "lifeboat_replication_leases_lost", "Cycles another replicator took over from this one"
 )
+
+
+async def _commit_follows(cycle: ReplicationCycle) -> None:
+    return None
 
 
 class LeaseLost(Exception):
@@ -100,6 +115,11 @@ class CycleRunner:
         self.stopping = False
         self._running: dict[str, asyncio.Task[None]] = {}
         self._groups: dict[str, str] = {}  # cycle id -> group id, while a stage runs
+        # cycle id -> monotonic time before the newest CAS that set this runner's lease: the
+        # lease runs at least until then + its length (only the owner writes a running cycle)
+        self._leased_at: dict[str, float] = {}
+        # (source, target) site ids -> (reachable, when) of the newest observation reported
+        self._link_reported: dict[tuple[str, str], tuple[bool, float]] = {}
         deps.is_suspended = self._is_suspended
         deps.previous_cp = self._previous_cp
 
@@ -125,7 +145,7 @@ class CycleRunner:
             task.cancel()
 
     async def pass_once(self) -> None:
-        now = datetime.now(UTC)
+        now, since = datetime.now(UTC), time.monotonic()
         async with self.db.transaction() as s:
             self.suspended = await GroupStateRepository(s).suspended_groups()
             held = await CycleRepository(s).renew(self.owner, now + self.lease)
@@ -144,9 +164,13 @@ class CycleRunner:
                 task = asyncio.create_task(self._execute(cycle_id), name=f"cycle-{cycle_id}")
                 self._running[cycle_id] = task
                 task.add_done_callback(self._forget)
+        for cycle_id in (*held, *claimed):
+            if cycle_id in self._running:
+                self._leased_at[cycle_id] = since
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._running = {k: t for k, t in self._running.items() if t is not task}
+        self._leased_at = {k: v for k, v in self._leased_at.items() if k in self._running}
 
     async def _checkpoint(self, cycle: ReplicationCycle) -> None:
         async with self.db.transaction() as s:
@@ -154,12 +178,28 @@ class CycleRunner:
                 raise LeaseLost(cycle.id)
 
     async def _hold(self, cycle: ReplicationCycle) -> None:
-        """Before a side effect: re-take the lease by compare-and-set, or stop."""
+        """Before a side effect: re-take the lease by compare-and-set, or stop.
+
+        No statement while the lease this runner set most recently still has more than half its
+        length to run: a running cycle's row is written only by its lease owner, and a claim
+        takes only an expired lease, so nobody can have taken it (the runner's pass renews every
+        lease it holds; a runner that stalls past half the lease does the compare-and-set)."""
+        since = time.monotonic()
+        leased_at = self._leased_at.get(cycle.id)
+        if (
+            leased_at is not None
+            and cycle.group_id not in self.lost_groups
+            and since - leased_at < self.lease.total_seconds() / 2
+        ):
+            HOLDS.labels("lease_fresh").inc()
+            return
         async with self.db.transaction() as s:
             if not await CycleRepository(s).hold(
                 cycle.id, self.owner, datetime.now(UTC) + self.lease
             ):
                 raise LeaseLost(cycle.id)
+        self._leased_at[cycle.id] = since
+        HOLDS.labels("compare_and_set").inc()
 
     async def _execute(self, cycle_id: str) -> None:
         async with self.db.read() as s:
@@ -227,9 +267,11 @@ class CycleRunner:
                     )
         if cycle.stage == Stage.REPLICA_SNAPSHOT:
             await self._hold(cycle)
-            await replica_snapshot_stage(cycle, self.deps, self._checkpoint)
+            # no checkpoint of its own: the commit right after saves the cycle with its replica
+            # snapshots (a runner that dies in between redoes the stage: they are found by tag)
+            await replica_snapshot_stage(cycle, self.deps, _commit_follows)
         if cycle.stage == Stage.COMMIT:
-            await self._commit(cycle)
+            points = await self._commit(cycle)
             CYCLE_SECONDS.observe((datetime.now(UTC) - cycle.requested_at).total_seconds())
             log.info(
                 "group %s: consistency point from cycle %s in %.1f s",
@@ -237,11 +279,24 @@ class CycleRunner:
                 cycle.id,
                 (datetime.now(UTC) - started).total_seconds(),
             )
-            await self._retention(cycle)
+            await self._retention(cycle, points)
 
     async def _observe_link(self, cycle: ReplicationCycle, *, reachable: bool, detail: str) -> None:
-        """One SiteLinkObserved per cycle attempt that tried the link (UC6: partitions); never
-        fails the cycle."""
+        """A SiteLinkObserved for a cycle attempt that tried the link (UC6: partitions): every
+        failure, the first success after one, and then a working link at most every
+        LINK_OBSERVATION_EVERY_SECONDS per link (a hundred groups need not say so each cycle);
+        never fails the cycle."""
+        spec = ReplicationSpec.model_validate(cycle.spec)
+        link = (spec.source.site_id, spec.target.site_id)
+        now = time.monotonic()
+        last = self._link_reported.get(link)
+        if (
+            reachable
+            and last is not None
+            and last[0]
+            and now - last[1] < LINK_OBSERVATION_EVERY_SECONDS
+        ):
+            return
         try:
             async with self.db.transaction() as s:
                 await add_to_outbox(
@@ -256,10 +311,13 @@ class CycleRunner:
                         )
                     ],
                 )
+            self._link_reported[link] = (reachable, now)
         except Exception:
             log.exception("cycle %s: could not record the link observation", cycle.id)
 
-    async def _commit(self, cycle: ReplicationCycle) -> None:
+    async def _commit(self, cycle: ReplicationCycle) -> list[ConsistencyPoint]:
+        """The consistency point, in one transaction with the cycle's end and its event; returns
+        the group's live CPs, the new one first (what retention looks at)."""
         spec = ReplicationSpec.model_validate(cycle.spec)
         now = datetime.now(UTC)
         assert cycle.consistency is not None and cycle.taken_at is not None
@@ -299,11 +357,10 @@ class CycleRunner:
             )
         CYCLES.labels("succeeded").inc()
         REPLICATED_BYTES.inc(cp.bytes_sent)
+        return [cp, *retained]
 
-    async def _retention(self, cycle: ReplicationCycle) -> None:
+    async def _retention(self, cycle: ReplicationCycle, points: list[ConsistencyPoint]) -> None:
         spec = ReplicationSpec.model_validate(cycle.spec)
-        async with self.db.read() as s:
-            points = list(await ConsistencyPointRepository(s).list(cycle.group_id))
         doomed = points_to_prune(points, **spec.retention.model_dump())
         try:
             await prune(spec, self.deps, doomed)
