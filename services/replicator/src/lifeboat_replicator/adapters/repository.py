@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lifeboat_replicator.adapters.orm import consistency_points as cps
@@ -100,6 +101,10 @@ def _cp(row: sa.Row[Any]) -> ConsistencyPoint:
 class CycleRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this session's transaction has committed (never on rollback)."""
+        event.listen(self.session.sync_session, "after_commit", lambda _s: callback(), once=True)
 
     async def add(self, cycle: ReplicationCycle) -> None:
         await self.session.execute(

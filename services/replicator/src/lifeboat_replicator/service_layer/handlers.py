@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from lifeboat_replicator.adapters.repository import CycleRepository, GroupStateRepository
 from lifeboat_replicator.domain.model import CycleStatus, ReplicationCycle
+from lifeboat_replicator.service_layer import wakeups
 from lifeboat_shared.bus.handlers import HandlerContext, Handlers
 from lifeboat_shared.contracts.base import Message
 from lifeboat_shared.contracts.messages import (
@@ -58,6 +59,8 @@ async def _request_cycle(
             status=CycleStatus.PAUSED if suspended else CycleStatus.PENDING,
         )
     )
+    if not suspended:
+        cycles.after_commit(wakeups.notify)  # this process's runner claims it at once
 
 
 async def on_rpo_tick(message: Message, ctx: HandlerContext) -> None:

@@ -14,11 +14,11 @@ other failures are retried a few times, then the cycle fails with ConsistencyPoi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter, Histogram
@@ -36,7 +36,7 @@ from lifeboat_replicator.domain.model import (
     next_backoff,
 )
 from lifeboat_replicator.domain.retention import points_to_prune
-from lifeboat_replicator.service_layer import events
+from lifeboat_replicator.service_layer import events, wakeups
 from lifeboat_replicator.service_layer.backup import backup_stage
 from lifeboat_replicator.service_layer.cycle import (
     CycleDeps,
@@ -88,6 +88,16 @@ async def _commit_follows(cycle: ReplicationCycle) -> None:
     return None
 
 
+async def _first_of(stop: asyncio.Event, wake: asyncio.Event, *, timeout: float) -> None:
+    """Sleep until ``stop`` or ``wake`` is set, at most ``timeout`` seconds."""
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 class LeaseLost(Exception):
     """Another runner holds this cycle's lease now: stop driving it, touch nothing."""
 
@@ -119,6 +129,7 @@ class CycleRunner:
         # lease runs at least until then + its length (only the owner writes a running cycle)
         self._leased_at: dict[str, float] = {}
         # (source, target) site ids -> (reachable, when) of the newest observation reported
+        self._wake: Callable[[], None] = lambda: None
         self._link_reported: dict[tuple[str, str], tuple[bool, float]] = {}
         deps.is_suspended = self._is_suspended
         deps.previous_cp = self._previous_cp
@@ -131,13 +142,21 @@ class CycleRunner:
             return await ConsistencyPointRepository(s).newest(group_id)
 
     async def run(self, stop: asyncio.Event, interval: float) -> None:
-        while not stop.is_set():
-            try:
-                await self.pass_once()
-            except Exception:
-                log.exception("cycle runner pass failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+        """A pass every ``interval``, and at once when this process added a cycle or a slot
+        freed up (``wakeups``)."""
+        wake = asyncio.Event()
+        self._wake = wake.set
+        unsubscribe = wakeups.subscribe(wake.set)
+        try:
+            while not stop.is_set():
+                wake.clear()
+                try:
+                    await self.pass_once()
+                except Exception:
+                    log.exception("cycle runner pass failed; retrying")
+                await _first_of(stop, wake, timeout=interval)
+        finally:
+            unsubscribe()
         self.stopping = True
         if self._running:
             await asyncio.wait(list(self._running.values()), timeout=30)
@@ -169,7 +188,10 @@ class CycleRunner:
                 self._leased_at[cycle_id] = since
 
     def _forget(self, task: asyncio.Task[None]) -> None:
+        full = len(self._running) >= self.max_concurrent_cycles
         self._running = {k: t for k, t in self._running.items() if t is not task}
+        if full:  # cycles may be waiting for the slot this one frees
+            self._wake()
         self._leased_at = {k: v for k, v in self._leased_at.items() if k in self._running}
 
     async def _checkpoint(self, cycle: ReplicationCycle) -> None:
