@@ -127,10 +127,29 @@ async def test_snapshot_block_reads(
     assert await bs.snapshot_reads(snap.id) is True
     got = await asyncio.to_thread(bs.read_snapshot_blocks, snap.id, 3 * MIB, 5100)
     assert got == bytes(7) + data + bytes(93)
+    # Reads stream into the caller's buffer and hand the connection back for reuse.
+    into = memoryview(bytearray(5100))
+    await asyncio.to_thread(bs.read_snapshot_blocks_into, snap.id, 3 * MIB, into)
+    kept = _pooled_sockets(cloud)
+    for _ in range(3):
+        await asyncio.to_thread(bs.read_snapshot_blocks_into, snap.id, 3 * MIB, into)
+        assert bytes(into) == got
+    assert kept and _pooled_sockets(cloud) == kept  # the same connection every time
     with pytest.raises(NotFound):
         await bs.snapshot_reads(str(uuid.uuid4()))
     with pytest.raises(Exception, match=r"400|beyond"):  # past the end: refused, not padded
         await asyncio.to_thread(bs.read_snapshot_blocks, snap.id, 1024 * MIB - 10, 20)
+
+
+def _pooled_sockets(cloud: CloudProject) -> set[tuple[str, int]]:
+    """Local addresses of the open sockets idle in the project's HTTP connection pools."""
+    manager = cloud.context.conn.session.session.get_adapter("http://").poolmanager
+    found = set()
+    for key in manager.pools.keys():  # noqa: SIM118 (a RecentlyUsedContainer: no __iter__)
+        for conn in list(manager.pools[key].pool.queue):
+            if conn is not None and conn.sock is not None:
+                found.add(conn.sock.getsockname())
+    return found
 
 
 async def test_extend_volume(

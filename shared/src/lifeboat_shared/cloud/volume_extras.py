@@ -18,10 +18,13 @@ from lifeboat_shared.cloud.translate import translate_errors
 class VolumeExtrasAPI(CinderBase):
     """Mixed into BlockStorageAPI."""
 
-    def _read_blocks(self, snapshot_id: str, offset: int, length: int) -> bytes | None:
+    def _read_blocks(self, snapshot_id: str, offset: int, into: memoryview) -> bool:
+        """Fill ``into`` with the snapshot's bytes at ``offset``; False if the site has no such
+        API. Streamed straight into ``into`` (`resp.content` would gather megabytes in 10 KiB
+        pieces through Python and copy them three times: a tenth of the replicator's CPU under
+        P6's 20 MB/s)."""
         adapter: Any = self._cinder
-        # Streamed and read in one call: `resp.content` would gather megabytes in 10 KiB
-        # pieces through Python (a tenth of the replicator's CPU under P6).
+        length = len(into)
         resp = adapter.get(
             f"/snapshots/{snapshot_id}/blocks",
             params={"offset": offset, "length": length},
@@ -31,32 +34,36 @@ class VolumeExtrasAPI(CinderBase):
         with resp:
             if resp.status_code in (404, 405, 501):
                 adapter.get_snapshot(snapshot_id)  # NotFound when the snapshot itself is gone
-                return None  # the site has no such API (a real Cinder's router: 404)
+                return False  # the site has no such API (a real Cinder's router: 404)
             sdk_exc.raise_from_response(resp)
-            data: bytes = resp.raw.read(length + 1, decode_content=True) if length else b""
-        if len(data) != length:
+            got = _read_body_into(resp.raw, into, resp.headers.get("Content-Encoding"))
+        if got != length:
             raise sdk_exc.SDKException(
-                f"snapshot {snapshot_id}: asked for {length} bytes at {offset}, got {len(data)}"
+                f"snapshot {snapshot_id}: asked for {length} bytes at {offset}, got {got}"
             )
-        return data
+        return True
 
     async def snapshot_reads(self, snapshot_id: str) -> bool:
         """Whether the site serves a snapshot's bytes over its API (cloudsim's extension, like
         the EBS direct APIs' GetSnapshotBlock; real Cinder has none: read a volume made from
         the snapshot instead). NotFound when the snapshot does not exist."""
-        found = await self._ctx.call(
-            f"read snapshot {snapshot_id}", self._read_blocks, snapshot_id, 0, 0
+        return await self._ctx.call(
+            f"read snapshot {snapshot_id}", self._read_blocks, snapshot_id, 0, memoryview(b"")
         )
-        return found is not None
+
+    def read_snapshot_blocks_into(self, snapshot_id: str, offset: int, into: memoryview) -> None:
+        """Blocking (for data-mover threads): fill ``into`` with the snapshot's bytes at
+        ``offset``, through the site's snapshot read API (see `snapshot_reads`); errors as
+        CloudErrors."""
+        with translate_errors(f"read snapshot {snapshot_id}"):
+            if not self._read_blocks(snapshot_id, offset, into):
+                raise sdk_exc.NotFoundException(f"site serves no blocks of snapshot {snapshot_id}")
 
     def read_snapshot_blocks(self, snapshot_id: str, offset: int, length: int) -> bytes:
-        """Blocking (for data-mover threads): `length` bytes of the snapshot at `offset`,
-        through the site's snapshot read API (see `snapshot_reads`); errors as CloudErrors."""
-        with translate_errors(f"read snapshot {snapshot_id}"):
-            data = self._read_blocks(snapshot_id, offset, length)
-            if data is None:
-                raise sdk_exc.NotFoundException(f"site serves no blocks of snapshot {snapshot_id}")
-        return data
+        """`read_snapshot_blocks_into` returning ``length`` new bytes."""
+        buf = bytearray(length)
+        self.read_snapshot_blocks_into(snapshot_id, offset, memoryview(buf))
+        return bytes(buf)
 
     def _changed_extents(
         self, volume_id: str, from_snapshot_id: str | None, to_snapshot_id: str
@@ -129,3 +136,24 @@ class VolumeExtrasAPI(CinderBase):
                 failed=("error", "error_extending"),
                 timeout=timeout,
             )
+
+
+def _read_body_into(raw: Any, into: memoryview, encoding: str | None) -> int:
+    """Read a streamed response body into ``into``; the number of bytes it had (more than
+    ``len(into)`` when the body is longer: the caller's check fails)."""
+    fp = getattr(raw, "_fp", None)  # urllib3's http.client response: reads into our buffer
+    if encoding in (None, "identity") and fp is not None and hasattr(fp, "readinto"):
+        got = 0
+        while got < len(into):
+            n = fp.readinto(into[got:])
+            if not n:
+                return got
+            got += n
+        if fp.read(1):  # longer than asked: the caller's check fails; the connection closes
+            return got + 1
+        raw.release_conn()  # read to its end: the connection goes back to the pool for reuse
+        return got
+    data = raw.read(len(into) + 1, decode_content=True)
+    n = min(len(data), len(into))
+    into[:n] = data[:n]
+    return len(data)

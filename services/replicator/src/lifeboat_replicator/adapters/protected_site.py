@@ -336,7 +336,7 @@ class ProtectedSite:
             return
         if ranges_known and await self._serves_snapshot_reads(snapshot_id):
             yield ApiSnapshotSource(
-                functools.partial(bs.read_snapshot_blocks, snapshot_id), size_gib * GIB
+                functools.partial(bs.read_snapshot_blocks_into, snapshot_id), size_gib * GIB
             )
             return
         snap = await bs.get_snapshot(snapshot_id)

@@ -15,9 +15,10 @@ MAX_REQUEST = 16 * 1024 * 1024  # bytes per API request
 
 
 class ApiSnapshotSource:
-    """A BlockSource over `read(offset, length) -> bytes` (blocking: data-mover threads)."""
+    """A BlockSource over `read(offset, into)` filling the memoryview (blocking: data-mover
+    threads)."""
 
-    def __init__(self, read: Callable[[int, int], bytes], size: int) -> None:
+    def __init__(self, read: Callable[[int, memoryview], None], size: int) -> None:
         self._read = read
         self._size = size
 
@@ -42,7 +43,7 @@ class ApiSnapshotSource:
                 reraise=True,
             ):
                 with attempt:
-                    view[pos : pos + n] = self._read(at, n)
+                    self._read(at, view[pos : pos + n])
             pos += n
 
     def data_ranges(self, start: int, end: int) -> list[tuple[int, int]]:
