@@ -40,7 +40,10 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI, BackupsAPI, VolumeExtrasA
 
     async def get_volume(self, volume_id: str) -> models.Volume:
         return await self._ctx.call(
-            f"get volume {volume_id}", lambda: convert.volume(self._cinder.get_volume(volume_id))
+            f"get volume {volume_id}",
+            lambda: convert.volume(
+                rawlist.cinder_get(self._ctx.conn, f"/volumes/{volume_id}", "volume")
+            ),
         )
 
     def _find_volume(self, tag: LifeboatTag, name: str | None) -> models.Volume | None:

@@ -265,10 +265,16 @@ class ComputeAPI:
     # --- volume attachments ----------------------------------------------------------------
 
     async def server_volumes(self, server_id: str) -> tuple[models.ServerVolume, ...]:
+        """The server's volume attachments (NotFound when the server does not exist)."""
+
         def job() -> tuple[models.ServerVolume, ...]:
             return tuple(
                 convert.server_volume(a, server_id)
-                for a in self._nova.volume_attachments(server_id)
+                for a in rawlist.nova(
+                    self._ctx.conn,
+                    f"/servers/{server_id}/os-volume_attachments",
+                    "volumeAttachments",
+                )
             )
 
         return await self._ctx.call(f"list volumes of server {server_id}", job)

@@ -131,13 +131,13 @@ class ProtectedSite:
         bs, nova = self.project.block_storage, self.project.compute
         out: dict[str, MemberVolume] = {}
         for sid in servers:
-            try:
-                await nova.get_server(sid)
+            try:  # one call per server: a missing server's attachments are a 404 too
+                attached = await nova.server_volumes(sid)
             except NotFound:
                 raise MemberNotFound(
                     f"server {sid} not found at site {self.project.site}"
                 ) from None
-            for sv in sorted(await nova.server_volumes(sid), key=_device_order):
+            for sv in sorted(attached, key=_device_order):
                 vol = await bs.get_volume(sv.volume_id)
                 out.setdefault(
                     vol.id, MemberVolume(vol.id, sid, sv.device, vol.size_gb, vol.bootable)
