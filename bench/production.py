@@ -189,3 +189,23 @@ def measured_roles(reps: list[Replicator], infra_dir: Path) -> dict[str, list[ps
     roles.pop("other children", None)
     roles.update(infra)
     return roles
+
+
+def pg_activity(pg_url: str) -> dict[str, int] | None:
+    """Server-side counters of Lifeboat's database, every client together (pg_stat_database,
+    through psql): transactions, and rows inserted + updated + deleted. Backends publish these
+    about once a second (an idle one within ~10 s), so differences over a short window are
+    approximate. None when psql fails."""
+    url = pg_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    query = (
+        "select xact_commit + xact_rollback, tup_inserted + tup_updated + tup_deleted "
+        "from pg_stat_database where datname = current_database()"
+    )
+    try:
+        out = subprocess.run(
+            ["psql", url, "-Atc", query], capture_output=True, text=True, timeout=30
+        )
+        xacts, rows = out.stdout.strip().split("|")
+        return {"transactions": int(xacts), "rows_written": int(rows)}
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None

@@ -37,8 +37,9 @@ def per_cycle(counters: dict[str, dict[str, Any]], cycles: int, window: float) -
 def print_costs(res: dict[str, Any]) -> None:
     pc = res["per_cycle"]
     print(f"\nwhat it costs, over {res['window_s']:.0f} s ({pc['cycles']} cycles):")
+    width = max(38, *(len(role) for role in res["cpu_cores_by_process"]))
     for role, cores in res["cpu_cores_by_process"].items():
-        print(f"  CPU {role:<38} {cores:6.2f} cores")
+        print(f"  CPU {role:<{width}} {cores:6.2f} cores")
     print(f"  per cycle, counted in {res['per_cycle_scope']}:")
     by_site = ", ".join(f"{k} {v:.1f}" for k, v in pc["api_calls_by_site"].items())
     print(f"  cloud API calls per cycle: {pc['api_calls']:.1f} ({by_site})")
@@ -50,6 +51,12 @@ def print_costs(res: dict[str, Any]) -> None:
     print(f"    per second: {per_s}")
     for k, v in pc["sql_top"]:
         print(f"      {v:6.2f}  {k}")
+    if pg := res.get("postgresql_per_cycle"):
+        print(
+            f"  PostgreSQL, server side, every client (this process and the replicator's): "
+            f"{pg['transactions']:.1f} transactions, {pg['rows_written']:.1f} rows written "
+            "per cycle (pg_stat_database; approximate: published about once a second)"
+        )
     if res["replicator_counted"]:
         print("  replicator stage wall time, mean per run (runs):")
         for k, v in pc["stage_mean_s"].items():

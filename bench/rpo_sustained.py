@@ -1,23 +1,36 @@
 """P6: sustained RPO. 100 protected volumes under an aggregate churn of ~20 MB/s from cloudsim's
-workloads, RPO target 30 s, the whole stack on the embedded default: two cloudsim sites, the
-five services in one process (policy scheduler -> embedded bus -> replicator -> site-b's receiver
-process), for 10 minutes of real time (no time scale). Every second it reads every group's newest
-CP and records the achieved RPO (now - the CP's recovery point); after the warm-up (every group
-has its first CP) it reports p50/p99/max against the target, the churn actually written, bytes
-sent, cycle durations and failures. Not part of the test suite.
+workloads, RPO target 30 s, for 10 minutes of real time (no time scale), on one of two topologies
+(--topology):
+  one-process  (default) the embedded default: two cloudsim sites, the five services in this
+               process (`lifeboat_cli.stack.Stack`; policy scheduler -> embedded bus ->
+               replicator -> site-b's receiver process), SQLite.
+  production   the production shape, as bench/scaleout.py builds it (bench/production.py):
+               PostgreSQL and Kafka (deploy/postgres/pg-local.sh, deploy/kafka/kafka-local.sh,
+               started and stopped here), policy + orchestrator + verifier + billing in this
+               process (the Stack without its replicator) and ONE replicator as its own OS process
+               (`python -m lifeboat_replicator.entrypoints.cli serve`), same replicator settings.
+Every second it reads every group's newest CP and records the achieved RPO (now - the CP's
+recovery point); after the warm-up (every group has its first CP) it reports p50/p99/max against
+the target, the churn actually written, bytes sent, cycle durations and failures. Not part of the
+test suite. Every process started here is stopped on the way out, also on Ctrl-C or an exception.
 
-What Lifeboat costs, apart from the simulator (bench/rpo_probe.py), over the measuring window:
-CPU per process (Lifeboat's five services in this process; each cloudsim site in a process of its
-own, site-a's also running the workload writers (bench/rpo_world.py); the DR receivers), and per
-cycle (one cycle = one CP): cloud API calls Lifeboat made (by site and endpoint), SQL statements
-(by database and verb; also per second, as the embedded bus polls whether or not cycles run) and
-the wall time of each replicator stage. --profile runs py-spy (--gil: Python CPU only) on this
-process during the steady state and prints the top functions; it needs py-spy:
+What Lifeboat costs, apart from the simulator (bench/rpo_probe.py, bench/rpo_costs.py), over the
+measuring window: CPU per process (Lifeboat's services in this process; in production the
+replicator process, PostgreSQL and Kafka (their process trees) on rows of their own; each cloudsim
+site in a process of its own, site-a's also running the workload writers (bench/rpo_world.py);
+the DR receivers), and per cycle (one cycle = one CP): cloud API calls Lifeboat made (by site and
+endpoint), SQL statements (by database and verb; also per second, as the embedded bus polls
+whether or not cycles run) and the wall time of each replicator stage. The probe sees only this
+process: in production the replicator's API calls, SQL statements and stage times are reported as
+not measured, and PostgreSQL's own counters (pg_stat_database: transactions and rows written,
+every client) are given per cycle instead. --profile runs py-spy (--gil: Python CPU only) during
+the steady state on this process (one-process) or on the replicator process (production), and
+prints the top functions; it needs py-spy:
 ``uv run --with py-spy python bench/rpo_sustained.py --profile``.
 
     uv run python bench/rpo_sustained.py [--volumes 100] [--churn-mb 20] [--rpo 30] [--minutes 10]
-    smoke run on a busy machine: --volumes 10 --churn-mb 2 --minutes 1
-"""
+        [--topology one-process|production]
+    smoke run on a busy machine: --volumes 10 --churn-mb 2 --minutes 1"""
 
 from __future__ import annotations
 
@@ -51,6 +64,7 @@ from production import (
     infra,
     infra_env,
     measured_roles,
+    pg_activity,
     replicator_env,
     replicator_settings,
     services_without_replicator,
@@ -101,6 +115,10 @@ class Deployment:
     replicator_url: str
     replicator: Replicator | None = None  # production: the replicator's own OS process
     infra_dir: Path | None = None  # production: PostgreSQL's and Kafka's directories
+    pg_url: str | None = None  # production
+
+    def pg_activity(self) -> dict[str, int] | None:
+        return pg_activity(self.pg_url) if self.pg_url else None
 
     def roles(self) -> dict[str, list[psutil.Process]]:
         """Processes whose CPU is reported, by role (each of them once)."""
@@ -152,7 +170,7 @@ async def deployment(args: argparse.Namespace, data_dir: Path) -> AsyncIterator[
             headers = {"Authorization": f"Bearer {stack.token}"}
             async with httpx.AsyncClient(headers=headers, timeout=10) as c:
                 await wait_ready(c, [rep], 120)
-            yield Deployment(world, stack, probe, rep.url, rep, infra_dir)
+            yield Deployment(world, stack, probe, rep.url, rep, infra_dir, pg_url)
         finally:
             if rep is not None:
                 rep.stop()
@@ -251,11 +269,14 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                             workload_start_seq[wid] = int(st["data_records"])
                     measured_cps = set(cps_seen)
                     counters0 = probe.mark()
-                    roles = rpo_probe.processes()
+                    pg0 = dep.pg_activity()
+                    roles = dep.roles()
                     cpu0 = rpo_probe.cpu_seconds(roles)
                     if args.profile:
                         spy = rpo_probe.start_profile(
-                            min(args.profile_seconds, args.minutes * 60), profile_raw
+                            min(args.profile_seconds, args.minutes * 60),
+                            profile_raw,
+                            dep.replicator.proc.pid if dep.replicator else None,
                         )
                 if measuring_since is not None:
                     samples += [(now - newest[g]).total_seconds() for g in groups]
@@ -273,6 +294,7 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                 k: (v - cpu0.get(k, 0.0)) / window for k, v in rpo_probe.cpu_seconds(roles).items()
             }
             counters = probe.since(counters0)
+            pg1 = dep.pg_activity()
             with world.sites.sites[SOURCE].admin() as admin:
                 written = sum(
                     (
@@ -326,6 +348,10 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         "window_s": window,
         "cpu_cores_by_process": cpu,
         "per_cycle": per_cycle(counters, len(new), window),
+        # Server side, every client (this process and the replicator's): pg_stat_database.
+        "postgresql_per_cycle": {k: (pg1[k] - pg0[k]) / max(1, len(new)) for k in pg1}
+        if pg0 and pg1
+        else None,
         # What the in-process probe sees: in production the replicator runs elsewhere, so its
         # cloud API calls, SQL statements and stage times are not in these counts.
         "per_cycle_scope": (
