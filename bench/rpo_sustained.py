@@ -398,7 +398,11 @@ def main() -> None:
     )
     ap.add_argument("--profile-seconds", type=float, default=60.0, help="py-spy duration")
     args = ap.parse_args()
-    res = asyncio.run(run(args))
+    try:
+        res = asyncio.run(run(args))
+    except KeyboardInterrupt:  # everything started was stopped on the way out (`deployment`)
+        print("interrupted; every process it started is stopped", file=sys.stderr)
+        sys.exit(130)
     rows = [
         (
             "topology",

@@ -1,7 +1,7 @@
 """Scale-out (issue #18 item 3): CPs per second completed by ONE replicator process vs TWO on
 the same work.
 
-The production shape: PostgreSQL and Kafka (deploy/postgres/pg-local.sh and
+The production shape (bench/production.py): PostgreSQL and Kafka (deploy/postgres/pg-local.sh and
 deploy/kafka/kafka-local.sh, started and stopped here), each cloudsim site in a process of its
 own (site-a's also running the workload writers, bench/rpo_world.py), the DR receivers in
 theirs, policy + orchestrator + verifier + billing in this process (`lifeboat_cli.stack.Stack`
