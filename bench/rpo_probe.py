@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
+HERE = "lifeboat (5 services + bench loop)"  # this process's role in processes()
 _GENERIC = ("threading.py", "asyncio/", "concurrent/futures", "rpo_sustained.py", "<module>")
 _ID = re.compile(r"^[0-9a-f-]{16,}$|^\d+$")
 
@@ -108,7 +109,7 @@ class Probe:
 def processes() -> dict[str, list[psutil.Process]]:
     """This process and its children, by role (from their command lines)."""
     me = psutil.Process()
-    roles: dict[str, list[psutil.Process]] = {"lifeboat (5 services + bench loop)": [me]}
+    roles: dict[str, list[psutil.Process]] = {HERE: [me]}
     for child in me.children(recursive=True):
         try:
             cmd = " ".join(child.cmdline())
@@ -145,9 +146,12 @@ def cpu_seconds(roles: dict[str, list[psutil.Process]]) -> dict[str, float]:
     return out
 
 
-def start_profile(seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
-    """py-spy record of this process (raw collapsed stacks) for `seconds`; None if unavailable."""
-    cmd = ["py-spy", "record", "--pid", str(psutil.Process().pid), "--duration",
+def start_profile(
+    seconds: float, out: Path, pid: int | None = None
+) -> subprocess.Popen[bytes] | None:
+    """py-spy record of process `pid` (default: this one; raw collapsed stacks) for `seconds`;
+    None if unavailable."""
+    cmd = ["py-spy", "record", "--pid", str(pid or psutil.Process().pid), "--duration",
            str(int(seconds)), "--rate", "50", "--format", "raw", "--nonblocking",
            "--gil", "-o", str(out)]  # fmt: skip
     try:

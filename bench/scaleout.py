@@ -1,7 +1,7 @@
 """Scale-out (issue #18 item 3): CPs per second completed by ONE replicator process vs TWO on
 the same work.
 
-The production shape: PostgreSQL and Kafka (deploy/postgres/pg-local.sh and
+The production shape (bench/production.py): PostgreSQL and Kafka (deploy/postgres/pg-local.sh and
 deploy/kafka/kafka-local.sh, started and stopped here), each cloudsim site in a process of its
 own (site-a's also running the workload writers, bench/rpo_world.py), the DR receivers in
 theirs, policy + orchestrator + verifier + billing in this process (`lifeboat_cli.stack.Stack`
@@ -39,150 +39,43 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import fair
 import rpo_probe
+from production import (
+    Replicator,
+    infra,
+    infra_env,
+    measured_roles,
+    replicator_env,
+    replicator_settings,
+    services_without_replicator,
+    wait_ready,
+)
 from rpo_sustained import make_vms
 from rpo_world import split_world
 
-import lifeboat_cli.stack as stack_mod
 from cloudsim.guest.records import RECORD_SIZE
 from lifeboat_cli.demo import SOURCE, TARGET
 from lifeboat_cli.stack import Stack
 
-COMMITTED = re.compile(r"consistency point from cycle ([0-9a-f-]{36}) in ([0-9.]+) s")
-LOST = re.compile(r"holds its lease now")
 # The calls a cycle waits on (site-a's snapshots and attachments, site-b's replica side).
 DELAYED = ["snapshot.create", "attachment.create", "volume.create", "volume.show"]
-
-
-@contextlib.contextmanager
-def infra(tmp: Path) -> Iterator[tuple[str, str]]:
-    """PostgreSQL and Kafka from the deploy scripts, stopped at the end."""
-    pg, kafka = tmp / "pg", tmp / "kafka"
-    sh = ["bash"]
-    started: list[tuple[str, Path]] = []
-    try:
-        print("starting PostgreSQL and Kafka...", flush=True)
-        p = subprocess.run(
-            [*sh, str(ROOT / "deploy/postgres/pg-local.sh"), "start", str(pg)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        started.append(("deploy/postgres/pg-local.sh", pg))
-        k = subprocess.run(
-            [*sh, str(ROOT / "deploy/kafka/kafka-local.sh"), "start", str(kafka)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        started.append(("deploy/kafka/kafka-local.sh", kafka))
-        yield p.splitlines()[-1], k.splitlines()[-1]
-    finally:
-        for script, d in reversed(started):
-            subprocess.run([*sh, str(ROOT / script), "stop", str(d)], capture_output=True)
-
-
-def infra_processes(tmp: Path) -> dict[str, list[psutil.Process]]:
-    """PostgreSQL (postmaster and its backends) and the Kafka broker, from their pid files."""
-    out: dict[str, list[psutil.Process]] = {}
-    for role, pid_file in (
-        ("postgresql", tmp / "pg" / "data" / "postmaster.pid"),
-        ("kafka", tmp / "kafka" / "pid"),
-    ):
-        with contextlib.suppress(OSError, ValueError, psutil.Error):
-            p = psutil.Process(int(pid_file.read_text().split()[0]))
-            out[role] = [p, *p.children(recursive=True)]
-    return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Replicator:
-    """One replicator OS process (`lifeboat-replicator serve`), its log in a file."""
-
-    def __init__(self, n: int, env: dict[str, str], log_dir: Path, tag: str) -> None:
-        self.port = free_port()
-        self.log = log_dir / f"replicator-{tag}-{n}.log"
-        env = {**env, "LIFEBOAT_REPLICATOR_HTTP_PORT": str(self.port)}
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "lifeboat_replicator.entrypoints.cli", "serve"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.ps = psutil.Process(self.proc.pid)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def committed(self) -> list[str]:
-        return [cid for cid, _s in COMMITTED.findall(self.log.read_text(errors="replace"))]
-
-    def cycle_seconds(self, skip: int) -> list[float]:
-        """Wall time (claim to CP) of the cycles committed after the first ``skip``."""
-        return [float(s) for _c, s in COMMITTED.findall(self.log.read_text(errors="replace"))][
-            skip:
-        ]
-
-    def leases_lost(self) -> int:
-        return len(LOST.findall(self.log.read_text(errors="replace")))
-
-    def cpu(self) -> float:
-        try:
-            t = self.ps.cpu_times()
-            return t.user + t.system
-        except psutil.Error:
-            return 0.0
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-async def wait_ready(c: httpx.AsyncClient, reps: list[Replicator], deadline_s: float) -> None:
-    deadline = time.monotonic() + deadline_s
-    for r in reps:
-        while True:
-            if r.proc.poll() is not None:
-                raise RuntimeError(f"replicator exited ({r.proc.returncode}); see {r.log}")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await c.get(f"{r.url}/v1/replication-cycles", params={"limit": 1})).is_success:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"replicator not ready; see {r.log}")
-            await asyncio.sleep(0.5)
 
 
 async def pending_cycles(c: httpx.AsyncClient, url: str) -> int:
@@ -212,19 +105,7 @@ async def trial(
         await asyncio.sleep(args.warmup)
         before = [set(r.committed()) for r in reps]
         skip = [len(b) for b in before]
-        roles = rpo_probe.processes()
-        pids = {r.proc.pid for r in reps}
-        roles = {
-            k: [
-                p
-                for p in v
-                if p.pid not in pids
-                and p.pid not in {q.pid for r in reps for q in r.ps.children(recursive=True)}
-            ]
-            for k, v in roles.items()
-        }
-        roles.pop("other children", None)
-        roles.update(infra_processes(log_dir))
+        roles = measured_roles(reps, log_dir)
         cpu0 = [r.cpu() for r in reps]
         other0 = rpo_probe.cpu_seconds(roles)
         t0 = time.monotonic()
@@ -302,24 +183,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     data_dir = tmp / "data"
     results: dict[str, Any] = {"args": vars(args), "regimes": {}}
     # The stack in this process runs every service but the replicator (those are the processes).
-    stack_mod.SERVICES = tuple(s for s in stack_mod.SERVICES if s[0] != "replicator")
+    services_without_replicator()
     try:
         with infra(tmp) as (pg_url, bootstrap), split_world(data_dir) as world:
             results["database"], results["bus"] = "postgresql", "kafka"
-            base_env = {
-                "LIFEBOAT_DATABASE_URL": pg_url,
-                "LIFEBOAT_BUS": "kafka",
-                "LIFEBOAT_KAFKA_BOOTSTRAP": bootstrap,
-                "LIFEBOAT_DATA_DIR": str(data_dir),
-            }
-            os.environ.update(base_env)
-            rep_env = {
-                **os.environ,
-                "LIFEBOAT_REPLICATOR_CLOUDS_YAML": str(world.sites.clouds_yaml),
-                "LIFEBOAT_REPLICATOR_MAX_PARALLEL_VOLUMES": "8",
-                "LIFEBOAT_REPLICATOR_MAX_CONCURRENT_CYCLES": str(args.concurrent),
-                "LIFEBOAT_REPLICATOR_RUNNER_INTERVAL_SECONDS": "0.2",
-            }
+            os.environ.update(infra_env(pg_url, bootstrap, data_dir))
+            rep_env = replicator_env(
+                dict(os.environ), replicator_settings(world.sites.clouds_yaml, args.concurrent)
+            )
             stack = Stack(data_dir, port_base=0)
             await stack.start()
             try:
