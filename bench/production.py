@@ -51,7 +51,8 @@ def replicator_settings(clouds_yaml: Path, max_concurrent_cycles: int) -> dict[s
         "clouds_yaml": clouds_yaml,
         "max_parallel_volumes": 8,
         "max_concurrent_cycles": max_concurrent_cycles,
-        "runner_interval_seconds": 0.2,
+        # runner_interval_seconds: the default (0.5 s); a runner wakes at once for the cycles
+        # its own process adds
     }
 
 

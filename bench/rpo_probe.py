@@ -66,9 +66,14 @@ class Probe:
 
         requests.adapters.HTTPAdapter.send = counted_send  # type: ignore[method-assign,assignment]
 
+        names: dict[Any, str] = {}
+
         @event.listens_for(Engine, "before_cursor_execute")
         def _sql(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-            db = Path(str(conn.engine.url.database or "?")).stem
+            engine = conn.engine
+            db = names.get(engine)
+            if db is None:  # per engine, not per statement: the probe's own cost stays small
+                db = names[engine] = Path(str(engine.url.database or "?")).stem
             verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "?"
             with probe.lock:
                 probe.sql[f"{db} {verb}"] += 1
