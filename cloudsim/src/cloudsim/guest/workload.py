@@ -34,6 +34,10 @@ from cloudsim.guest.records import (
 )
 
 DEFAULT_REGION_BYTES = 16 * 1024 * 1024
+WAKE_SECONDS = 0.1
+"""A writer sleeps at least this long between wake-ups and then writes every record that fell
+due meanwhile (each on its own, in order): the same rate, far fewer thread wake-ups (100 writers
+at 20 MB/s of 4 KiB records woke 5,000 times a second)."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,7 @@ class Workload:
             if due < now - 1.0:  # fell behind (frozen, slow disk): do not burst to catch up
                 due = now
             if due > now:
-                self._stop.wait(due - now)
+                self._stop.wait(max(due - now, WAKE_SECONDS))
 
     def _blocked(self, target: int) -> bool:
         agent = self._agents.get(self._vols[target].spec.server_id)

@@ -230,6 +230,7 @@ class BlockStorageAPI(VolumeGroupsAPI, AttachmentsAPI, BackupsAPI, VolumeExtrasA
                 ready=("available",),
                 failed=("error",),
                 timeout=timeout,
+                initial=snap,
             )
         return snap
 

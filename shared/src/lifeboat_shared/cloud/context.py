@@ -88,10 +88,13 @@ class ProjectContext:
         ready: Collection[str],
         failed: Collection[str] = ("error", "ERROR"),
         timeout: float | None = None,
+        initial: T | None = None,
     ) -> T:
         """Poll `fetch` (in the pool) until its status is in `ready`.
 
-        The first poll is at once; a kind of wait (the operation without its ids) that took a
+        The first poll is at once, or is `initial` when the caller has the resource as the
+        creation answered it (a just-created snapshot is "creating": asking again at once only
+        costs the site and us a request); a kind of wait (the operation without its ids) that took a
         while before at this site polls next at 0.8 of its usual duration (an EWMA; at most 4x
         the maximum interval), then at the initial interval growing by 1.5x up to the maximum.
 
@@ -108,7 +111,10 @@ class ProjectContext:
         usual = self.executor.wait_seconds.get(kind)
         polls = 0
         while True:
-            current = await self.call(operation, fetch)
+            if polls == 0 and initial is not None:
+                current = initial
+            else:
+                current = await self.call(operation, fetch)
             polls += 1
             status = status_of(current).lower()
             if status in ready_set:

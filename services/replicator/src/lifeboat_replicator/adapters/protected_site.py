@@ -181,11 +181,9 @@ class ProtectedSite:
         known = self.known_groups.get(key, wanted)
         if known is not None:
             # One filtered read confirms the group still holds exactly these volumes (another
-            # replicator may have changed it since): then no project-wide checks are needed.
-            try:
-                held = set((await self.project.block_storage.get_volume_group(known)).volume_ids)
-            except NotFound:
-                held = set()
+            # replicator may have changed it since): then no project-wide checks are needed. A
+            # group in a state that takes no snapshot refuses the snapshot: the full check runs.
+            held = set(await self.project.block_storage.volume_group_members(known))
             if held != set(wanted):
                 known = None
                 self.known_groups.forget(key)
