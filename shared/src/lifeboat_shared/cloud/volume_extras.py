@@ -5,8 +5,11 @@ such API, so callers fall back to comparing block hashes) and extending a volume
 
 from __future__ import annotations
 
+import http.client
 from typing import Any
 
+import urllib3
+from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as sdk_exc
 
 from lifeboat_shared.cloud import convert, rawlist
@@ -33,13 +36,26 @@ class VolumeExtrasAPI(CinderBase):
         )
         with resp:
             if resp.status_code in (404, 405, 501):
+                resp.close()  # the body unread: not worth keeping the connection for
                 adapter.get_snapshot(snapshot_id)  # NotFound when the snapshot itself is gone
                 return False  # the site has no such API (a real Cinder's router: 404)
             sdk_exc.raise_from_response(resp)
-            got = _read_body_into(resp.raw, into, resp.headers.get("Content-Encoding"))
-        if got != length:
+            try:
+                got = _read_body_into(resp, into)
+            except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:
+                # The body broke off (reset, timeout, truncated chunk): transient, as the same
+                # fault inside keystoneauth would be (Unavailable: retried).
+                raise ks_exc.ConnectFailure(
+                    f"snapshot {snapshot_id}: reading {length} bytes at {offset}: {exc}"
+                ) from exc
+        if got < length:
+            raise ks_exc.ConnectFailure(
+                f"snapshot {snapshot_id}: asked for {length} bytes at {offset}, the body ended "
+                f"after {got}"
+            )
+        if got > length:
             raise sdk_exc.SDKException(
-                f"snapshot {snapshot_id}: asked for {length} bytes at {offset}, got {got}"
+                f"snapshot {snapshot_id}: asked for {length} bytes at {offset}, got more"
             )
         return True
 
@@ -138,10 +154,17 @@ class VolumeExtrasAPI(CinderBase):
             )
 
 
-def _read_body_into(raw: Any, into: memoryview, encoding: str | None) -> int:
+def _read_body_into(resp: Any, into: memoryview) -> int:
     """Read a streamed response body into ``into``; the number of bytes it had (more than
     ``len(into)`` when the body is longer: the caller's check fails)."""
+    if resp._content_consumed:  # keystoneauth's debug logging read it already
+        data: bytes = resp.content or b""
+        n = min(len(data), len(into))
+        into[:n] = data[:n]
+        return len(data)
+    raw = resp.raw
     fp = getattr(raw, "_fp", None)  # urllib3's http.client response: reads into our buffer
+    encoding = resp.headers.get("Content-Encoding")
     if encoding in (None, "identity") and fp is not None and hasattr(fp, "readinto"):
         got = 0
         while got < len(into):

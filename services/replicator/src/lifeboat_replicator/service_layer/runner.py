@@ -19,6 +19,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter, Histogram
@@ -77,11 +78,28 @@ HOLDS = Counter(
 )
 LINK_OBSERVATION_EVERY_SECONDS = 10.0
 """A link that keeps working is reported at most this often (per link, by this runner); a
-failure, and the first success after one, always are (UC6's hysteresis counts consecutive
-failures)."""
+failure always is, and so is every success for LINK_RECOVERY_SECONDS after one (UC6's
+hysteresis counts consecutive failures, and may want several successes to call a link up)."""
+LINK_RECOVERY_SECONDS = 60.0
 LEASES_LOST = Counter(
     "lifeboat_replication_leases_lost", "Cycles another replicator took over from this one"
 )
+
+
+@dataclass(frozen=True)
+class _Clocks:
+    wall: datetime
+    boot: float  # CLOCK_BOOTTIME: goes on while the host is suspended
+
+    @staticmethod
+    def now() -> _Clocks:
+        return _Clocks(datetime.now(UTC), time.clock_gettime(time.CLOCK_BOOTTIME))
+
+    def within(self, earlier: _Clocks, span: timedelta) -> bool:
+        """Less than ``span`` since ``earlier`` by both clocks (a clock set back counts as not)."""
+        wall = self.wall - earlier.wall
+        boot = self.boot - earlier.boot
+        return timedelta(0) <= wall < span and 0 <= boot < span.total_seconds()
 
 
 async def _commit_follows(cycle: ReplicationCycle) -> None:
@@ -125,12 +143,13 @@ class CycleRunner:
         self.stopping = False
         self._running: dict[str, asyncio.Task[None]] = {}
         self._groups: dict[str, str] = {}  # cycle id -> group id, while a stage runs
-        # cycle id -> monotonic time before the newest CAS that set this runner's lease: the
-        # lease runs at least until then + its length (only the owner writes a running cycle)
-        self._leased_at: dict[str, float] = {}
-        # (source, target) site ids -> (reachable, when) of the newest observation reported
+        # cycle id -> (clocks) just before the newest CAS that set this runner's lease: the lease
+        # runs at least until then + its length (only the owner writes a running cycle)
+        self._leased_at: dict[str, _Clocks] = {}
         self._wake: Callable[[], None] = lambda: None
-        self._link_reported: dict[tuple[str, str], tuple[bool, float]] = {}
+        # (source, target) site ids -> when (monotonic) this runner last reported the link, and
+        # last reported it failing
+        self._link_reported: dict[tuple[str, str], tuple[float, float | None]] = {}
         deps.is_suspended = self._is_suspended
         deps.previous_cp = self._previous_cp
 
@@ -145,8 +164,20 @@ class CycleRunner:
         """A pass every ``interval``, and at once when this process added a cycle or a slot
         freed up (``wakeups``)."""
         wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def wake_up() -> None:  # a notify from another loop or thread goes through our loop
+            try:
+                here = asyncio.get_running_loop()
+            except RuntimeError:
+                here = None
+            if here is loop:
+                wake.set()
+            else:
+                loop.call_soon_threadsafe(wake.set)
+
         self._wake = wake.set
-        unsubscribe = wakeups.subscribe(wake.set)
+        unsubscribe = wakeups.subscribe(wake_up)
         try:
             while not stop.is_set():
                 wake.clear()
@@ -164,7 +195,8 @@ class CycleRunner:
             task.cancel()
 
     async def pass_once(self) -> None:
-        now, since = datetime.now(UTC), time.monotonic()
+        since = _Clocks.now()
+        now = since.wall
         async with self.db.transaction() as s:
             self.suspended = await GroupStateRepository(s).suspended_groups()
             held = await CycleRepository(s).renew(self.owner, now + self.lease)
@@ -205,13 +237,16 @@ class CycleRunner:
         No statement while the lease this runner set most recently still has more than half its
         length to run: a running cycle's row is written only by its lease owner, and a claim
         takes only an expired lease, so nobody can have taken it (the runner's pass renews every
-        lease it holds; a runner that stalls past half the lease does the compare-and-set)."""
-        since = time.monotonic()
+        lease it holds; a runner that stalls past half the lease does the compare-and-set).
+        "Still runs" by both this host's wall clock (what other replicators compare the lease
+        with: their clocks must agree with it within half the lease, NTP) and its boot-time
+        clock (which, unlike the monotonic one, counts a suspended host's time)."""
+        since = _Clocks.now()
         leased_at = self._leased_at.get(cycle.id)
         if (
             leased_at is not None
             and cycle.group_id not in self.lost_groups
-            and since - leased_at < self.lease.total_seconds() / 2
+            and since.within(leased_at, self.lease / 2)
         ):
             HOLDS.labels("lease_fresh").inc()
             return
@@ -305,21 +340,22 @@ class CycleRunner:
 
     async def _observe_link(self, cycle: ReplicationCycle, *, reachable: bool, detail: str) -> None:
         """A SiteLinkObserved for a cycle attempt that tried the link (UC6: partitions): every
-        failure, the first success after one, and then a working link at most every
-        LINK_OBSERVATION_EVERY_SECONDS per link (a hundred groups need not say so each cycle);
-        never fails the cycle."""
-        spec = ReplicationSpec.model_validate(cycle.spec)
-        link = (spec.source.site_id, spec.target.site_id)
-        now = time.monotonic()
-        last = self._link_reported.get(link)
-        if (
-            reachable
-            and last is not None
-            and last[0]
-            and now - last[1] < LINK_OBSERVATION_EVERY_SECONDS
-        ):
-            return
+        failure, every success in the LINK_RECOVERY_SECONDS after this runner saw one (the
+        orchestrator may want several in a row to call the link up again), and otherwise a
+        working link at most every LINK_OBSERVATION_EVERY_SECONDS per link (a hundred groups
+        need not say so each cycle); never fails the cycle."""
         try:
+            spec = ReplicationSpec.model_validate(cycle.spec)
+            link = (spec.source.site_id, spec.target.site_id)
+            now = time.monotonic()
+            reported, failed = self._link_reported.get(link, (None, None))
+            if (
+                reachable
+                and reported is not None
+                and now - reported < LINK_OBSERVATION_EVERY_SECONDS
+                and (failed is None or now - failed >= LINK_RECOVERY_SECONDS)
+            ):
+                return
             async with self.db.transaction() as s:
                 await add_to_outbox(
                     s,
@@ -333,7 +369,7 @@ class CycleRunner:
                         )
                     ],
                 )
-            self._link_reported[link] = (reachable, now)
+            self._link_reported[link] = (now, failed if reachable else now)
         except Exception:
             log.exception("cycle %s: could not record the link observation", cycle.id)
 
