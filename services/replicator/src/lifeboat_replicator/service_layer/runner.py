@@ -93,13 +93,19 @@ class _Clocks:
 
     @staticmethod
     def now() -> _Clocks:
-        return _Clocks(datetime.now(UTC), time.clock_gettime(time.CLOCK_BOOTTIME))
+        return _Clocks(datetime.now(UTC), _boot_clock())
 
     def within(self, earlier: _Clocks, span: timedelta) -> bool:
         """Less than ``span`` since ``earlier`` by both clocks (a clock set back counts as not)."""
         wall = self.wall - earlier.wall
         boot = self.boot - earlier.boot
         return timedelta(0) <= wall < span and 0 <= boot < span.total_seconds()
+
+
+def _boot_clock() -> float:
+    """CLOCK_BOOTTIME where the OS has it (Linux), else the monotonic clock."""
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(clock) if clock is not None else time.monotonic()
 
 
 async def _commit_follows(cycle: ReplicationCycle) -> None:
