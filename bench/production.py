@@ -71,21 +71,20 @@ def infra(tmp: Path) -> Iterator[tuple[str, str]]:
         print("starting PostgreSQL and Kafka...", flush=True)
         # Registered before each start: the stop scripts are no-ops on a half-started DIR, and a
         # start interrupted (Ctrl-C, failure) may have left a server running.
-        started.append(("deploy/postgres/pg-local.sh", pg))
-        p = subprocess.run(
-            [*sh, str(ROOT / "deploy/postgres/pg-local.sh"), "start", str(pg)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        started.append(("deploy/kafka/kafka-local.sh", kafka))
-        k = subprocess.run(
-            [*sh, str(ROOT / "deploy/kafka/kafka-local.sh"), "start", str(kafka)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        yield p.splitlines()[-1], k.splitlines()[-1]
+        urls: list[str] = []
+        for script, where in (
+            ("deploy/postgres/pg-local.sh", pg),
+            ("deploy/kafka/kafka-local.sh", kafka),
+        ):
+            started.append((script, where))
+            out = subprocess.run(
+                [*sh, str(ROOT / script), "start", str(where)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            urls.append(out.splitlines()[-1])
+        yield urls[0], urls[1]
     finally:
         for script, d in reversed(started):
             subprocess.run([*sh, str(ROOT / script), "stop", str(d)], capture_output=True)
