@@ -324,8 +324,32 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         ).total_seconds()
         for cp in new
     ]
+    # Where the sawtooth's top comes from: the gap between a group's recovery points (what the
+    # scheduler decides) plus the last CP's lag (created - taken); and a cycle's request (its
+    # tick arriving) to its recovery point (queueing for a slot, the snapshot).
+    by_group: dict[str, list[datetime]] = {}
+    for cp in cps_seen.values():
+        by_group.setdefault(cp["group_id"], []).append(datetime.fromisoformat(cp["taken_at"]))
+    new_taken = {datetime.fromisoformat(cp["taken_at"]) for cp in new}
+    gaps = [
+        (b - a).total_seconds()
+        for times in by_group.values()
+        for a, b in zip(sorted(times), sorted(times)[1:], strict=False)
+        if b in new_taken
+    ]
+    to_point = [
+        (
+            datetime.fromisoformat(cy["taken_at"]) - datetime.fromisoformat(cy["requested_at"])
+        ).total_seconds()
+        for cy in cycles
+        if cy.get("taken_at") and datetime.fromisoformat(cy["taken_at"]) in new_taken
+    ]
     production = args.topology == "production"
     return {
+        "recovery_point_gap_p50_s": statistics.median(gaps) if gaps else None,
+        "recovery_point_gap_p99_s": pct(gaps, 0.99),
+        "request_to_point_p50_s": statistics.median(to_point) if to_point else None,
+        "request_to_point_p99_s": pct(to_point, 0.99),
         "topology": args.topology,
         "load_avg_1_5_15": os.getloadavg(),
         "database": "postgresql" if production else "sqlite",
@@ -436,6 +460,20 @@ def main() -> None:
         ),
         ("failed cycles", f"{res['failed_cycles']}"),
     ]
+    if res.get("recovery_point_gap_p50_s") is not None:
+        rows.append(
+            (
+                "gap between a group's recovery points p50 / p99",
+                f"{res['recovery_point_gap_p50_s']:.1f} / {res['recovery_point_gap_p99_s']:.1f} s",
+            )
+        )
+    if res.get("request_to_point_p50_s") is not None:
+        rows.append(
+            (
+                "cycle requested -> recovery point p50 / p99",
+                f"{res['request_to_point_p50_s']:.2f} / {res['request_to_point_p99_s']:.2f} s",
+            )
+        )
     width = max(len(r[0]) for r in rows)
     print(
         f"\nP6 sustained RPO, {res['topology']}, {res['minutes']:.0f} min, real time "

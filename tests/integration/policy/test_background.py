@@ -129,3 +129,40 @@ async def test_a_stateless_only_group_is_never_ticked_nor_breached(
             metrics = (await c.get("/metrics")).text
             assert f'lifeboat_policy_target_rpo_seconds{{group_id="{mixed["id"]}"' in metrics
             assert f'group_id="{web["id"]}"' not in metrics
+
+
+async def test_ticks_go_out_when_due_not_at_the_next_pass_interval(
+    policy_settings: dict[str, Any],
+) -> None:
+    """The scheduler sleeps until the soonest unit is due, not a whole pass interval, and hears
+    of a group created meanwhile: with a 10-s interval and no CP coming back, a 1-s RPO group's
+    first tick and its repeats each go out within 2 s of their due time (fixed 10-s passes sent
+    them up to 10 s late)."""
+    settings = {
+        **policy_settings,
+        "scheduler_enabled": True,
+        "scheduler_interval_seconds": 10.0,
+        "breach_check_interval_seconds": 60.0,
+    }
+    name = f"policy_{uuid.uuid4().hex[:10]}"
+    app = start_policy(settings, name)
+    async with LifespanManager(app, startup_timeout=60):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://p", headers=AUTH) as c:
+            p = Policy(app, c, settings, name)
+            ids = await seed(p, rpo_seconds=1)
+            group = await make_group(p, ids["policy_id"], "punctual")
+            deadline = time.monotonic() + 30
+            ticks: list[tuple[RpoTickElapsed, float]] = []
+            while len(ticks) < 3:
+                assert time.monotonic() < deadline, f"only {len(ticks)} ticks in 30 s"
+                await asyncio.sleep(0.1)
+                ticks = [
+                    (e.message, (e.time - e.message.due_at).total_seconds())
+                    for e in await p.envelopes()
+                    if isinstance(e.message, RpoTickElapsed)
+                ]
+            assert all(t.group_id == group["id"] for t, _ in ticks)
+            assert [t.tick_seq for t, _ in ticks][:3] == [1, 2, 3]
+            late = [lateness for _, lateness in ticks[:3]]
+            assert all(lateness < 2.0 for lateness in late), late

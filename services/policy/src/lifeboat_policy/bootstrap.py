@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lifeboat_policy import metrics
-from lifeboat_policy.adapters.repository import GroupRepository
+from lifeboat_policy.adapters import due_times
+from lifeboat_policy.adapters.repository import GroupRepository, TickUnitRepository
 from lifeboat_policy.entrypoints.api import router
 from lifeboat_policy.service_layer.handlers import HANDLERS
 from lifeboat_policy.service_layer.scheduler import emit_breaches, emit_due_ticks
@@ -21,6 +22,10 @@ from lifeboat_shared.contracts import topics
 from lifeboat_shared.service import ServiceRuntime, ServiceSpec
 
 log = logging.getLogger(__name__)
+
+
+MIN_PASS_GAP_SECONDS = 0.05
+"""Ticks due within this of each other go out in one pass (one transaction)."""
 
 
 async def scheduler_pass(runtime: ServiceRuntime, budget: int) -> int:
@@ -38,26 +43,75 @@ async def scheduler_pass(runtime: ServiceRuntime, budget: int) -> int:
     return sent
 
 
+async def seconds_to_next_due(runtime: ServiceRuntime, longest: float) -> float:
+    """How long the scheduler may sleep: until the soonest unit is due, within
+    [MIN_PASS_GAP_SECONDS, ``longest``] (a unit made due sooner meanwhile, by a CP or an API
+    call, waits at most ``longest``)."""
+    async with runtime.db.read() as session:
+        soonest = await TickUnitRepository(session).next_due_at()
+    if soonest is None:
+        return longest
+    wait = (soonest - datetime.now(UTC)).total_seconds()
+    return min(longest, max(MIN_PASS_GAP_SECONDS, wait))
+
+
 async def rpo_scheduler(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
-    """Emit RPO ticks for due units, check breaches and refresh the RPO gauge, until stopped."""
+    """Emit RPO ticks for due units, check breaches and refresh the RPO gauge, until stopped.
+
+    A pass runs when the soonest unit is due, at once when this process writes a sooner due time
+    (``due_times``), and at least every ``scheduler_interval_seconds``: a tick goes out on time
+    rather than up to an interval late, which the achieved RPO would pay for.
+    ``max_ticks_per_second`` is kept by a token bucket, however often passes run."""
     settings = runtime.settings
     assert isinstance(settings, PolicySettings)
     if not settings.scheduler_enabled:
         return
     interval = settings.scheduler_interval_seconds
-    budget = max(1, int(settings.max_ticks_per_second * interval))
+    rate = settings.max_ticks_per_second
+    burst = max(1.0, rate * interval)
+    tokens, refilled = burst, time.monotonic()
     last_check = 0.0
-    while not stop.is_set():
-        try:
-            await scheduler_pass(runtime, budget)
-            if time.monotonic() - last_check >= settings.breach_check_interval_seconds:
-                last_check = time.monotonic()
-                metrics.BREACHES.inc(len(await emit_breaches(runtime, datetime.now(UTC))))
-                await refresh_gauge(runtime)
-        except Exception:
-            log.exception("RPO scheduler pass failed; retrying")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    planned = datetime.max.replace(tzinfo=UTC)  # when this loop means to pass next
+
+    def sooner(due_at: datetime) -> None:
+        if due_at < planned:
+            loop.call_soon_threadsafe(wake.set)
+
+    unsubscribe = due_times.subscribe(sooner)
+    try:
+        while not stop.is_set():
+            wake.clear()
+            sleep = interval
+            try:
+                now = time.monotonic()
+                tokens, refilled = min(burst, tokens + (now - refilled) * rate), now
+                if tokens >= 1:
+                    tokens -= await scheduler_pass(runtime, int(tokens))
+                if time.monotonic() - last_check >= settings.breach_check_interval_seconds:
+                    last_check = time.monotonic()
+                    metrics.BREACHES.inc(len(await emit_breaches(runtime, datetime.now(UTC))))
+                    await refresh_gauge(runtime)
+                sleep = await seconds_to_next_due(runtime, interval)
+                if tokens < 1:  # the budget is spent: wait for the next token
+                    sleep = max(sleep, (1 - tokens) / rate)
+            except Exception:
+                log.exception("RPO scheduler pass failed; retrying")
+            planned = datetime.now(UTC) + timedelta(seconds=sleep)
+            await _first_of(stop, wake, timeout=sleep)
+    finally:
+        unsubscribe()
+
+
+async def _first_of(stop: asyncio.Event, wake: asyncio.Event, *, timeout: float) -> None:
+    """Sleep until ``stop`` or ``wake`` is set, at most ``timeout`` seconds."""
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def member_watch(runtime: ServiceRuntime, stop: asyncio.Event) -> None:

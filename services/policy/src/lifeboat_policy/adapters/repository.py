@@ -12,8 +12,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lifeboat_policy.adapters import due_times
 from lifeboat_policy.adapters.orm import protection_groups as g
 from lifeboat_policy.adapters.orm import tick_units as u
 from lifeboat_policy.domain.model import (
@@ -333,7 +335,16 @@ class TickUnitRepository:
     def _pg(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"
 
+    def _post_after_commit(self, due_at: datetime | None) -> None:
+        """This process's scheduler hears of ``due_at`` once the transaction has committed."""
+        if due_at is None or not due_times.has_subscribers():
+            return
+        event.listen(
+            self.session.sync_session, "after_commit", lambda _s: due_times.post(due_at), once=True
+        )
+
     async def add(self, unit: TickUnit) -> None:
+        self._post_after_commit(unit.next_due_at)
         await self.session.execute(
             sa.insert(u).values(
                 unit_id=unit.unit_id,
@@ -368,7 +379,12 @@ class TickUnitRepository:
             query = query.with_for_update(skip_locked=True)
         return [_unit(r) for r in await self.session.execute(query)]
 
+    async def next_due_at(self) -> datetime | None:
+        """The soonest time any unit is due (the index on ``next_due_at`` answers it)."""
+        return _opt(await self.session.scalar(sa.select(sa.func.min(u.c.next_due_at))))
+
     async def save(self, unit: TickUnit) -> None:
+        self._post_after_commit(unit.next_due_at)
         await self.session.execute(
             sa.update(u)
             .where(u.c.unit_id == unit.unit_id)
