@@ -24,8 +24,9 @@ from lifeboat_shared.service import ServiceRuntime, ServiceSpec
 log = logging.getLogger(__name__)
 
 
-MIN_PASS_GAP_SECONDS = 0.05
-"""Ticks due within this of each other go out in one pass (one transaction)."""
+MIN_PASS_GAP_SECONDS = 0.25
+"""Ticks due within this of each other go out in one pass (one transaction): at most four
+passes a second, each tick at most this late."""
 
 
 async def scheduler_pass(runtime: ServiceRuntime, budget: int) -> int:

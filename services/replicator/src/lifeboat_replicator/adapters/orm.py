@@ -28,6 +28,7 @@ replication_cycles = sa.Table(
     sa.Column("volumes", sa.JSON, nullable=False),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("due_by", sa.DateTime(timezone=True), nullable=True),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
 )
 

@@ -46,6 +46,7 @@ def _cycle(row: sa.Row[Any]) -> ReplicationCycle:
         requested_at=aware(m["requested_at"]),
         spec=dict(m["spec"]),
         tick_seq=m["tick_seq"],
+        due_by=_opt(m["due_by"]),
         full_resync=bool(m["full_resync"]),
         status=CycleStatus(m["status"]),
         stage=Stage(m["stage"]),
@@ -98,6 +99,20 @@ def _cp(row: sa.Row[Any]) -> ConsistencyPoint:
     )
 
 
+def _claimable(owner: str, now: datetime) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool]]:
+    """(runnable, free): pending and due, or running with an expired lease (its runner died);
+    and no live lease of another owner."""
+    runnable = sa.or_(
+        sa.and_(
+            t.c.status == CycleStatus.PENDING.value,
+            sa.or_(t.c.not_before.is_(None), t.c.not_before <= now),
+        ),
+        sa.and_(t.c.status == CycleStatus.RUNNING.value, t.c.lease_until < now),
+    )
+    free = sa.or_(t.c.lease_until.is_(None), t.c.lease_until < now, t.c.lease_owner == owner)
+    return runnable, free
+
+
 class CycleRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -117,6 +132,7 @@ class CycleRepository:
                 tick_seq=cycle.tick_seq,
                 spec=cycle.spec,
                 requested_at=cycle.requested_at,
+                due_by=cycle.due_by,
                 **_cycle_values(cycle),
             )
         )
@@ -170,18 +186,12 @@ class CycleRepository:
         outer WHERE is re-evaluated on the locked row, so two replicators never take one cycle;
         on SQLite write transactions are serialised (BEGIN IMMEDIATE). At most one active cycle
         per group exists."""
-        runnable = sa.or_(
-            sa.and_(
-                t.c.status == CycleStatus.PENDING.value,
-                sa.or_(t.c.not_before.is_(None), t.c.not_before <= now),
-            ),
-            sa.and_(t.c.status == CycleStatus.RUNNING.value, t.c.lease_until < now),
-        )
-        free = sa.or_(t.c.lease_until.is_(None), t.c.lease_until < now, t.c.lease_owner == owner)
+        runnable, free = _claimable(owner, now)
         candidates = (
             sa.select(t.c.id)
             .where(runnable, free)
-            .order_by(t.c.requested_at)
+            # earliest deadline first: the group nearest to breaching its RPO
+            .order_by(sa.func.coalesce(t.c.due_by, t.c.requested_at), t.c.requested_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
             .scalar_subquery()
@@ -193,6 +203,12 @@ class CycleRepository:
             .returning(t.c.id)
         )
         return [r.id for r in result]
+
+    async def any_claimable(self, owner: str, now: datetime) -> bool:
+        """Whether ``claim`` would find a cycle now (a read: no write lock for an idle pass)."""
+        runnable, free = _claimable(owner, now)
+        found = await self.session.execute(sa.select(t.c.id).where(runnable, free).limit(1))
+        return found.first() is not None
 
     async def renew(self, owner: str, lease_until: datetime) -> set[str]:
         """Extend every lease ``owner`` holds; returns the ids it still holds."""
@@ -284,6 +300,16 @@ class ConsistencyPointRepository:
         if not include_pruned:
             query = query.where(cps.c.pruned.is_(False))
         return [_cp(r) for r in await self.session.execute(query)]
+
+    async def newest_taken_at(self, group_id: str) -> datetime | None:
+        """The recovery point of the group's newest live CP."""
+        return _opt(
+            await self.session.scalar(
+                sa.select(sa.func.max(cps.c.taken_at)).where(
+                    cps.c.group_id == group_id, ~cps.c.pruned
+                )
+            )
+        )
 
     async def newest(self, group_id: str) -> ConsistencyPoint | None:
         found = await self.list(group_id, limit=1)

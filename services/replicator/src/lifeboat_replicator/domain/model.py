@@ -97,6 +97,9 @@ class ReplicationCycle:
     requested_at: datetime
     spec: dict[str, Any]
     tick_seq: int | None = None
+    due_by: datetime | None = None
+    """When the group's achieved RPO would pass its target (newest CP's recovery point + RPO):
+    runners claim the soonest first; None (a first copy, replicate-now) counts as due now."""
     full_resync: bool = False
     status: CycleStatus = CycleStatus.PENDING
     stage: Stage = Stage.SNAPSHOT

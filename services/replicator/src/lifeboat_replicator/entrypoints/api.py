@@ -91,6 +91,11 @@ class CycleOut(BaseModel):
     quiesce_failures: list[QuiesceFailureOut] = Field(description=FAILURES_DOC)
     taken_at: datetime | None
     requested_at: datetime
+    due_by: datetime | None = Field(
+        description="When the group's RPO target would be missed (newest CP's recovery point + "
+        "RPO); pending cycles are started soonest first (none: a first copy or replicate-now, "
+        "due at once)"
+    )
     finished_at: datetime | None
     error: str | None
     bytes_changed: int
@@ -114,6 +119,7 @@ class CycleOut(BaseModel):
             quiesce_failures=[QuiesceFailureOut.of(f) for f in c.quiesce_failures],
             taken_at=c.taken_at,
             requested_at=c.requested_at,
+            due_by=c.due_by,
             finished_at=c.finished_at,
             error=c.error,
             bytes_changed=c.bytes_changed,

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from lifeboat_replicator.adapters.repository import CycleRepository, GroupStateRepository
+from lifeboat_replicator.adapters.repository import (
+    ConsistencyPointRepository,
+    CycleRepository,
+    GroupStateRepository,
+)
 from lifeboat_replicator.domain.model import CycleStatus, ReplicationCycle
 from lifeboat_replicator.service_layer import wakeups
 from lifeboat_shared.bus.handlers import HandlerContext, Handlers
@@ -34,6 +38,7 @@ async def _request_cycle(
     trigger: str,
     tick_seq: int | None,
     full_resync: bool,
+    rpo_seconds: int | None = None,
 ) -> None:
     cycles = CycleRepository(ctx.session)
     state = GroupStateRepository(ctx.session)
@@ -45,6 +50,11 @@ async def _request_cycle(
         return
     full_resync = await state.take_resync(group_id) or full_resync
     suspended = await state.is_suspended(group_id)
+    newest = (
+        await ConsistencyPointRepository(ctx.session).newest_taken_at(group_id)
+        if rpo_seconds is not None
+        else None
+    )
     await cycles.add(
         ReplicationCycle(
             id=str(uuid.uuid4()),
@@ -55,6 +65,9 @@ async def _request_cycle(
             requested_at=datetime.now(UTC),
             spec=spec.model_dump(mode="json"),
             tick_seq=tick_seq,
+            due_by=newest + timedelta(seconds=rpo_seconds)
+            if newest is not None and rpo_seconds is not None
+            else None,
             full_resync=full_resync,
             status=CycleStatus.PAUSED if suspended else CycleStatus.PENDING,
         )
@@ -75,6 +88,7 @@ async def on_rpo_tick(message: Message, ctx: HandlerContext) -> None:
         trigger=message.trigger,
         tick_seq=message.tick_seq,
         full_resync=False,
+        rpo_seconds=message.rpo_seconds,
     )
 
 

@@ -152,6 +152,7 @@ class CycleRunner:
         # cycle id -> (clocks) just before the newest CAS that set this runner's lease: the lease
         # runs at least until then + its length (only the owner writes a running cycle)
         self._leased_at: dict[str, _Clocks] = {}
+        self._renewed_at: _Clocks | None = None  # the last renewal of every lease it holds
         self._wake: Callable[[], None] = lambda: None
         # (source, target) site ids -> when (monotonic) this runner last reported the link, and
         # last reported it failing
@@ -201,21 +202,32 @@ class CycleRunner:
             task.cancel()
 
     async def pass_once(self) -> None:
+        """Renew this runner's leases when a quarter of their length has gone by since the last
+        renewal, and claim what it has room for; a pass with neither to do only reads (on SQLite
+        an idle pass must not take the write turn that checkpoints and commits wait for)."""
         since = _Clocks.now()
         now = since.wall
-        async with self.db.transaction() as s:
+        room = self.max_concurrent_cycles - len(self._running)
+        async with self.db.read() as s:
             self.suspended = await GroupStateRepository(s).suspended_groups()
-            held = await CycleRepository(s).renew(self.owner, now + self.lease)
-            # Only what this process can drive now: the rest stays for the other replicators.
-            room = self.max_concurrent_cycles - len(self._running)
+            claimable = room > 0 and await CycleRepository(s).any_claimable(self.owner, now)
+        renew = bool(self._running) and (
+            self._renewed_at is None or not since.within(self._renewed_at, self.lease / 4)
+        )
+        if not (renew or claimable):
+            return
+        async with self.db.transaction() as s:
+            held = await CycleRepository(s).renew(self.owner, now + self.lease) if renew else set()
             claimed = (
                 await CycleRepository(s).claim(self.owner, now, now + self.lease, limit=room)
-                if room > 0
+                if claimable
                 else []
             )
-        self.lost_groups = {
-            group for cycle_id, group in self._groups.items() if cycle_id not in held
-        }
+        if renew:
+            self._renewed_at = since
+            self.lost_groups = {
+                group for cycle_id, group in self._groups.items() if cycle_id not in held
+            }
         for cycle_id in claimed:
             if cycle_id not in self._running:
                 task = asyncio.create_task(self._execute(cycle_id), name=f"cycle-{cycle_id}")
