@@ -115,3 +115,16 @@ def table(series: Mapping[str, Series], unit: str = "s", scale: float = 1.0) -> 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """--help shows the script's whole docstring as written, and every option's default."""
+
+
+def host_speed(rounds: int = 3) -> float:
+    """Seconds a fixed pure-Python loop takes (median of ``rounds``), to record beside a figure
+    that is not a same-run comparison (P6): the development VM's host is shared, and on
+    2026-12-06 this read from 0.63 to 1.22 s within minutes on an idle VM; runs are comparable
+    only at similar readings."""
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        sum(i * i for i in range(10**7))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)

@@ -180,7 +180,10 @@ async def deployment(args: argparse.Namespace, data_dir: Path) -> AsyncIterator[
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="lb-p6-"))
     try:
-        return await measure(args, data_dir)
+        speed_before = fair.host_speed()
+        res = await measure(args, data_dir)
+        res["host_speed_s_before_after"] = [speed_before, fair.host_speed()]
+        return res
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)  # 100 volumes and their snapshots: gigabytes
 
@@ -475,9 +478,11 @@ def main() -> None:
             )
         )
     width = max(len(r[0]) for r in rows)
+    speed = res["host_speed_s_before_after"]
     print(
         f"\nP6 sustained RPO, {res['topology']}, {res['minutes']:.0f} min, real time "
-        f"(no time scale), load average {res['load_avg_1_5_15'][0]:.1f}"
+        f"(no time scale), load average {res['load_avg_1_5_15'][0]:.1f}, host speed "
+        f"{speed[0]:.2f} / {speed[1]:.2f} s before / after (fair.host_speed)"
     )
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")
