@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 
 MIN_PASS_GAP_SECONDS = 0.25
-"""Ticks due within this of each other go out in one pass (one transaction): at most four
-passes a second, each tick at most this late."""
+"""Passes start at least this far apart (also when woken): ticks due within it of each other go
+out in one pass (one transaction), at most four passes a second, each tick at most this late."""
 
 
 async def scheduler_pass(runtime: ServiceRuntime, budget: int) -> int:
@@ -75,21 +75,32 @@ async def rpo_scheduler(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
     planned = datetime.max.replace(tzinfo=UTC)  # when this loop means to pass next
+    posted: list[datetime] = []  # due times this process committed since the pass began
 
     def sooner(due_at: datetime) -> None:
+        posted.append(due_at)
         if due_at < planned:
             loop.call_soon_threadsafe(wake.set)
 
     unsubscribe = due_times.subscribe(sooner)
+    last_pass = float("-inf")
     try:
         while not stop.is_set():
+            gap = last_pass + MIN_PASS_GAP_SECONDS - time.monotonic()
+            if gap > 0:  # a woken pass keeps the minimum gap too
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=gap)
+                continue
             wake.clear()
+            posted.clear()
+            last_pass = time.monotonic()
             sleep = interval
             try:
-                now = time.monotonic()
-                tokens, refilled = min(burst, tokens + (now - refilled) * rate), now
+                tokens, refilled = min(burst, tokens + (last_pass - refilled) * rate), last_pass
                 if tokens >= 1:
-                    tokens -= await scheduler_pass(runtime, int(tokens))
+                    budget = int(tokens)
+                    tokens -= budget  # charged up front: a pass that fails half way sent some
+                    tokens += budget - await scheduler_pass(runtime, budget)
                 if time.monotonic() - last_check >= settings.breach_check_interval_seconds:
                     last_check = time.monotonic()
                     metrics.BREACHES.inc(len(await emit_breaches(runtime, datetime.now(UTC))))
@@ -100,6 +111,8 @@ async def rpo_scheduler(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
             except Exception:
                 log.exception("RPO scheduler pass failed; retrying")
             planned = datetime.now(UTC) + timedelta(seconds=sleep)
+            if any(due_at < planned for due_at in posted):
+                continue  # committed after this pass read the due times: pass again
             await _first_of(stop, wake, timeout=sleep)
     finally:
         unsubscribe()

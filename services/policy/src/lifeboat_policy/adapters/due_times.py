@@ -8,8 +8,11 @@ bounds how late it sees a due time this process did not write (another replica's
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
+
+log = logging.getLogger(__name__)
 
 _subscribers: list[Callable[[datetime], None]] = []
 
@@ -30,5 +33,9 @@ def has_subscribers() -> bool:
 
 
 def post(due_at: datetime) -> None:
+    """Never raises (it runs after a commit: the caller's change is already made)."""
     for wake in list(_subscribers):
-        wake(due_at)
+        try:
+            wake(due_at)
+        except Exception:  # e.g. the scheduler's loop closed while shutting down
+            log.warning("could not wake the RPO scheduler", exc_info=True)

@@ -341,7 +341,7 @@ class TickUnitRepository:
             return
         event.listen(
             self.session.sync_session, "after_commit", lambda _s: due_times.post(due_at), once=True
-        )
+        )  # post never raises: the transaction has committed by then
 
     async def add(self, unit: TickUnit) -> None:
         self._post_after_commit(unit.next_due_at)
@@ -381,7 +381,12 @@ class TickUnitRepository:
 
     async def next_due_at(self) -> datetime | None:
         """The soonest time any unit is due (the index on ``next_due_at`` answers it)."""
-        return _opt(await self.session.scalar(sa.select(sa.func.min(u.c.next_due_at))))
+        # the filter lets SQLite answer from the partial index (WHERE next_due_at IS NOT NULL)
+        return _opt(
+            await self.session.scalar(
+                sa.select(sa.func.min(u.c.next_due_at)).where(u.c.next_due_at.is_not(None))
+            )
+        )
 
     async def save(self, unit: TickUnit) -> None:
         self._post_after_commit(unit.next_due_at)

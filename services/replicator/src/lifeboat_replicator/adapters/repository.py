@@ -179,7 +179,8 @@ class CycleRepository:
         self, owner: str, now: datetime, lease_until: datetime, *, limit: int = 100
     ) -> list[str]:
         """Take the lease of at most ``limit`` runnable cycles (pending and due, or running with an
-        expired lease: its runner died), oldest first, and return the ids this owner actually took.
+        expired lease: its runner died), earliest deadline first (``due_by``, else the request
+        time: due at once), and return the ids this owner actually took.
 
         One statement, ``UPDATE ... WHERE <claimable> AND id IN (SELECT ... FOR UPDATE SKIP
         LOCKED) RETURNING id``: on PostgreSQL concurrent claimers skip each other's rows and the
@@ -209,6 +210,15 @@ class CycleRepository:
         runnable, free = _claimable(owner, now)
         found = await self.session.execute(sa.select(t.c.id).where(runnable, free).limit(1))
         return found.first() is not None
+
+    async def held(self, owner: str) -> set[str]:
+        """The running cycles whose lease ``owner`` holds (a read: what ``renew`` would return)."""
+        rows = await self.session.execute(
+            sa.select(t.c.id).where(
+                t.c.lease_owner == owner, t.c.status == CycleStatus.RUNNING.value
+            )
+        )
+        return {r.id for r in rows}
 
     async def renew(self, owner: str, lease_until: datetime) -> set[str]:
         """Extend every lease ``owner`` holds; returns the ids it still holds."""

@@ -145,10 +145,11 @@ class CycleRunner:
         self.owner = f"runner-{uuid.uuid4()}"
         self.observer = f"replicator:{socket.gethostname()}"[:160]
         self.suspended: set[str] = set()
-        self.lost_groups: set[str] = set()  # groups of cycles whose lease another runner took
+        self._lost: set[str] = set()  # cycles whose lease another runner took (last pass's read)
         self.stopping = False
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._groups: dict[str, str] = {}  # cycle id -> group id, while a stage runs
+        # cycle id -> group id, from its claim until this runner releases its lease
+        self._groups: dict[str, str] = {}
         # cycle id -> (clocks) just before the newest CAS that set this runner's lease: the lease
         # runs at least until then + its length (only the owner writes a running cycle)
         self._leased_at: dict[str, _Clocks] = {}
@@ -161,7 +162,11 @@ class CycleRunner:
         deps.previous_cp = self._previous_cp
 
     def _is_suspended(self, group_id: str) -> bool:
-        return self.stopping or group_id in self.suspended or group_id in self.lost_groups
+        return (
+            self.stopping
+            or group_id in self.suspended
+            or any(self._groups.get(cycle_id) == group_id for cycle_id in self._lost)
+        )
 
     async def _previous_cp(self, group_id: str) -> ConsistencyPoint | None:
         async with self.db.read() as s:
@@ -210,6 +215,9 @@ class CycleRunner:
         room = self.max_concurrent_cycles - len(self._running)
         async with self.db.read() as s:
             self.suspended = await GroupStateRepository(s).suspended_groups()
+            # A lease another runner took is seen within a pass (senders stop at once), by a
+            # read: the renewal that would say so too is written only every quarter lease.
+            self._lost = set(self._groups) - await CycleRepository(s).held(self.owner)
             claimable = room > 0 and await CycleRepository(s).any_claimable(self.owner, now)
         renew = bool(self._running) and (
             self._renewed_at is None or not since.within(self._renewed_at, self.lease / 4)
@@ -225,9 +233,7 @@ class CycleRunner:
             )
         if renew:
             self._renewed_at = since
-            self.lost_groups = {
-                group for cycle_id, group in self._groups.items() if cycle_id not in held
-            }
+            self._lost = set(self._groups) - held
         for cycle_id in claimed:
             if cycle_id not in self._running:
                 task = asyncio.create_task(self._execute(cycle_id), name=f"cycle-{cycle_id}")
@@ -263,7 +269,7 @@ class CycleRunner:
         leased_at = self._leased_at.get(cycle.id)
         if (
             leased_at is not None
-            and cycle.group_id not in self.lost_groups
+            and cycle.id not in self._lost
             and since.within(leased_at, self.lease / 2)
         ):
             HOLDS.labels("lease_fresh").inc()
@@ -431,6 +437,7 @@ class CycleRunner:
                     self.runtime, cycle, cp, spec, previous=previous, retained=retained
                 ),
             )
+        self._released(cycle)
         CYCLES.labels("succeeded").inc()
         REPLICATED_BYTES.inc(cp.bytes_sent)
         return [cp, *retained]
@@ -449,11 +456,17 @@ class CycleRunner:
                     await ConsistencyPointRepository(s).mark_pruned(cp.id)
                 await add_to_outbox(s, [events.cp_pruned(self.runtime, cp) for cp in doomed])
 
+    def _released(self, cycle: ReplicationCycle) -> None:
+        """This runner gave the cycle's lease up (committed): from now on its lease not being
+        held is no sign of a takeover (retention may still run for it)."""
+        self._groups.pop(cycle.id, None)
+
     async def _release(self, cycle: ReplicationCycle) -> None:
         async with self.db.transaction() as s:
             if not await CycleRepository(s).save(cycle, self.owner):
                 raise LeaseLost(cycle.id)
             await CycleRepository(s).release(cycle.id, self.owner)
+        self._released(cycle)
 
     async def _retry_later(self, cycle: ReplicationCycle, reason: str, *, count: bool) -> None:
         if count:
@@ -490,6 +503,7 @@ class CycleRunner:
                 raise LeaseLost(cycle.id)
             await CycleRepository(s).release(cycle.id, self.owner)
             await add_to_outbox(s, [events.cp_failed(self.runtime, cycle, failed_stage)])
+        self._released(cycle)
         CYCLES.labels(cycle.status.value).inc()
         log.warning(
             "cycle %s of group %s %s: %s", cycle.id, cycle.group_id, cycle.status, cycle.error
