@@ -146,6 +146,30 @@ async def test_plans_executions_evacuations_stay_in_their_project(
         await repo.add(stored)
     plan_b_id = stored.id
 
+    # a tenant's evacuation takes only its project's plans, and only it sees it (before A's
+    # failover below: once that finishes, plan-a no longer runs at site-a)
+    r = await c.post(
+        "/v1/evacuations", json={"source_site": "site-a", "plans": ["plan-a"]}, headers=AS_B
+    )
+    assert r.status_code == 422 and "plans" in r.text, r.text
+    r = await c.post(
+        "/v1/evacuations", json={"source_site": "site-a", "project_id": TENANT_A}, headers=AS_B
+    )
+    assert r.status_code == 403, r.text
+    # B's evacuation weighs only B's plan (no CP anywhere: refused naming it, not plan-a)
+    r = await c.post("/v1/evacuations", json={"source_site": "site-a"}, headers=AS_B)
+    assert r.status_code == 409 and "plan-b" in r.text and "plan-a" not in r.text, r.text
+    # A's takes only A's plan; B cannot see nor approve it; the admin sees it
+    r = await c.post("/v1/evacuations", json={"source_site": "site-a"}, headers=AS_A)
+    assert r.status_code == 201, r.text
+    evac = r.json()
+    planned = [p["plan_id"] for w in evac["waves"] for p in w["plans"]]
+    assert planned == [plan_a["id"]] and plan_b_id not in planned
+    assert (await c.get("/v1/evacuations", headers=AS_B)).json() == []
+    assert (await c.get(f"/v1/evacuations/{evac['id']}", headers=AS_B)).status_code == 404
+    assert (await c.post(f"/v1/evacuations/{evac['id']}/approve", headers=AS_B)).status_code == 404
+    assert [e["id"] for e in (await c.get("/v1/evacuations", headers=ADMIN)).json()] == [evac["id"]]
+
     r = await c.post(
         f"/v1/plans/{plan_a['id']}/executions", json={"kind": "failover"}, headers=AS_A
     )
@@ -181,29 +205,6 @@ async def test_plans_executions_evacuations_stay_in_their_project(
         assert (await c.get(f"/v1/executions/{ref}", headers=AS_B)).status_code == 404
     assert (await c.get(f"/v1/executions/{execution_a}", headers=AS_A)).status_code == 200
     assert (await c.get(f"/v1/plans/{plan_a['id']}", headers=AS_A)).status_code == 200
-
-    # a tenant's evacuation takes only its project's plans, and only it sees it
-    r = await c.post(
-        "/v1/evacuations", json={"source_site": "site-a", "plans": ["plan-a"]}, headers=AS_B
-    )
-    assert r.status_code == 422 and "plans" in r.text, r.text
-    r = await c.post(
-        "/v1/evacuations", json={"source_site": "site-a", "project_id": TENANT_A}, headers=AS_B
-    )
-    assert r.status_code == 403, r.text
-    # B's evacuation weighs only B's plan (no CP anywhere: refused naming it, not plan-a)
-    r = await c.post("/v1/evacuations", json={"source_site": "site-a"}, headers=AS_B)
-    assert r.status_code == 409 and "plan-b" in r.text and "plan-a" not in r.text, r.text
-    # A's takes only A's plan; B cannot see nor approve it; the admin sees it
-    r = await c.post("/v1/evacuations", json={"source_site": "site-a"}, headers=AS_A)
-    assert r.status_code == 201, r.text
-    evac = r.json()
-    planned = [p["plan_id"] for w in evac["waves"] for p in w["plans"]]
-    assert planned == [plan_a["id"]] and plan_b_id not in planned
-    assert (await c.get("/v1/evacuations", headers=AS_B)).json() == []
-    assert (await c.get(f"/v1/evacuations/{evac['id']}", headers=AS_B)).status_code == 404
-    assert (await c.post(f"/v1/evacuations/{evac['id']}/approve", headers=AS_B)).status_code == 404
-    assert [e["id"] for e in (await c.get("/v1/evacuations", headers=ADMIN)).json()] == [evac["id"]]
 
     # execution events carry the plan's project
     deadline = time.monotonic() + 30
