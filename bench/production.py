@@ -187,8 +187,12 @@ def measured_roles(reps: list[Replicator], infra_dir: Path) -> dict[str, list[ps
     apart |= {p.pid for procs in infra.values() for p in procs}
     roles = {k: [p for p in v if p.pid not in apart] for k, v in roles.items()}
     roles.pop("other children", None)
+    roles[HERE_4] = roles.pop(rpo_probe.HERE)  # the replicator runs apart: four services here
     roles.update(infra)
     return roles
+
+
+HERE_4 = "lifeboat (policy, orchestrator, verifier, billing + bench loop)"
 
 
 def pg_activity(pg_url: str) -> dict[str, int] | None:

@@ -60,6 +60,7 @@ sys.path.insert(0, str(ROOT))
 import fair
 import rpo_probe
 from production import (
+    HERE_4,
     Replicator,
     infra,
     infra_env,
@@ -125,12 +126,9 @@ class Deployment:
         if self.replicator is None or self.infra_dir is None:
             return rpo_probe.processes()
         rest = measured_roles([self.replicator], self.infra_dir)
-        here = rest.pop(rpo_probe.HERE)
+        here = rest.pop(HERE_4)
         rep = [self.replicator.ps, *self.replicator.tree()]
         return {HERE_4: here, "replicator (its own process)": rep, **rest}
-
-
-HERE_4 = "lifeboat (policy, orchestrator, verifier, billing + bench loop)"
 
 
 @contextlib.asynccontextmanager

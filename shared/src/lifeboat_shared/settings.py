@@ -138,6 +138,13 @@ class LifeboatSettings(BaseSettings):
     keep_alive_timeout_seconds: float = Field(
         default=5.0, gt=0, description="An idle keep-alive connection is closed after this"
     )
+    shutdown_grace_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=600,
+        description="On shutdown, requests still running after this are cancelled (the "
+        "server never waits for ever on a client)",
+    )
     max_connections: int = Field(
         default=256, ge=1, description="Open connections (and requests) per service; over: 503"
     )

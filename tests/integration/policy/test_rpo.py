@@ -6,7 +6,7 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-from lifeboat_policy.bootstrap import refresh_gauge
+from lifeboat_policy.entrypoints.background import refresh_gauge
 from lifeboat_policy.service_layer.scheduler import emit_breaches
 from lifeboat_shared.contracts.envelope import encode_envelope
 from lifeboat_shared.contracts.messages import RpoBreached

@@ -39,7 +39,6 @@ def service_cli(build_spec: Callable[[], ServiceSpec]) -> typer.Typer:
             spec.settings,
             host=spec.settings.http_host,
             port=spec.settings.http_port,
-            timeout_graceful_shutdown=20,
         )
         uvicorn.Server(config).run()
 

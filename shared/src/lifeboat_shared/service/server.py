@@ -4,7 +4,8 @@ HTTP/1.1 through h11 (not httptools, which cannot bound the header size): reques
 headers are bounded by ``max_header_bytes`` (400 past it); a connection that has not sent a
 whole request head within ``header_timeout_seconds`` is closed (no half-open slow-header
 connections), and an idle keep-alive connection after ``keep_alive_timeout_seconds``; at most
-``max_connections`` connections and requests in flight (uvicorn answers 503 beyond). Forwarded
+``max_connections`` connections and requests in flight (uvicorn answers 503 beyond); on shutdown,
+requests still running after ``shutdown_grace_seconds`` are cancelled. Forwarded
 headers are not trusted: the client address (the per-address rate limit's key) is the TCP peer.
 """
 
@@ -68,6 +69,7 @@ def uvicorn_config(
         h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_keep_alive=max(1, round(settings.keep_alive_timeout_seconds)),
         limit_concurrency=settings.max_connections,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
         proxy_headers=False,  # the client address is the TCP peer's (rate limits key on it)
         **extra,
     )

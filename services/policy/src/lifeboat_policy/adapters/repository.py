@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lifeboat_policy.adapters import due_times
+from lifeboat_policy.adapters.due_times import DUE_TIMES
 from lifeboat_policy.adapters.orm import protection_groups as g
 from lifeboat_policy.adapters.orm import tick_units as u
 from lifeboat_policy.domain.model import (
@@ -337,10 +337,10 @@ class TickUnitRepository:
 
     def _post_after_commit(self, due_at: datetime | None) -> None:
         """This process's scheduler hears of ``due_at`` once the transaction has committed."""
-        if due_at is None or not due_times.has_subscribers():
+        if due_at is None or not DUE_TIMES.has_subscribers():
             return
         event.listen(
-            self.session.sync_session, "after_commit", lambda _s: due_times.post(due_at), once=True
+            self.session.sync_session, "after_commit", lambda _s: DUE_TIMES.post(due_at), once=True
         )  # post never raises: the transaction has committed by then
 
     async def add(self, unit: TickUnit) -> None:

@@ -54,6 +54,7 @@ from lifeboat_shared.cloud.errors import CloudError, Conflict, NotFound, RateLim
 from lifeboat_shared.contracts.messages import ReplicationSpec
 from lifeboat_shared.persistence.outbox import add_to_outbox
 from lifeboat_shared.service.runtime import ServiceRuntime
+from lifeboat_shared.service.wakeups import first_of, setter
 
 log = logging.getLogger(__name__)
 
@@ -112,16 +113,6 @@ async def _commit_follows(cycle: ReplicationCycle) -> None:
     return None
 
 
-async def _first_of(stop: asyncio.Event, wake: asyncio.Event, *, timeout: float) -> None:
-    """Sleep until ``stop`` or ``wake`` is set, at most ``timeout`` seconds."""
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-
-
 class LeaseLost(Exception):
     """Another runner holds this cycle's lease now: stop driving it, touch nothing."""
 
@@ -176,20 +167,9 @@ class CycleRunner:
         """A pass every ``interval``, and at once when this process added a cycle or a slot
         freed up (``wakeups``)."""
         wake = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def wake_up() -> None:  # a notify from another loop or thread goes through our loop
-            try:
-                here = asyncio.get_running_loop()
-            except RuntimeError:
-                here = None
-            if here is loop:
-                wake.set()
-            else:
-                loop.call_soon_threadsafe(wake.set)
-
+        wake_up = setter(wake)  # a notify may come from another loop or thread
         self._wake = wake.set
-        unsubscribe = wakeups.subscribe(wake_up)
+        unsubscribe = wakeups.RUNNABLE.subscribe(lambda _: wake_up())
         try:
             while not stop.is_set():
                 wake.clear()
@@ -197,7 +177,7 @@ class CycleRunner:
                     await self.pass_once()
                 except Exception:
                     log.exception("cycle runner pass failed; retrying")
-                await _first_of(stop, wake, timeout=interval)
+                await first_of(stop, wake, timeout=interval)
         finally:
             unsubscribe()
         self.stopping = True

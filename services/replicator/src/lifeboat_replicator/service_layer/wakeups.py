@@ -8,22 +8,10 @@ added (another replica's handler, a backoff that ran out, a lease that expired).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from lifeboat_shared.service.wakeups import Wakeups
 
-_subscribers: list[Callable[[], None]] = []
-
-
-def subscribe(wake: Callable[[], None]) -> Callable[[], None]:
-    """Call ``wake`` on every notify until the returned function unsubscribes it."""
-    _subscribers.append(wake)
-
-    def unsubscribe() -> None:
-        if wake in _subscribers:
-            _subscribers.remove(wake)
-
-    return unsubscribe
+RUNNABLE: Wakeups[None] = Wakeups("the cycle runners")
 
 
 def notify() -> None:
-    for wake in list(_subscribers):
-        wake()
+    RUNNABLE.post(None)
