@@ -176,6 +176,9 @@ async def wait_ready(c: httpx.AsyncClient, reps: list[Replicator], deadline_s: f
             await asyncio.sleep(0.5)
 
 
+HERE_4 = "lifeboat (policy, orchestrator, verifier, billing + bench loop)"
+
+
 def measured_roles(reps: list[Replicator], infra_dir: Path) -> dict[str, list[psutil.Process]]:
     """This process and its children by role (bench/rpo_probe.py) without the replicator
     processes (the caller measures them apart), plus PostgreSQL and Kafka (their process trees)."""
@@ -187,12 +190,9 @@ def measured_roles(reps: list[Replicator], infra_dir: Path) -> dict[str, list[ps
     apart |= {p.pid for procs in infra.values() for p in procs}
     roles = {k: [p for p in v if p.pid not in apart] for k, v in roles.items()}
     roles.pop("other children", None)
-    roles[HERE_4] = roles.pop(rpo_probe.HERE)  # the replicator runs apart: four services here
+    roles = {HERE_4: roles.pop(rpo_probe.HERE), **roles}  # the replicator runs apart: 4 here
     roles.update(infra)
     return roles
-
-
-HERE_4 = "lifeboat (policy, orchestrator, verifier, billing + bench loop)"
 
 
 def pg_activity(pg_url: str) -> dict[str, int] | None:
