@@ -39,25 +39,38 @@ CACHE="$CACHE_ROOT/openstack-lab-$(venv_key)"
 VENV="$CACHE/venv"
 GOLDEN="$CACHE/golden-$(golden_key)"
 
+# One apt-get at a time from here: ci.sh starts two lab sites at once and each may need the same
+# package (two installs at once: one fails on dpkg's lock). Whoever waited checks again first;
+# apt itself also waits for dpkg's lock (another tool's apt) instead of failing at once.
+APT_LOCK="${TMPDIR:-/tmp}/lifeboat-apt.lock"
+APT=(apt-get -o DPkg::Lock::Timeout=600)
+
+rabbitmq_installed() { [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] && command -v epmd >/dev/null; }
+
 install_rabbitmq() {
-  [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] && command -v epmd >/dev/null && return 0
-  log "installing rabbitmq-server from Debian"
-  local sudo=""
-  [[ "$(id -u)" == 0 ]] || sudo="sudo"
-  # Keep the package from starting a system-wide broker on 0.0.0.0: the lab starts its own.
-  local policy=/usr/sbin/policy-rc.d made_policy=""
-  if [[ ! -e "$policy" ]]; then
-    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy"
-    made_policy=1
-  fi
-  local status=0
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends rabbitmq-server \
-    >/dev/null 2>&1 || {
-    $sudo apt-get update -q >/dev/null &&
-      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends rabbitmq-server >/dev/null
-  } || status=$?
-  [[ -n "$made_policy" ]] && $sudo rm -f "$policy"
-  [[ $status == 0 ]] || { log "apt-get install rabbitmq-server failed"; exit 1; }
+  rabbitmq_installed && return 0
+  (
+    flock -w 900 9 || exit 1
+    rabbitmq_installed && exit 0
+    log "installing rabbitmq-server from Debian"
+    sudo=""
+    [[ "$(id -u)" == 0 ]] || sudo="sudo"
+    # Keep the package from starting a system-wide broker on 0.0.0.0: the lab starts its own.
+    policy=/usr/sbin/policy-rc.d made_policy=""
+    if [[ ! -e "$policy" ]]; then
+      printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy"
+      made_policy=1
+    fi
+    status=0
+    DEBIAN_FRONTEND=noninteractive $sudo "${APT[@]}" install -y -q --no-install-recommends \
+      rabbitmq-server >/dev/null 2>&1 || {
+      $sudo "${APT[@]}" update -q >/dev/null &&
+        DEBIAN_FRONTEND=noninteractive $sudo "${APT[@]}" install -y -q --no-install-recommends \
+          rabbitmq-server >/dev/null
+    } || status=$?
+    [[ -n "$made_policy" ]] && $sudo rm -f "$policy"
+    exit $status
+  ) 9>"$APT_LOCK" || { log "apt-get install rabbitmq-server failed"; exit 1; }
 }
 
 # What Cinder's RBD driver needs beside the venv: Debian's rados and rbd modules (only those,
@@ -66,14 +79,19 @@ install_rabbitmq() {
 install_rbd() {
   bash "$HERE/../ceph/ceph-local.sh" python-shim "$VENV"
   command -v qemu-img >/dev/null && return 0
-  log "installing qemu-utils from Debian (qemu-img, for volumes from images on RBD)"
-  local sudo=""
-  [[ "$(id -u)" == 0 ]] || sudo="sudo"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-utils \
-    >/dev/null 2>&1 || {
-    $sudo apt-get update -qq >/dev/null &&
-      $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-utils >/dev/null
-  } || { log "apt-get install qemu-utils failed"; exit 1; }
+  (
+    flock -w 900 9 || exit 1
+    command -v qemu-img >/dev/null && exit 0 # the other site installed it meanwhile
+    log "installing qemu-utils from Debian (qemu-img, for volumes from images on RBD)"
+    sudo=""
+    [[ "$(id -u)" == 0 ]] || sudo="sudo"
+    $sudo env DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq --no-install-recommends \
+      qemu-utils >/dev/null 2>&1 || {
+      $sudo "${APT[@]}" update -qq >/dev/null &&
+        $sudo env DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq \
+          --no-install-recommends qemu-utils >/dev/null
+    }
+  ) 9>"$APT_LOCK" || { log "apt-get install qemu-utils failed"; exit 1; }
 }
 
 install_venv() {
