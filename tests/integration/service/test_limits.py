@@ -52,14 +52,20 @@ def _url(stack: Stack, name: str) -> str:
 
 
 async def _raw(url: str, head: bytes, body_chunks: int, chunk: bytes) -> tuple[bytes, int]:
-    """Send ``head`` then up to ``body_chunks`` chunks; return the response and bytes sent."""
+    """Send ``head`` then up to ``body_chunks`` chunks; return the response and bytes sent.
+
+    The response is read while the body is being written, as it arrives. Still, a server that
+    refuses a body closes with body bytes unread, and the kernel then resets the connection and
+    may drop an answer not sent yet (no lingering close in uvicorn): b"" here, so callers try
+    again and require a 413 from at least one attempt."""
     host, port = url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
+    answer = asyncio.create_task(reader.read(4096))
     sent = 0
     try:
         writer.write(head)
         for _ in range(body_chunks):
-            if reader.at_eof() or len(reader._buffer) > 0:  # type: ignore[attr-defined]
+            if answer.done():
                 break  # the server answered already
             writer.write(chunk)
             sent += len(chunk)
@@ -68,11 +74,11 @@ async def _raw(url: str, head: bytes, body_chunks: int, chunk: bytes) -> tuple[b
             except ConnectionError:
                 break
         try:
-            answer = await asyncio.wait_for(reader.read(4096), 10)
+            return await asyncio.wait_for(answer, 10), sent
         except ConnectionError:
-            answer = bytes(reader._buffer)  # type: ignore[attr-defined]
-        return answer, sent
+            return b"", sent
     finally:
+        answer.cancel()
         writer.close()
 
 
@@ -100,23 +106,31 @@ async def test_big_bodies_refused_fast_while_others_answer(stack: Stack) -> None
     await asyncio.sleep(0.1)
     chunk = b"1," * (32 * 1024)  # 64 KiB per write, 1024 writes = 64 MiB
     # Content-Length announced: refused before anything is read.
-    start = time.monotonic()
     head = (
         b"POST /v1/policies HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + auth
     ) + f"Content-Length: {64 * MB}\r\n\r\n".encode()
-    answer, _sent = await _raw(policy, head, 1024, chunk)
-    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
-    assert time.monotonic() - start < 2
+    for _attempt in range(3):
+        start = time.monotonic()
+        answer, _sent = await _raw(policy, head, 1024, chunk)
+        assert time.monotonic() - start < 2
+        if answer.startswith(b"HTTP/1.1 413"):
+            break
+        assert answer == b"", answer[:200]  # a reset that dropped the 413 (see _raw), no other
+    assert answer.startswith(b"HTTP/1.1 413"), "no 413 in 3 attempts"
     # Chunked, no length: read up to the limit, refused as soon as it passes it.
-    start = time.monotonic()
     head = (
         b"POST /v1/policies HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + auth
     ) + b"Transfer-Encoding: chunked\r\n\r\n"
     framed = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
-    answer, sent = await _raw(policy, head, 1024, framed)
-    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
-    assert sent < 8 * MB, sent  # the other 48+ MB were never taken
-    assert time.monotonic() - start < 5
+    for _attempt in range(3):
+        start = time.monotonic()
+        answer, sent = await _raw(policy, head, 1024, framed)
+        assert sent < 8 * MB, sent  # the other 48+ MB were never taken
+        assert time.monotonic() - start < 5
+        if answer.startswith(b"HTTP/1.1 413"):
+            break
+        assert answer == b"", answer[:200]
+    assert answer.startswith(b"HTTP/1.1 413"), "no 413 in 3 attempts"
     await asyncio.sleep(0.1)
     stop.set()
     took = await health
